@@ -1,0 +1,30 @@
+# Two entry points for a newcomer: `make run` and `make test` (see README).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCENARIO ?= scenarios/taiyuan_2025_baseline.yaml
+OUT ?= runs
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/healthopt data info
+	$(BIN)/healthopt network summary
+
+test: install
+	$(BIN)/ruff check optimizer tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_traveltime.py
+
+clean:
+	rm -rf $(VENV) build .cache runs

@@ -1,0 +1,123 @@
+"""The ``healthopt`` command line: parses, calls, prints; no planning logic here.
+
+Exit codes
+----------
+0  success
+1  unexpected internal error (a bug: please report it with ``--debug`` output)
+2  bad input (scenario, data layer, arguments): one line naming file and field
+3  infeasible plan: the norms cannot be met within the budgets (explained in words)
+130 interrupted (Ctrl-C): nothing partial is written
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.errors import HealthoptError
+
+app = typer.Typer(
+    help="Health-resource planning optimizer for Taiyuan / Jinzhong.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect the embedded dataset.", no_args_is_help=True)
+network_app = typer.Typer(help="Build and inspect the road network.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(network_app, name="network")
+
+# Logs and CI are not terminals: use a width that keeps the tables readable there.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+_STATE = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
+    """Plan ambulances, health centres and hospital beds from scenario files."""
+    _STATE["debug"] = debug
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+@data_app.command("info")
+def data_info(
+    root: Path | None = typer.Option(None, help="Dataset folder (default: embedded)."),
+) -> None:
+    """Print every embedded dataset with its source, licence and quality flag."""
+    from optimizer.data import load_taiyuan
+    from optimizer.data.summary import dataset_rows, district_rows
+
+    data = load_taiyuan(root)
+    table = _table(f"Embedded datasets ({data.root})", ["dataset", "file", "rows", "source", "licence", "quality"])
+    for row in dataset_rows(data):
+        table.add_row(*row)
+    console.print(table)
+    table = _table("Districts (2020 census residents)", [
+        "code", "name", "kind", "ambulance norm", "residents", "quality", "streets", "towns+townships",
+    ])  # fmt: skip
+    for row in district_rows(data):
+        table.add_row(*row)
+    console.print(table)
+    for city, total in _city_totals(data).items():
+        console.print(f"{city}: {total:,} residents (units sum to the official census total)")
+    console.print(f"Norms: {len(data.norms)} figures in tables/norms.csv, each with its seed file and section.")
+    console.print("Road data: © OpenStreetMap contributors (ODbL 1.0).")
+
+
+def _city_totals(data) -> dict[str, int]:
+    grouped = data.districts.groupby("city_zh", sort=False)["population"].sum()
+    return {str(k): int(v) for k, v in grouped.items()}
+
+
+@network_app.command("summary")
+def network_summary(
+    source: Path | None = typer.Option(None, help="OSM source (.osm, .osm.pbf or OSM lines GeoJSON)."),
+    cutoff: float = typer.Option(30.0, help="Travel-time cutoff for the summary matrix (minutes)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild the graph even if cached."),
+) -> None:
+    """Build (or load from cache) the road graph and print a travel-time summary."""
+    from optimizer.data.summary import network_report
+
+    report = network_report(source=source, cutoff_minutes=cutoff, use_cache=not no_cache)
+    for title, rows in report.items():
+        table = _table(title, ["item", "value"])
+        for key, value in rows:
+            table.add_row(key, value)
+        console.print(table)
+
+
+def run() -> None:
+    """Entry point wrapping the Typer app with error-to-exit-code handling."""
+    try:
+        app(standalone_mode=False)
+    except HealthoptError as exc:
+        if _STATE["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing partial was written")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors carry their own exit code
+        code = getattr(exc, "exit_code", None)
+        if code is not None and hasattr(exc, "show"):
+            exc.show()
+            sys.exit(code)
+        if _STATE["debug"]:
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
+        sys.exit(1)

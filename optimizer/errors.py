@@ -1,0 +1,61 @@
+"""Exceptions that carry planning-level explanations.
+
+Every error a user can cause names the file and the field it comes from, so the CLI can
+print it on one line and exit with code 2 (see ``optimizer.cli``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HealthoptError(Exception):
+    """Base class of all errors the CLI reports without a traceback."""
+
+    exit_code: int = 2
+
+
+class InputError(HealthoptError):
+    """Bad input data or scenario: names the file, the field and what is wrong.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        File the problem was found in (``None`` for in-memory input).
+    field : str or None
+        Field, column or key at fault (e.g. ``"population"``, ``"plans.ambulances.budget"``).
+    message : str
+        What is wrong, in planning terms.
+    line : int or None
+        1-based line number in ``source`` where known.
+    """
+
+    def __init__(
+        self,
+        source: str | Path | None,
+        field: str | None,
+        message: str,
+        line: int | None = None,
+    ) -> None:
+        self.source = str(source) if source is not None else None
+        self.field = field
+        self.message = message
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """Return ``file:line: field: message`` with the parts that are known."""
+        where = self.source or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class InfeasiblePlanError(HealthoptError):
+    """A plan cannot meet its norms within its budgets; ``reasons`` are planning sentences."""
+
+    exit_code = 3
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = list(reasons)
+        super().__init__("; ".join(self.reasons))
