@@ -92,9 +92,7 @@ HIGHWAY_RANK: dict[str, int] = {
 _LINES_SUFFIXES = frozenset({".geojson", ".json", ".gpkg", ".shp", ".fgb", ".geojsonl"})
 _XML_SUFFIXES = frozenset({".osm", ".xml"})
 
-_HSTORE_PAIR = re.compile(
-    r'"((?:[^"\\]|\\.)*)"\s*=>\s*(?:"((?:[^"\\]|\\.)*)"|(NULL))', re.DOTALL
-)
+_HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>\s*(?:"((?:[^"\\]|\\.)*)"|(NULL))', re.DOTALL)
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _SPEED_TOKEN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(km/h|kmh|kph|mph|knots)?\s*$", re.I)
 
@@ -274,9 +272,7 @@ def _graph_from_ways(
     """
     G = nx.MultiDiGraph(crs=settings.CRS_GEOGRAPHIC)
     used = np.unique(np.concatenate([n for _, n in ways])) if ways else np.empty(0, int)
-    G.add_nodes_from(
-        (int(i), {"x": float(coords[i, 0]), "y": float(coords[i, 1])}) for i in used
-    )
+    G.add_nodes_from((int(i), {"x": float(coords[i, 0]), "y": float(coords[i, 1])}) for i in used)
     for attrs, nodes in ways:
         direction = attrs.pop("_direction")
         if direction == -1:
@@ -284,11 +280,11 @@ def _graph_from_ways(
         u, v = nodes[:-1], nodes[1:]
         keep = u != v  # repeated vertices would give zero-length self-loops
         u, v = u[keep], v[keep]
-        lengths = ox.distance.great_circle(
-            coords[u, 1], coords[u, 0], coords[v, 1], coords[v, 0]
-        )
+        lengths = ox.distance.great_circle(coords[u, 1], coords[u, 0], coords[v, 1], coords[v, 0])
         attrs["oneway"] = direction != 0
-        for a, b, length in zip(u.tolist(), v.tolist(), np.atleast_1d(lengths).tolist(), strict=True):
+        for a, b, length in zip(
+            u.tolist(), v.tolist(), np.atleast_1d(lengths).tolist(), strict=True
+        ):
             G.add_edge(a, b, **attrs, reversed=False, length=length)
             if direction == 0:
                 G.add_edge(b, a, **attrs, reversed=True, length=length)
@@ -451,7 +447,9 @@ def resolve_speeds(speeds: Mapping[str, float] | None) -> dict[str, float]:
         except (TypeError, ValueError):
             value = float("nan")
         if not value > 0 or not math.isfinite(value):
-            raise InputError(None, f"speeds.{key}", f"speed must be a positive number, got {value!r}")
+            raise InputError(
+                None, f"speeds.{key}", f"speed must be a positive number, got {value!r}"
+            )
         merged[str(key)] = value
     return dict(sorted(merged.items()))
 

@@ -262,9 +262,7 @@ def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
-def normalize_crs(
-    declared: str | int | pyproj.CRS, source: str | None = None
-) -> str | pyproj.CRS:
+def normalize_crs(declared: str | int | pyproj.CRS, source: str | None = None) -> str | pyproj.CRS:
     """Turn a user's coordinate-system declaration into ``"gcj02"``, ``"bd09"`` or a CRS.
 
     Parameters
@@ -313,7 +311,7 @@ def normalize_crs(
 
 
 def _is_wgs84_like(crs: pyproj.CRS) -> bool:
-    """True for EPSG:4326 and OGC:CRS84 (the same datum, any axis order)."""
+    """Tell whether ``crs`` is EPSG:4326 or OGC:CRS84 (same datum, any axis order)."""
     return crs.equals(pyproj.CRS.from_epsg(4326), ignore_axis_order=True)
 
 

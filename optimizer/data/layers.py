@@ -158,7 +158,11 @@ def read_facilities(
         ``vehicles``, ``beds`` and ``kind`` columns as found in the file.
     """
     gdf = read_layer(
-        path, crs=crs, kind="facilities", required=[id_field, name_field], layer=layer,
+        path,
+        crs=crs,
+        kind="facilities",
+        required=[id_field, name_field],
+        layer=layer,
         id_field=id_field,
     )
     gdf = gdf.rename(columns={id_field: "id", name_field: "name"})
@@ -241,9 +245,7 @@ def read_demand_layer(
 # --- reading -------------------------------------------------------------------------
 
 
-def _read_vector(
-    path: Path, layer: str | int | None
-) -> tuple[gpd.GeoDataFrame, object | None]:
+def _read_vector(path: Path, layer: str | int | None) -> tuple[gpd.GeoDataFrame, object | None]:
     """Read a vector file; return it and its own CRS (None when it has none)."""
     source = str(path)
     if not path.exists():
@@ -268,7 +270,7 @@ def _read_vector(
 
 
 def _geojson_has_crs_member(path: Path) -> bool:
-    """True if a GeoJSON file carries an explicit (pre-RFC 7946) ``crs`` member."""
+    """Tell whether a GeoJSON file carries an explicit (pre-RFC 7946) ``crs`` member."""
     with path.open("rb") as fh:
         head = fh.read(65536).decode("utf-8", errors="ignore")
     return re.search(r'"crs"\s*:\s*\{', head) is not None
@@ -301,7 +303,7 @@ def _read_csv(path: Path) -> tuple[gpd.GeoDataFrame, None]:
 
 
 def _looks_like_id(col: str) -> bool:
-    """Identifier columns keep their text form (e.g. adcodes, leading zeros)."""
+    """Tell whether a column holds identifiers, kept as text (adcodes, leading zeros)."""
     low = col.lower()
     return low in {"id", "code", "adcode", "fid"} or low.endswith(("_id", "_code"))
 
@@ -318,9 +320,7 @@ def _find_column(columns: Sequence[str], names: Sequence[str], source: str, what
     return found[0]
 
 
-def _numeric_column(
-    values: pd.Series, field: str, source: str, *, allow_blank: bool
-) -> pd.Series:
+def _numeric_column(values: pd.Series, field: str, source: str, *, allow_blank: bool) -> pd.Series:
     """Parse a CSV column as float; report the first bad cell with its line number."""
     text = values.astype(str).str.strip()
     num = pd.to_numeric(text.where(text != ""), errors="coerce")
@@ -354,7 +354,7 @@ def _check_required(gdf: gpd.GeoDataFrame, required: Sequence[str], source: str)
 
 
 def _check_counts(values: pd.Series, field: str, source: str, is_csv: bool) -> pd.Series:
-    """Counts (population, beds, ...) must be numbers >= 0; blanks are not allowed."""
+    """Check that counts (population, beds, ...) are numbers >= 0, without blanks."""
     num = pd.to_numeric(values, errors="coerce")
     bad = num.isna().to_numpy()
     if bad.any():

@@ -1,0 +1,116 @@
+"""Tabular outputs of a run: ``results.gpkg``, ``summary.json``, ``summary.csv``.
+
+Everything is written in a stable order with stable number formatting so that the same
+scenario and data give byte-identical ``summary.json`` and identical GeoPackage
+attribute tables. Folders are written atomically (:func:`atomic_folder`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+#: Layer order in ``results.gpkg``.
+LAYERS: tuple[str, ...] = (
+    "districts", "stations", "health_centres", "beds", "demand", "coverage_areas",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def atomic_folder(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final`` and rename it to ``final`` on success.
+
+    On any exception (Ctrl-C included) the temporary folder is removed, so a run never
+    leaves a half-written output folder behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            if not overwrite:
+                raise FileExistsError(final)
+            trash = final.with_name(f".{final.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _plain(value):
+    """Convert numpy/pandas scalars to JSON-safe Python values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, 6)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_summary_json(path: Path, summary: dict) -> None:
+    """Write ``summary`` as indented, key-sorted JSON (stable bytes)."""
+    text = json.dumps(_plain(summary), ensure_ascii=False, indent=2, sort_keys=True)
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
+    """Write the per-district KPI table (no geometry) with a total row."""
+    frame = pd.DataFrame(districts.drop(columns="geometry", errors="ignore"))
+    numeric = frame.select_dtypes("number").columns
+    total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))}
+    total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        if out[col].dtype == bool:
+            out[col] = out[col].astype("int8")  # GeoPackage has no boolean type
+        elif out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out
+
+
+def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
+    """Write the result layers (EPSG:4326) to one GeoPackage, in :data:`LAYERS` order.
+
+    Returns
+    -------
+    list of str
+        Names of the layers written (empty layers are skipped).
+    """
+    written = []
+    for name in LAYERS:
+        frame = layers.get(name)
+        if frame is None or len(frame) == 0:
+            continue
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        written.append(name)
+    return written
