@@ -13,7 +13,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# Offline map assets (Leaflet, jQuery, Bootstrap, Font Awesome, ...) at the versions Folium
+# links, taken from the npm registry into build/assets (never committed).
+build/assets/manifest.json: $(BIN)/.installed optimizer/outputs/assets.py
+	$(BIN)/python -m optimizer.outputs.assets fetch
+
+install: $(BIN)/.installed build/assets/manifest.json
 
 run: install
 	$(BIN)/healthopt data info

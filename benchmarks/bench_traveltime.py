@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from optimizer import network, settings, traveltime  # noqa: E402
+from optimizer import network, settings, traveltime
 
 ROADS = settings.GEODATA_DIR / "roads" / "taiyuan_core_osm_lines.geojson"
 
@@ -45,10 +45,14 @@ def bench_engine(G: nx.MultiDiGraph, n_sources: int, cutoff_min: float) -> None:
     cutoff = cutoff_min * 60.0
     order = traveltime.node_order(G)
 
-    t0 = time.perf_counter()
-    traveltime.graph_csr(G)  # one-off conversion, included in the timing
-    fast = traveltime.network_times(G, sources, cutoff)
-    t_fast = time.perf_counter() - t0
+    # best of 3 (the machine is shared); each run includes the graph -> CSR conversion
+    runs = []
+    for _ in range(3):
+        traveltime._DERIVED.pop(G, None)
+        t0 = time.perf_counter()
+        fast = traveltime.network_times(G, sources, cutoff)
+        runs.append(time.perf_counter() - t0)
+    t_fast = min(runs)
 
     t0 = time.perf_counter()
     slow = [

@@ -125,6 +125,8 @@ def grid_cells(
     dm = dm.assign(_code=dm[code_field].astype(str)).sort_values("_code", kind="stable")
     parts = []
     for code, cls, poly in zip(dm["_code"], dm[class_field], dm.geometry, strict=True):
+        if poly is None or poly.is_empty:
+            raise InputError(None, "geometry", f"district {code}: empty geometry")
         size = float(cell_urban_m if str(cls) == "urban" else cell_county_m)
         parts.append(_district_cells(code, poly, size))
     cells = pd.concat(parts, ignore_index=True)
@@ -309,6 +311,8 @@ def _road_length(
         r = r[r["highway"].isin(DRIVABLE_HIGHWAYS)]
     lines = np.asarray(r.to_crs(CRS_METRIC).geometry.values)
     lines = lines[~shapely.is_empty(lines) & ~shapely.is_missing(lines)]
+    if len(lines) == 0:
+        return np.zeros(n, bool), np.zeros(n)
     if coverage is None:
         footprint = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(lines)))
     else:
@@ -404,7 +408,10 @@ def _assemble(
     return out[DEMAND_COLUMNS]
 
 
-def _require_columns(gdf: pd.DataFrame, columns: Sequence[str], what: str, source=None) -> None:
+def _require_columns(
+    gdf: pd.DataFrame, columns: Sequence[str], what: str, source: str | None = None
+) -> None:
+    """Raise an :class:`InputError` naming the first missing column."""
     for col in columns:
         if col not in gdf.columns:
             raise InputError(source, col, f"{what}: required column missing")

@@ -135,7 +135,7 @@ def health_centre_norms(
     thc_per_township: int = 1,
     population_col: str = "population",
 ) -> pd.DataFrame:
-    """Required community and township health centres per district.
+    """Return the required community and township health centres per district.
 
     One community health service centre (CHC) per street (街道), plus one more for every
     further ``extra_per_residents`` residents above ``extra_threshold`` in a street (the
@@ -169,7 +169,7 @@ def health_centre_norms(
 
 def bed_targets(districts: pd.DataFrame, beds_district: pd.DataFrame, *,
                 population_col: str = "population") -> pd.DataFrame:
-    """Current (2022 rate) and 2025 target beds per district from the per-1,000 guideline.
+    """Return current (2022 rate) and 2025 target beds per district from the per-1,000 guideline.
 
     Beds are ``rate × residents / 1000``; the 2022 bed count is estimated from the 2022
     rate and the planning population (no district bed counts are published in the seeds).

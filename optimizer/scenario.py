@@ -35,6 +35,7 @@ Conventions
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ def _show(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list | tuple):
@@ -222,8 +225,8 @@ def _district_code(value: Any, info: ValidationInfo) -> str:
         raise _fail(f"{code} is the whole city of {_CITY_CODES[code]}: list its districts instead")
     hint = _suggest(code, list(KNOWN_DISTRICTS))
     raise _fail(
-        f"unknown district code {code}: the embedded dataset has Taiyuan 1401xx and "
-        f"Jinzhong 1407xx units (see data info){hint}"
+        f"unknown district code {code}: the embedded dataset has Taiyuan 140105–140181 "
+        f"and Jinzhong 140702–140781{hint}"
     )
 
 
@@ -247,13 +250,19 @@ def _data_path(value: Any, info: ValidationInfo) -> Path:
     """Resolve a path relative to the scenario file and check that it exists."""
     if not isinstance(value, str) or not value.strip():
         raise _fail(f"expected a file path (text), got {_show(value)}")
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~user" without such a user
+        path = Path(value)
     if not path.is_absolute():
         path = Path(_context(info).get("base_dir") or Path.cwd()) / path
-    path = path.resolve()
-    if not path.exists():
+    try:
+        found = path.resolve().exists()
+    except (OSError, ValueError):
+        found = False
+    if not found:
         raise _fail(f"file not found: {path} (relative paths start at the scenario's folder)")
-    return path
+    return path.resolve()
 
 
 def _osm_path(value: Any, info: ValidationInfo) -> Path:
@@ -267,8 +276,6 @@ def _osm_path(value: Any, info: ValidationInfo) -> Path:
     return path
 
 
-Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
 Bool = Annotated[bool, Strict()]
 Text = Annotated[str, Strict()]
 Share = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
@@ -730,7 +737,8 @@ class Scenario(_Model):
             With every problem found.
         """
         base = Path(base_dir) if base_dir is not None else Path.cwd()
-        scenario, problems = _validate(data, {}, source, base)
+        raw = dict(data) if isinstance(data, Mapping) else data
+        scenario, problems = _validate(raw, {}, source, base)
         if problems or scenario is None:
             raise ScenarioError(problems)
         return scenario
@@ -753,7 +761,7 @@ class Scenario(_Model):
         return self.model_dump(mode="json")
 
     def dump_resolved(self, path: str | Path) -> Path:
-        """Write :meth:`resolved_dict` as YAML (it loads back to an equal scenario).
+        """Write :meth:`resolved_dict` as YAML; loading it gives the same resolved scenario.
 
         Parameters
         ----------
@@ -800,7 +808,7 @@ class Scenario(_Model):
         problems = [
             InputError(source, bad[0], bad[1])
             for key, value in overrides.items()
-            if (bad := _set_dotted(data, key, value))
+            if (bad := _set_dotted(data, str(key), value))
         ]
         scenario, more = _validate(data, {}, source, self._base_dir)
         problems.extend(more)
@@ -939,14 +947,14 @@ def _bound_message(kind: str, ctx: dict[str, Any], value: Any) -> str:
     text = f"must be {word} {ctx[key]:g}, got {_show(value)}"
     if key == "le" and ctx[key] == 1 and isinstance(value, int | float) and value > 1:
         text += " (shares are fractions: write 0.4 for 40%)"
-    if kind in ("greater_than", "greater_than_equal") and value == 0 and ctx[key] == 0:
+    if kind == "greater_than" and value == 0 and ctx[key] == 0:
         text += " (zero is not allowed here)"
     return text
 
 
 def _extra_message(loc: tuple[Any, ...]) -> str:
     """Explain an unknown key, suggesting the closest allowed field."""
-    key = str(loc[-1])
+    key = str(loc[-1]) if loc else "?"
     model = _model_at(loc[:-1])
     if model is None:
         return f"unknown field '{key}'"
@@ -1032,38 +1040,45 @@ def _is_tag(item: Any) -> bool:
     )
 
 
-def _locate(
-    loc: tuple[Any, ...], raw: Any, lines: _Lines
-) -> tuple[str, int | None]:
-    """Map a pydantic ``loc`` to a dotted field name and the best-known line."""
+@dataclass
+class _Where:
+    """A pydantic ``loc`` resolved against the raw data."""
+
+    name: str
+    line: int | None
+    loc: tuple[Any, ...]
+
+
+def _locate(loc: tuple[Any, ...], raw: Any, lines: _Lines) -> _Where:
+    """Map a pydantic ``loc`` to a dotted field name, the best-known line, a clean loc."""
     path: list[Any] = []
-    parts: list[Any] = []
+    kept: list[Any] = []
+    name = ""
     node: Any = raw
     for item in loc:
         key = _raw_key(node, item) if isinstance(node, dict) else _MISSING
         if key is not _MISSING:
             path.append(key)
-            parts.append(key)
+            name = _join(name, key)
             node = node[key]
         elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
             path.append(item)
-            parts.append(item)
+            name = _join(name, item, index=True)
             node = node[item]
-        elif not _is_tag(item):
-            parts.append(item)
-            node = None
-    return _dotted(parts), _line_for(tuple(path), lines)
-
-
-def _dotted(parts: list[Any]) -> str:
-    """Render ``["a", "b", 3, "c"]`` as ``a.b[3].c``."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
+        elif _is_tag(item):
+            continue
         else:
-            text += ("." if text else "") + str(part)
-    return text or "<top level>"
+            name = _join(name, item, index=isinstance(item, int))
+            node = None
+        kept.append(item)
+    return _Where(name or "<top level>", _line_for(tuple(path), lines), tuple(kept))
+
+
+def _join(name: str, part: Any, index: bool = False) -> str:
+    """Append a mapping key (``a.b``) or a list index (``a[3]``) to a dotted name."""
+    if index:
+        return f"{name}[{part}]"
+    return f"{name}.{part}" if name else str(part)
 
 
 def _line_for(path: tuple[Any, ...], lines: _Lines) -> int | None:
@@ -1097,8 +1112,8 @@ def _validate(
         return None, [_to_problem(err, data, lines, source) for err in exc.errors()]
     problems = []
     for loc, msg in _cross_checks(scenario):
-        dotted, line = _locate(loc, data, lines)
-        problems.append(InputError(source, dotted, msg, line))
+        where = _locate(loc, data, lines)
+        problems.append(InputError(source, where.name, msg, where.line))
     scenario._base_dir = base_dir
     return scenario, problems
 
@@ -1110,9 +1125,8 @@ def _to_problem(
     loc = tuple(err["loc"])
     if err["type"] == "healthopt":
         loc += tuple((err.get("ctx") or {}).get("loc", ()))
-    clean = tuple(item for item in loc if not _is_tag(item))
-    dotted, line = _locate(loc, raw, lines)
-    return InputError(source, dotted, _message(err, clean), line)
+    where = _locate(loc, raw, lines)
+    return InputError(source, where.name, _message(err, where.loc), where.line)
 
 
 # --------------------------------------------------------------------------------------
@@ -1126,6 +1140,8 @@ _YAML_HINTS = {
     "expected <block end>, but found": "the indentation of this line does not match the "
     "lines above",
     "found undefined alias": "an '*alias' without a matching '&anchor'",
+    "but found another document": "a scenario file holds one YAML document: remove the "
+    "'---' line",
 }
 
 
@@ -1147,8 +1163,8 @@ class _LineWalker:
         self.out = _Parsed()
         self._active: set[int] = set()
 
-    def value(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
-        """Return the Python value of ``node`` found at ``path``."""
+    def value(self, node: yaml.Node, path: tuple[Any, ...], name: str = "") -> Any:
+        """Return the Python value of ``node`` found at ``path`` (dotted ``name``)."""
         if id(node) in self._active:
             raise yaml.constructor.ConstructorError(
                 None, None, "recursive alias: a value contains itself", node.start_mark
@@ -1156,12 +1172,21 @@ class _LineWalker:
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
-                return self._mapping(node, path)
+                return self._mapping(node, path, name)
             if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
-                return self._sequence(node, path)
-            return self.loader.construct_object(node, deep=True)
+                return self._sequence(node, path, name)
+            return self._construct(node)
         finally:
             self._active.discard(id(node))
+
+    def _construct(self, node: yaml.Node) -> Any:
+        """Construct a scalar or tagged value; PyYAML's own slips become YAML errors."""
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this {node.tag} value ({exc})", node.start_mark
+            ) from None
 
     def _key(self, node: yaml.Node) -> Any:
         """Return a mapping key, which must be a plain scalar."""
@@ -1169,19 +1194,28 @@ class _LineWalker:
             raise yaml.constructor.ConstructorError(
                 None, None, "keys must be plain names, not lists or mappings", node.start_mark
             )
-        return self.loader.construct_object(node)
+        key = self._construct(node)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "keys must be plain names, not lists or mappings", node.start_mark
+            ) from None
+        return key
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> dict[Any, Any]:
-        self._check_duplicates(node, path)
+    def _mapping(
+        self, node: yaml.MappingNode, path: tuple[Any, ...], name: str
+    ) -> dict[Any, Any]:
+        self._check_duplicates(node, name)
         self.loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node)
             self.out.lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = self.value(value_node, (*path, key))
+            out[key] = self.value(value_node, (*path, key), _join(name, key))
         return out
 
-    def _check_duplicates(self, node: yaml.MappingNode, path: tuple[Any, ...]) -> None:
+    def _check_duplicates(self, node: yaml.MappingNode, name: str) -> None:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -1190,7 +1224,7 @@ class _LineWalker:
             if key in seen:
                 self.out.problems.append(InputError(
                     self.source,
-                    _dotted([*path, key]),
+                    _join(name, key),
                     f"duplicate key: also given on line {seen[key]}; YAML would silently "
                     "keep only the last value, so remove one",
                     line,
@@ -1198,11 +1232,13 @@ class _LineWalker:
             else:
                 seen[key] = line
 
-    def _sequence(self, node: yaml.SequenceNode, path: tuple[Any, ...]) -> list[Any]:
+    def _sequence(
+        self, node: yaml.SequenceNode, path: tuple[Any, ...], name: str
+    ) -> list[Any]:
         items = []
         for index, item in enumerate(node.value):
             self.out.lines[(*path, index)] = item.start_mark.line + 1
-            items.append(self.value(item, (*path, index)))
+            items.append(self.value(item, (*path, index), _join(name, index, index=True)))
         return items
 
 
@@ -1210,6 +1246,9 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> InputError:
     """One-line explanation of a YAML syntax error, at the parser's line and column."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = str(getattr(exc, "problem", None) or exc).strip()
+    context = str(getattr(exc, "context", None) or "")
+    if problem.startswith("but ") and context and not context.startswith("while "):
+        problem = f"{context} {problem}"
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
     if "'\\t'" in problem:
@@ -1221,13 +1260,35 @@ def _yaml_problem(exc: yaml.YAMLError, source: str) -> InputError:
         )
     hint = next((h for key, h in _YAML_HINTS.items() if key in problem), None)
     where = f" at column {column}" if column is not None else ""
-    text = f"YAML syntax error{where}: {problem}" + (f" ({hint})" if hint else "")
-    return InputError(source, None, text, line)
+    text = f"YAML syntax error{where}: {problem}{_yaml_context(exc, line)}"
+    return InputError(source, None, text + (f" ({hint})" if hint else ""), line)
+
+
+def _yaml_context(exc: yaml.YAMLError, line: int | None) -> str:
+    """Say where the construct being parsed started, when that is another line."""
+    context = str(getattr(exc, "context", None) or "")
+    mark = getattr(exc, "context_mark", None)
+    match = re.fullmatch(r"while (?:parsing|scanning) (?:an? )?(.+)", context)
+    if mark is None or match is None or mark.line + 1 == line:
+        return ""
+    return f", in the {match.group(1)} that starts on line {mark.line + 1}"
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, source: str) -> InputError:
+    """Explain a character YAML does not accept (control characters and the like)."""
+    line = text[: max(exc.position, 0)].count("\n") + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+    return InputError(
+        source, None, f"character U+{code:04X} is not allowed in YAML: delete it", line
+    )
 
 
 def _parse_yaml(text: str, source: str) -> _Parsed:
     """Parse YAML text into data with line numbers; problems are collected, not raised."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        return _Parsed(problems=[_reader_problem(exc, text, source)])
     walker = _LineWalker(loader, source)
     try:
         node = loader.get_single_node()
@@ -1238,8 +1299,12 @@ def _parse_yaml(text: str, source: str) -> _Parsed:
             return walker.out
         walker.out.lines[()] = node.start_mark.line + 1
         walker.out.data = walker.value(node, ())
+    except yaml.reader.ReaderError as exc:
+        return _Parsed(problems=[_reader_problem(exc, text, source)])
     except yaml.YAMLError as exc:
         return _Parsed(problems=[_yaml_problem(exc, source)])
+    except RecursionError:
+        return _Parsed(problems=[InputError(source, None, "the YAML is nested too deeply", 1)])
     finally:
         loader.dispose()
     return walker.out

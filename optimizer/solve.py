@@ -122,7 +122,9 @@ def resolve_solver(solver: str | None) -> str:
 
 def _check_params(time_limit: float | None, gap: float | None, threads: int | None) -> None:
     if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise InputError(None, "time_limit", f"must be a positive number of seconds, got {time_limit}")
+        raise InputError(
+            None, "time_limit", f"must be a positive number of seconds, got {time_limit}"
+        )
     if gap is not None and not (0 <= gap < 1):
         raise InputError(None, "gap", f"relative gap must be in [0, 1), got {gap}")
     if threads is not None and int(threads) < 1:
@@ -229,8 +231,17 @@ def _solve_highs(
         integrality,
     )
     if status == highspy.HighsStatus.kError:
-        return SolverOutput("error", STATUS_WORDS["error"], None, None, None, None, 0.0, "highs",
-                            "HiGHS rejected the model")
+        return SolverOutput(
+            "error",
+            STATUS_WORDS["error"],
+            None,
+            None,
+            None,
+            None,
+            0.0,
+            "highs",
+            "HiGHS rejected the model",
+        )
     h.run()
     ms = h.getModelStatus()
     message = h.modelStatusToString(ms)
@@ -263,8 +274,17 @@ def _solve_highs(
     words = STATUS_WORDS[code]
     if code == "optimal_within_gap" and g is not None:
         words = f"{words} ({100 * g:.3g}% from the proven bound)"
-    return SolverOutput(code, words, x, objective, bound if x is not None else None,
-                        g if x is not None else None, 0.0, "highs", message)
+    return SolverOutput(
+        code,
+        words,
+        x,
+        objective,
+        bound if x is not None else None,
+        g if x is not None else None,
+        0.0,
+        "highs",
+        message,
+    )
 
 
 # --------------------------------------------------------------------------- PuLP (CBC / HiGHS)
@@ -337,15 +357,18 @@ def _solve_pulp(
         extra = {}
         if log_path is not None:
             extra = {"log_file": str(log_path), "log_to_console": False}
-        cmd = pulp.HiGHS(msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap,
-                         threads=threads, **extra)
+        cmd = pulp.HiGHS(
+            msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra
+        )
     lp.solve(cmd)
     sol_status = lp.sol_status
     message = pulp.LpStatus.get(lp.status, str(lp.status))
     x = None
     objective = None
     if sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        x = np.array([v.varValue if v.varValue is not None else 0.0 for v in variables], dtype=float)
+        x = np.array(
+            [v.varValue if v.varValue is not None else 0.0 for v in variables], dtype=float
+        )
         x[problem.integer] = np.round(x[problem.integer])
         objective = float(problem.obj @ x + problem.offset)
     bound = None

@@ -199,23 +199,37 @@ def network_times(
     tgt = None if targets is None else node_positions(G, targets)
     ncols = A.shape[0] if tgt is None else len(tgt)
     limit = np.inf if cutoff_seconds is None else float(cutoff_seconds)
-    rows, cols, vals = [], [], []
+    counts, cols, vals = [], [], []
     step = _chunk_size(A.shape[0])
     for start in range(0, len(src), step):
+        chunk = src[start : start + step]
         # unique sources per chunk: many sites often share a node
-        chunk_nodes, back = np.unique(src[start : start + step], return_inverse=True)
+        chunk_nodes, back = np.unique(chunk, return_inverse=True)
         dist = csgraph.dijkstra(A, directed=True, indices=chunk_nodes, limit=limit)
-        dist = dist[back] if tgt is None else dist[back][:, tgt]
-        r, c = np.nonzero(np.isfinite(dist) & (dist <= limit))
-        rows.append(r + start)
-        cols.append(c)
-        vals.append(np.maximum(dist[r, c], MIN_MINUTES * 60))
-    if not rows:
-        return sparse.csr_matrix((len(src), ncols))
-    return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        if len(chunk_nodes) != len(chunk) or np.any(chunk_nodes != chunk):
+            dist = dist[back]
+        if tgt is not None:
+            dist = dist[:, tgt]
+        # build CSR pieces straight from the dense block (row-major = canonical order)
+        # unreached nodes are inf, which only an infinite limit would let through
+        within = dist <= limit if np.isfinite(limit) else np.isfinite(dist)
+        flat = np.flatnonzero(within)
+        counts.append(within.sum(axis=1))
+        cols.append(flat % ncols)
+        vals.append(np.maximum(dist.ravel()[flat], MIN_MINUTES * 60))
+    indptr = np.zeros(len(src) + 1, np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=indptr[1:])
+    M = sparse.csr_matrix(
+        (
+            np.concatenate(vals) if vals else np.empty(0),
+            np.concatenate(cols) if cols else np.empty(0, np.int64),
+            indptr,
+        ),
         shape=(len(src), ncols),
     )
+    M.has_canonical_format = True
+    return M
 
 
 # --------------------------------------------------------------------------- matrices

@@ -49,8 +49,8 @@ _PROBE_JS = """
   const q = (s) => document.querySelectorAll(s).length;
   out.interactive_paths = q("path.leaflet-interactive");
   out.paths = q(".leaflet-overlay-pane path");
-  out.markers = q(".leaflet-marker-icon");
-  out.awesome_markers = q(".awesome-marker");
+  out.markers = q(".leaflet-marker-pane > *");
+  out.awesome_markers = q(".leaflet-marker-pane > .awesome-marker");
   out.legend = q(sel) > 0;
   out.legend_text = out.legend ? document.querySelector(sel).innerText : "";
   const att = document.querySelector(".leaflet-control-attribution");
@@ -87,7 +87,8 @@ class PageReport:
     interactive_paths, paths : int
         ``path.leaflet-interactive`` elements and all overlay-pane SVG paths.
     markers, awesome_markers : int
-        ``.leaflet-marker-icon`` elements and those that are awesome-markers.
+        Icons in Leaflet's marker pane (image, awesome and DivIcon markers; shadows are in
+        the shadow pane) and how many of them are awesome-markers.
     legend_present : bool
         Whether the legend selector matched.
     legend_text, attribution_text : str

@@ -50,7 +50,7 @@ def test_round_trips_are_sub_half_metre(seats):
 
 def test_gcj_shift_in_taiyuan_is_about_560_m(seats):
     shift = metres(seats.lon_wgs84, seats.lat_wgs84, seats.lon_gcj02, seats.lat_gcj02)
-    assert 450 < shift.min() and shift.max() < 700
+    assert shift.min() > 450 and shift.max() < 700
 
 
 def test_iterative_inverse_beats_one_step_approximation(seats):
@@ -74,9 +74,9 @@ def test_wandergis_reference_values():
 
 
 def test_baidu_published_pair_beijing_railway_station():
-    # Beijing railway station: GCJ-02 (116.42703, 39.90245) is BD-09 (116.43351, 39.90851)
-    # (Baidu / Amap map values, 5 decimals, quoted in the R package documentation of
-    # several coordinate converters): agreement to the rounding, i.e. ~1 m.
+    # Beijing railway station as read on Amap, GCJ-02 (116.42703, 39.90245), and on Baidu
+    # maps, BD-09 (116.43351, 39.90851): the worked example of the ``bd2gcj`` help page of
+    # an R coordinate-conversion package. Values have 5 decimals, so agree to ~1 m.
     lon, lat = crs.gcj02_to_bd09(116.42703, 39.90245)
     assert metres(lon, lat, 116.43351, 39.90851) < 1.5
     lon, lat = crs.bd09_to_gcj02(116.43351, 39.90851)
@@ -102,9 +102,7 @@ def test_out_of_china_unchanged():
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.floats(min_value=73.0, max_value=135.0), st.floats(min_value=18.0, max_value=53.0)
-)
+@given(st.floats(min_value=73.0, max_value=135.0), st.floats(min_value=18.0, max_value=53.0))
 def test_round_trip_property(lon, lat):
     back = crs.gcj02_to_wgs84(*crs.wgs84_to_gcj02(lon, lat))
     assert abs(back[0] - lon) < 1e-8 and abs(back[1] - lat) < 1e-8
@@ -130,7 +128,7 @@ def test_to_wgs84_all_geometry_types_from_gcj02(seats):
     assert metres(first[0, 0], first[0, 1], row.lon_wgs84, row.lat_wgs84) < 1.0
     # Every vertex moved by the same ~560 m (the shift is smooth at this scale).
     src = shapely.get_coordinates(_mixed_gdf(row.lon_gcj02, row.lat_gcj02).geometry.to_numpy())
-    assert np.all((metres(src[:, 0], src[:, 1], first[:, 0], first[:, 1]) > 450))
+    assert np.all(metres(src[:, 0], src[:, 1], first[:, 0], first[:, 1]) > 450)
 
 
 def test_to_wgs84_bd09_and_aliases(seats):

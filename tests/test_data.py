@@ -81,19 +81,20 @@ def test_norm_table_values(data):
 
 
 def test_study_area_unknown_code(data):
-    with pytest.raises(InputError, match="area.districts: unknown district code"):
+    with pytest.raises(InputError, match=r"area\.districts: unknown district code"):
         data.study_area(["140105", "999999"])
 
 
 def test_missing_file_is_named(copy_root):
     (copy_root / "population" / "census2020_resident_population.csv").unlink()
-    with pytest.raises(InputError, match="census2020_resident_population.csv: embedded data file is missing"):
+    with pytest.raises(InputError, match=r"census2020_resident_population\.csv: embedded data file is missing"):
         load_taiyuan(copy_root)
 
 
 def test_wrong_crs_is_reported(copy_root):
     path = copy_root / "boundaries" / "taiyuan_jinzhong_counties_wgs84.geojson"
-    text = path.read_text().replace('"features"', '"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32649"}}, "features"', 1)
+    utm = '"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32649"}}, "features"'
+    text = path.read_text().replace('"features"', utm, 1)
     path.write_text(text)
     with pytest.raises(InputError, match="crs: expected EPSG:4326"):
         load_taiyuan(copy_root)

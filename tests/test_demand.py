@@ -106,9 +106,7 @@ def test_population_conserved_exactly_per_district(grid, districts):
 
 def test_every_point_inside_its_district(grid, districts):
     poly = districts.set_index("code").geometry
-    inside = shapely.covers(
-        poly.loc[grid["district_code"]].to_numpy(), grid.geometry.to_numpy()
-    )
+    inside = shapely.covers(poly.loc[grid["district_code"]].to_numpy(), grid.geometry.to_numpy())
     assert inside.all()
 
 
@@ -138,9 +136,7 @@ def test_counties_have_no_road_cells(grid):
 
 def test_deterministic_and_sorted(grid, districts, seats, roads):
     again = population_grid(districts.iloc[::-1], roads=roads.iloc[::-1], seats=seats)
-    pd.testing.assert_frame_equal(
-        grid.drop(columns="geometry"), again.drop(columns="geometry")
-    )
+    pd.testing.assert_frame_equal(grid.drop(columns="geometry"), again.drop(columns="geometry"))
     assert grid.geometry.geom_equals_exact(again.geometry, tolerance=1e-9).all()
     assert grid["district_code"].is_monotonic_increasing
 
@@ -161,7 +157,7 @@ def test_without_roads_or_seats_everything_is_decay(districts):
 def test_bad_district_population(districts):
     bad = districts.head(2).copy()
     bad.loc[bad.index[0], "population"] = -1
-    with pytest.raises(InputError, match="population: district .* non-negative"):
+    with pytest.raises(InputError, match=r"population: district .* non-negative"):
         population_grid(bad)
     with pytest.raises(InputError, match="norm_class"):
         population_grid(districts.drop(columns="norm_class"))
@@ -230,9 +226,7 @@ def test_user_polygons_area_share_conserves_totals(districts):
     # A 3 km square spreads over ~36 urban cells (500 m) or ~9-16 county cells (1 km).
     assert out.groupby("district_code").size().max() >= 9
     poly = districts.set_index("code").geometry
-    assert shapely.covers(
-        poly.loc[out["district_code"]].to_numpy(), out.geometry.to_numpy()
-    ).all()
+    assert shapely.covers(poly.loc[out["district_code"]].to_numpy(), out.geometry.to_numpy()).all()
     # The 清徐 square (the only "official" one) keeps its own total, partly across the
     # border of a neighbouring district.
     qingxu = out[out["population_quality"] == "official"]

@@ -97,18 +97,18 @@ def test_crs_must_be_declared():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="nope.gpkg: file not found"):
+    with pytest.raises(InputError, match=r"nope\.gpkg: file not found"):
         read_layer(tmp_path / "nope.gpkg", crs="wgs84", kind="sites")
 
 
 def test_unreadable_and_empty_files(tmp_path):
     bad = tmp_path / "broken.geojson"
     bad.write_text("{ this is not json", encoding="utf-8")
-    with pytest.raises(InputError, match="broken.geojson: cannot read"):
+    with pytest.raises(InputError, match=r"broken\.geojson: cannot read"):
         read_layer(bad, crs="wgs84", kind="sites")
-    with pytest.raises(InputError, match="empty.csv: file is empty"):
+    with pytest.raises(InputError, match=r"empty\.csv: file is empty"):
         read_layer(_write_csv(tmp_path, "empty.csv", ""), crs="wgs84", kind="sites")
-    with pytest.raises(InputError, match="header.csv: layer has no features"):
+    with pytest.raises(InputError, match=r"header\.csv: layer has no features"):
         read_layer(_write_csv(tmp_path, "header.csv", "id,lon,lat\n"), crs="wgs84", kind="sites")
 
 
@@ -126,7 +126,8 @@ def test_negative_population_names_line():
 
 
 def test_non_numeric_count_and_coordinate(tmp_path):
-    path = _write_csv(tmp_path, "f.csv", "id,name,vehicles,lon,lat\nA,a,2,112.5,37.8\nB,b,two,112.6,37.8\n")
+    text = "id,name,vehicles,lon,lat\nA,a,2,112.5,37.8\nB,b,two,112.6,37.8\n"
+    path = _write_csv(tmp_path, "f.csv", text)
     with pytest.raises(InputError, match=r"f\.csv:3: vehicles: not a number: 'two'"):
         read_facilities(path, "wgs84")
     path = _write_csv(tmp_path, "g.csv", "id,name,lon,lat\nA,a,112.5,37.8\nB,b,,37.8\n")
@@ -138,7 +139,8 @@ def test_non_numeric_count_and_coordinate(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
-    path = _write_csv(tmp_path, "d.csv", "id,name,lon,lat\nA,a,112.5,37.8\nB,b,112.6,37.8\nA,c,112.7,37.8\n")
+    text = "id,name,lon,lat\nA,a,112.5,37.8\nB,b,112.6,37.8\nA,c,112.7,37.8\n"
+    path = _write_csv(tmp_path, "d.csv", text)
     with pytest.raises(InputError, match=r"d\.csv:4: id: duplicate id 'A'"):
         read_facilities(path, "wgs84")
 
@@ -204,3 +206,13 @@ def test_demand_layer_reads_points_with_float_population():
     assert gdf["population"].dtype.kind == "f"
     assert gdf["population"].sum() == pytest.approx(45000)
     assert gdf.attrs["format"] == "csv"
+
+
+def test_facility_capacity_field(tmp_path):
+    st = read_facilities(FIX / "stations_gcj02.csv", "gcj02", capacity_field="vehicles")
+    assert list(st["capacity"]) == [3, 2, 4, 2, 3]
+    with pytest.raises(InputError, match=r"stations_gcj02\.csv: beds: required column missing"):
+        read_facilities(FIX / "stations_gcj02.csv", "gcj02", capacity_field="beds")
+    text = "id,name,fleet,lon,lat\nA,a,-1,112.5,37.8\n"
+    with pytest.raises(InputError, match=r"c\.csv:2: fleet: negative count"):
+        read_facilities(_write_csv(tmp_path, "c.csv", text), "wgs84", capacity_field="fleet")

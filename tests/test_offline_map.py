@@ -31,7 +31,7 @@ from optimizer.outputs.basemap import OSM_ATTRIBUTION, offline_basemap, online_b
 from optimizer.outputs.legend import ColorRamp, Legend, LegendEntry, LegendSpec, add_legend
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser import check_page, find_chromium  # noqa: E402
+from browser import check_page, find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 BOUNDARIES = REPO / "geodata/taiyuan/boundaries/taiyuan_jinzhong_counties_wgs84.geojson"
@@ -153,7 +153,7 @@ def test_fetch_is_idempotent_and_manifest_matches_files(assets_dir: Path) -> Non
 
 
 def test_fetch_rejects_unknown_url(tmp_path: Path) -> None:
-    with pytest.raises(OfflineAssetError, match="example.invalid"):
+    with pytest.raises(OfflineAssetError, match=r"example\.invalid"):
         fetch_assets(tmp_path, ["https://example.invalid/x.js"])
 
 
@@ -217,7 +217,7 @@ def test_offline_basemap_has_no_tiles_and_shows_osm_credit(
     assert not any(isinstance(c, folium.TileLayer) for c in m._children.values())
     html = m.get_root().render()
     assert "L.tileLayer" not in html
-    assert "OpenStreetMap</a> contributors" in html.replace("\\u003c", "<")
+    assert "OpenStreetMap<\\/a> contributors" in html  # "</" is escaped inside <script>
 
 
 def test_online_basemap_uses_osm_tiles(districts: gpd.GeoDataFrame) -> None:
@@ -225,7 +225,7 @@ def test_online_basemap_uses_osm_tiles(districts: gpd.GeoDataFrame) -> None:
     tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
     assert len(tiles) == 1
     assert "OpenStreetMap" in tiles[0].options["attribution"]
-    assert OSM_ATTRIBUTION == tiles[0].options["attribution"]
+    assert tiles[0].options["attribution"] == OSM_ATTRIBUTION
 
 
 def test_basemap_rejects_missing_crs(districts: gpd.GeoDataFrame) -> None:
@@ -266,6 +266,7 @@ def test_offline_demo_renders_in_chromium_without_network(
     assert report.blocked_requests == []
     assert report.interactive_paths >= 21  # the 21 districts (+ CircleMarker)
     assert report.layers >= 5
+    assert report.markers == 22  # 21 district labels + the hospital
     assert report.awesome_markers == 1
     assert "Font Awesome" in report.icon_font
     assert report.legend_present and "三甲医院" in report.legend_text

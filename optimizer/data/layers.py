@@ -136,6 +136,7 @@ def read_facilities(
     *,
     id_field: str = "id",
     name_field: str = "name",
+    capacity_field: str | None = None,
     layer: str | int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read existing facilities (120 stations, hospitals, health centres).
@@ -148,6 +149,9 @@ def read_facilities(
         Declared coordinate system.
     id_field, name_field : str
         Columns with a unique identifier and a display name (required).
+    capacity_field : str, optional
+        Column with vehicles or beds (required when given, numeric, non-negative);
+        copied to ``capacity``.
     layer : str or int, optional
         GeoPackage layer.
 
@@ -157,14 +161,18 @@ def read_facilities(
         EPSG:4326 points with ``id`` (str) and ``name`` plus any optional ``capacity``,
         ``vehicles``, ``beds`` and ``kind`` columns as found in the file.
     """
+    required = [id_field, name_field] + ([capacity_field] if capacity_field else [])
     gdf = read_layer(
         path,
         crs=crs,
         kind="facilities",
-        required=[id_field, name_field],
+        required=required,
         layer=layer,
         id_field=id_field,
+        count_fields=sorted(COUNT_FIELDS | set(required[2:])),
     )
+    if capacity_field:
+        gdf["capacity"] = gdf[capacity_field]
     gdf = gdf.rename(columns={id_field: "id", name_field: "name"})
     gdf["id"] = gdf["id"].astype(str)
     return gdf

@@ -65,7 +65,9 @@ class TravelPairs:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_cost_matrix(cls, cost_matrix: Any, reachable: Any = None) -> TravelPairs:
+    def from_cost_matrix(
+        cls, cost_matrix: Any, reachable: Any = None, cutoff: float | None = None
+    ) -> TravelPairs:
         """Pairs from a spopt-style **demand × facilities** matrix.
 
         ``cost_matrix`` may be a dense array (``inf``/``nan`` = unreachable), a scipy sparse
@@ -73,10 +75,11 @@ class TravelPairs:
         object with a ``.matrix`` attribute (then it is a travel-time object, **sites ×
         demand**; see :meth:`from_travel_times`). ``reachable`` (boolean, same shape as
         ``cost_matrix``) names the pairs that exist explicitly — use it when a sparse matrix
-        had its zeros eliminated.
+        had its zeros eliminated. ``cutoff`` drops pairs slower than it (models that only
+        use pairs within a standard pass it, so a dense matrix is never expanded in full).
         """
-        if hasattr(cost_matrix, "matrix"):
-            return cls.from_travel_times(cost_matrix)
+        if _tt_matrix(cost_matrix) is not None:
+            return cls.from_travel_times(cost_matrix, cutoff)
         if reachable is not None:
             mask = sp.coo_matrix(reachable)
             keep = mask.data.astype(bool)
@@ -95,27 +98,34 @@ class TravelPairs:
         else:
             arr = np.asarray(cost_matrix, dtype=float)
             if arr.ndim != 2:
-                raise InputError(None, "cost_matrix", f"must be 2-D (demand × facilities), got shape {arr.shape}")
-            d, s = np.nonzero(np.isfinite(arr))
+                raise InputError(
+                    None, "cost_matrix", f"must be 2-D (demand × facilities), got shape {arr.shape}"
+                )
+            ok = np.isfinite(arr) if cutoff is None else arr <= cutoff
+            d, s = np.nonzero(ok)
             t = arr[d, s]
             d, s = d.astype(np.int64), s.astype(np.int64)
             n_d, n_s = arr.shape
-        keep = np.isfinite(t)
+        keep = np.isfinite(t) if cutoff is None else t <= cutoff
         pairs = cls(s[keep], d[keep], t[keep], int(n_s), int(n_d))
         pairs._validate("cost_matrix")
         return pairs.sorted()
 
     @classmethod
-    def from_travel_times(cls, tt: Any) -> TravelPairs:
+    def from_travel_times(cls, tt: Any, cutoff: float | None = None) -> TravelPairs:
         """Pairs from a travel-time object: csr ``.matrix`` (sites × demand, minutes).
+
+        ``optimizer.traveltime.TravelTimes`` (attribute ``.minutes``) is accepted too.
 
         Explicit zeros of ``.matrix`` are real 0-minute pairs. If the object has
         ``.coverage(minutes)``, coverage tests use it (and pairs it reports that are missing
         from ``.matrix`` — eliminated zeros — are added with time 0).
         """
-        if not hasattr(tt, "matrix"):
-            raise InputError(None, "travel_times", "expected an object with a sparse `.matrix` (sites × demand)")
-        M = tt.matrix
+        M = _tt_matrix(tt)
+        if M is None:
+            raise InputError(
+                None, "travel_times", "expected an object with a sparse `.matrix` (sites × demand)"
+            )
         if sp.issparse(M):
             coo = sp.coo_matrix(M)
             coo.sum_duplicates()
@@ -129,11 +139,12 @@ class TravelPairs:
             ids = getattr(tt, attr, None)
             if ids is not None and len(ids) != n:
                 raise InputError(
-                    None, f"travel_times.{attr}",
-                    f"has {len(ids)} entries but the matrix has {n} {attr.split('_')[0]} rows/columns "
-                    "(the matrix must be sites × demand)",
+                    None,
+                    f"travel_times.{attr}",
+                    f"has {len(ids)} entries but the matrix has {n} "
+                    f"{attr.split('_')[0]} rows/columns (the matrix must be sites × demand)",
                 )
-        keep = np.isfinite(t)
+        keep = np.isfinite(t) if cutoff is None else t <= cutoff
         cov = getattr(tt, "coverage", None)
         pairs = cls(s[keep], d[keep], t[keep], int(n_s), int(n_d), cov if callable(cov) else None)
         pairs._validate("travel_times.matrix")
@@ -147,8 +158,14 @@ class TravelPairs:
     def sorted(self) -> TravelPairs:
         """Return the pairs sorted by (demand, time, site) — nearest site first per demand."""
         order = np.lexsort((self.site, self.time, self.demand))
-        return TravelPairs(self.site[order], self.demand[order], self.time[order],
-                           self.n_sites, self.n_demand, self.coverage_fn)
+        return TravelPairs(
+            self.site[order],
+            self.demand[order],
+            self.time[order],
+            self.n_sites,
+            self.n_demand,
+            self.coverage_fn,
+        )
 
     def keys(self) -> np.ndarray:
         """Return one int64 key per pair (``site * n_demand + demand``)."""
@@ -159,8 +176,9 @@ class TravelPairs:
         if self.coverage_fn is None:
             return self.time <= minutes
         cov = sp.coo_matrix(self.coverage_fn(minutes))
-        ck = cov.row[cov.data.astype(bool)].astype(np.int64) * np.int64(self.n_demand) + \
-            cov.col[cov.data.astype(bool)].astype(np.int64)
+        ck = cov.row[cov.data.astype(bool)].astype(np.int64) * np.int64(self.n_demand) + cov.col[
+            cov.data.astype(bool)
+        ].astype(np.int64)
         return np.isin(self.keys(), ck)
 
     def add_covered_pairs(self, minutes: float) -> TravelPairs:
@@ -169,21 +187,32 @@ class TravelPairs:
             return self
         cov = sp.coo_matrix(self.coverage_fn(minutes))
         keep = cov.data.astype(bool)
-        ck = cov.row[keep].astype(np.int64) * np.int64(self.n_demand) + cov.col[keep].astype(np.int64)
+        ck = cov.row[keep].astype(np.int64) * np.int64(self.n_demand) + cov.col[keep].astype(
+            np.int64
+        )
         missing = ck[~np.isin(ck, self.keys())]
         if missing.size == 0:
             return self
         s, d = np.divmod(missing, np.int64(self.n_demand))
         return TravelPairs(
-            np.concatenate([self.site, s]), np.concatenate([self.demand, d]),
+            np.concatenate([self.site, s]),
+            np.concatenate([self.demand, d]),
             np.concatenate([self.time, np.zeros(missing.size)]),
-            self.n_sites, self.n_demand, self.coverage_fn,
+            self.n_sites,
+            self.n_demand,
+            self.coverage_fn,
         ).sorted()
 
     def subset(self, mask: np.ndarray) -> TravelPairs:
         """Pairs where ``mask`` is true (order kept)."""
-        return TravelPairs(self.site[mask], self.demand[mask], self.time[mask],
-                           self.n_sites, self.n_demand, self.coverage_fn)
+        return TravelPairs(
+            self.site[mask],
+            self.demand[mask],
+            self.time[mask],
+            self.n_sites,
+            self.n_demand,
+            self.coverage_fn,
+        )
 
     def incidence(self, mask: np.ndarray | None = None) -> sp.csr_matrix:
         """Demand × sites 0/1 csr of the pairs (optionally only where ``mask``)."""
@@ -195,7 +224,22 @@ class TravelPairs:
         return M
 
 
+def _tt_matrix(obj: Any) -> Any:
+    """Return the sites × demand matrix of a travel-time object (``.matrix``/``.minutes``)."""
+    if sp.issparse(obj) or isinstance(obj, np.ndarray):
+        return None
+    for attr in ("matrix", "minutes"):
+        M = getattr(obj, attr, None)
+        if M is not None and (sp.issparse(M) or isinstance(M, np.ndarray)):
+            return M
+    return None
+
+
 # =========================================================================== MILP problem
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 @dataclass
@@ -319,9 +363,13 @@ class MilpProblem:
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
         if self._flat is None:
-            cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt))
-            self._flat = (cat(self._lb, float), cat(self._ub, float),
-                          cat(self._obj, float), cat(self._int, bool))
+            cat = _cat
+            self._flat = (
+                cat(self._lb, float),
+                cat(self._ub, float),
+                cat(self._obj, float),
+                cat(self._int, bool),
+            )
         return self._flat
 
     @property
@@ -354,13 +402,16 @@ class MilpProblem:
             self._ub[k][sel] = ub
         self._flat = None
 
-    def set_objective(self, coefs: Mapping[str, Any], sense: str | None = None, offset: float = 0.0) -> None:
+    def set_objective(
+        self, coefs: Mapping[str, Any], sense: str | None = None, offset: float = 0.0
+    ) -> None:
         """Replace the objective by ``Σ_block coefs[block] · x[block] + offset``."""
         for k, name in enumerate(self.blocks):
             self._obj[k] = np.zeros(self.blocks[name].size)
             if name in coefs:
                 self._obj[k] = np.broadcast_to(
-                    np.asarray(coefs[name], dtype=float), (self.blocks[name].size,)).copy()
+                    np.asarray(coefs[name], dtype=float), (self.blocks[name].size,)
+                ).copy()
         unknown = set(coefs) - set(self.blocks)
         if unknown:
             raise InputError(None, "objective", f"unknown variable blocks {sorted(unknown)}")
@@ -412,12 +463,17 @@ class MilpProblem:
                     mat = mat[None, :]
             coo = sp.coo_matrix(mat)
             if coo.shape[1] != width:
-                raise InputError(None, "constraints",
-                                 f"group {group!r}: block {name!r} has {width} columns, got {coo.shape[1]}")
+                raise InputError(
+                    None,
+                    "constraints",
+                    f"group {group!r}: block {name!r} has {width} columns, got {coo.shape[1]}",
+                )
             if k is None:
                 k = coo.shape[0]
             elif k != coo.shape[0]:
-                raise InputError(None, "constraints", f"group {group!r}: blocks disagree on the row count")
+                raise InputError(
+                    None, "constraints", f"group {group!r}: blocks disagree on the row count"
+                )
             rows_l.append(coo.row.astype(np.int64))
             cols_l.append(coo.col.astype(np.int64) + offset)
             vals_l.append(coo.data.astype(float))
@@ -430,8 +486,11 @@ class MilpProblem:
             g = self.groups[group] = ConstraintGroup(group, description or group, relaxable)
         elif description:
             g.description = description
-        g.blocks.append(RowBlock(np.concatenate(rows_l), np.concatenate(cols_l),
-                                 np.concatenate(vals_l), k, lbv, ubv))
+        g.blocks.append(
+            RowBlock(
+                np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), k, lbv, ubv
+            )
+        )
         self._cache = None
 
     def remove_group(self, group: str) -> None:
@@ -461,9 +520,11 @@ class MilpProblem:
                 lbs.append(b.lb)
                 ubs.append(b.ub)
                 base += b.n_rows
-        cat = (lambda p, dt: np.concatenate(p) if p else np.zeros(0, dt))
-        A = sp.csr_matrix((cat(vals, float), (cat(rows, np.int64), cat(cols, np.int64))),
-                          shape=(base, self.n_vars))
+        cat = _cat
+        A = sp.csr_matrix(
+            (cat(vals, float), (cat(rows, np.int64), cat(cols, np.int64))),
+            shape=(base, self.n_vars),
+        )
         A.sum_duplicates()
         self._cache = (A, cat(lbs, float), cat(ubs, float))
         return self._cache
@@ -490,15 +551,20 @@ class MilpProblem:
     def stats(self) -> dict[str, int]:
         """Sizes: variables, integer variables, rows and non-zeros."""
         A, _, _ = self.assemble()
-        return {"variables": self.n_vars, "integers": int(self.integer.sum()),
-                "rows": int(A.shape[0]), "nonzeros": int(A.nnz)}
+        return {
+            "variables": self.n_vars,
+            "integers": int(self.integer.sum()),
+            "rows": int(A.shape[0]),
+            "nonzeros": int(A.nnz),
+        }
 
 
 # =========================================================================== helpers
 
 
-def _as_vector(values: Any, n: int, field_name: str, *, allow_none: bool = True,
-               nonneg: bool = True) -> np.ndarray | None:
+def _as_vector(
+    values: Any, n: int, field_name: str, *, allow_none: bool = True, nonneg: bool = True
+) -> np.ndarray | None:
     if values is None:
         if allow_none:
             return None
@@ -535,8 +601,9 @@ def _check_count(value: Any, field_name: str, *, allow_none: bool = False) -> in
     return p
 
 
-def group_identical_rows(M: sp.csr_matrix, extra_key: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def group_identical_rows(
+    M: sp.csr_matrix, extra_key: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Group rows of csr ``M`` with identical sparsity patterns (and equal ``extra_key``).
 
     Returns ``(group_of_row, representative_rows)``. Exact: rows are compared by their
@@ -550,7 +617,7 @@ def group_identical_rows(M: sp.csr_matrix, extra_key: np.ndarray | None = None
     group = np.empty(M.shape[0], dtype=np.int64)
     reps: list[int] = []
     for i in range(M.shape[0]):
-        key = idx[ptr[i]:ptr[i + 1]].tobytes()
+        key = idx[ptr[i] : ptr[i + 1]].tobytes()
         if ek is not None:
             key = (key, ek[i])
         g = seen.get(key)
@@ -716,8 +783,11 @@ class LocationModel:
         self.forbidden = self._site_mask(forbidden_sites, "forbidden_sites")
         both = self.fixed & self.forbidden
         if both.any():
-            raise InputError(None, "fixed_sites",
-                             f"sites {self._names(both)} are both fixed (must open) and forbidden")
+            raise InputError(
+                None,
+                "fixed_sites",
+                f"sites {self._names(both)} are both fixed (must open) and forbidden",
+            )
         self.capacities = _as_vector(capacities, self.n_sites, "capacities")
         self.site_costs = _as_vector(site_costs, self.n_sites, "site_costs")
         if budget is not None:
@@ -731,18 +801,25 @@ class LocationModel:
             if (mv < 0).any() or not np.all(mv == np.round(mv)):
                 raise InputError(None, "max_vehicles", "must be non-negative whole numbers")
             self.max_vehicles = mv
-        self.service_radius = None if service_radius is None else _check_radius(service_radius, "service_radius")
+        self.service_radius = (
+            None if service_radius is None else _check_radius(service_radius, "service_radius")
+        )
         self.districts = None
         if districts is not None:
             d = np.asarray(districts, dtype=object).ravel()
             if d.size != self.n_demand:
-                raise InputError(None, "districts", f"has {d.size} labels, expected {self.n_demand}")
+                raise InputError(
+                    None, "districts", f"has {d.size} labels, expected {self.n_demand}"
+                )
             self.districts = d
         self.min_district_share = min_district_share
         self.equity = bool(equity)
         if (min_district_share is not None or self.equity) and self.districts is None:
-            raise InputError(None, "districts",
-                             "district coverage rules need a district label for every demand point")
+            raise InputError(
+                None,
+                "districts",
+                "district coverage rules need a district label for every demand point",
+            )
         self._extensions: list[Callable[[LocationModel, MilpProblem], None]] = []
         self.problem: MilpProblem | None = None
         self.spec: CoverageSpec | None = None
@@ -766,7 +843,9 @@ class LocationModel:
         arr = np.asarray(value)
         if arr.dtype == bool:
             if arr.size != self.n_sites:
-                raise InputError(None, field_name, f"mask has {arr.size} entries, expected {self.n_sites}")
+                raise InputError(
+                    None, field_name, f"mask has {arr.size} entries, expected {self.n_sites}"
+                )
             return arr.ravel().copy()
         mask = np.zeros(self.n_sites, dtype=bool)
         if arr.size == 0:
@@ -824,13 +903,17 @@ class LocationModel:
         if p is not None and not self.integer_sites and nf > p:
             reasons.append(f"{nf} existing sites must stay open but the plan allows only {p} sites")
         if p is not None and not self.integer_sites and p > int(self.allowed.sum()):
-            reasons.append(f"the plan asks for {p} sites but only {int(self.allowed.sum())} "
-                           "candidate sites are allowed")
+            reasons.append(
+                f"the plan asks for {p} sites but only {int(self.allowed.sum())} "
+                "candidate sites are allowed"
+            )
         if self.budget is not None and self.site_costs is not None:
             fixed_cost = float(self.site_costs[self.fixed].sum())
             if fixed_cost > self.budget + 1e-9:
-                reasons.append(f"the existing sites that must stay open already cost {fixed_cost:g}, "
-                               f"above the budget of {self.budget:g}")
+                reasons.append(
+                    f"the existing sites that must stay open already cost {fixed_cost:g}, "
+                    f"above the budget of {self.budget:g}"
+                )
         return reasons
 
     def build(self) -> MilpProblem:
@@ -852,8 +935,11 @@ class LocationModel:
         if self.capacities is not None and spec is not None and not self.own_capacity:
             self._add_capacity(prob, spec)
         dspec = self._district_spec or spec
-        if dspec is not None and self.districts is not None and (
-                self.min_district_share is not None or self.equity):
+        if (
+            dspec is not None
+            and self.districts is not None
+            and (self.min_district_share is not None or self.equity)
+        ):
             self._add_district_rules(prob, dspec)
         for fn in self._extensions:
             fn(self, prob)
@@ -874,15 +960,26 @@ class LocationModel:
             p = float(self.p_facilities)
             lo = p if self._cardinality_sense() == "eq" else -INF
             what = "vehicles" if self.integer_sites else "sites"
-            prob.add_constraints("site_count", {"y": ones}, lo, p,
-                                 description=f"exactly {self.p_facilities} {what}"
-                                 if lo == p else f"at most {self.p_facilities} {what}")
+            prob.add_constraints(
+                "site_count",
+                {"y": ones},
+                lo,
+                p,
+                description=f"exactly {self.p_facilities} {what}"
+                if lo == p
+                else f"at most {self.p_facilities} {what}",
+            )
         if self.budget is not None and self.site_costs is not None:
-            prob.add_constraints("budget", {"y": self.site_costs[None, :]}, -INF, self.budget,
-                                 description=f"the budget of {self.budget:g}")
+            prob.add_constraints(
+                "budget",
+                {"y": self.site_costs[None, :]},
+                -INF,
+                self.budget,
+                description=f"the budget of {self.budget:g}",
+            )
 
     def _add_capacity(self, prob: MilpProblem, spec: CoverageSpec) -> None:
-        """Assignment variables z on (group, site) pairs within the standard.
+        """Add assignment variables z on (group, site) pairs within the standard.
 
         ``Σ_j z_gj = covered_g`` and ``Σ_g w_g z_gj <= cap_j · y_j``; zero-weight groups
         additionally get ``z_gj <= y_j`` so nothing is ever assigned to a closed site.
@@ -892,22 +989,38 @@ class LocationModel:
         z = prob.add_variables("z", npair, lb=0.0, ub=1.0)
         del z
         S = sp.csr_matrix((np.ones(npair), (spec.pair_group, np.arange(npair))), shape=(G, npair))
-        prob.add_constraints("assignment", {"z": S, **_split_blocks(prob, -spec.C, exclude="z")},
-                             spec.c0, spec.c0, relaxable=False,
-                             description="covered demand is assigned to open sites within the standard")
-        W = sp.csr_matrix((spec.weight[spec.pair_group], (spec.pair_site, np.arange(npair))),
-                          shape=(self.n_sites, npair))
+        prob.add_constraints(
+            "assignment",
+            {"z": S, **_split_blocks(prob, -spec.C, exclude="z")},
+            spec.c0,
+            spec.c0,
+            relaxable=False,
+            description="covered demand is assigned to open sites within the standard",
+        )
+        W = sp.csr_matrix(
+            (spec.weight[spec.pair_group], (spec.pair_site, np.arange(npair))),
+            shape=(self.n_sites, npair),
+        )
         cap = self.capacities
-        prob.add_constraints("capacity", {"z": W, "y": sp.diags(-cap)}, -INF, 0.0,
-                             description="site capacities")
+        prob.add_constraints(
+            "capacity", {"z": W, "y": sp.diags(-cap)}, -INF, 0.0, description="site capacities"
+        )
         zero = spec.weight[spec.pair_group] <= 0
         if zero.any():
             k = np.flatnonzero(zero)
             Z = sp.csr_matrix((np.ones(k.size), (np.arange(k.size), k)), shape=(k.size, npair))
-            Y = sp.csr_matrix((-np.ones(k.size), (np.arange(k.size), spec.pair_site[k])),
-                              shape=(k.size, self.n_sites))
-            prob.add_constraints("assignment_open", {"z": Z, "y": Y}, -INF, 0.0, relaxable=False,
-                                 description="assignment only to open sites")
+            Y = sp.csr_matrix(
+                (-np.ones(k.size), (np.arange(k.size), spec.pair_site[k])),
+                shape=(k.size, self.n_sites),
+            )
+            prob.add_constraints(
+                "assignment_open",
+                {"z": Z, "y": Y},
+                -INF,
+                0.0,
+                relaxable=False,
+                description="assignment only to open sites",
+            )
 
     def _district_matrix(self, spec: CoverageSpec) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
         """Districts, district × group weight matrix, total weight per district."""
@@ -915,8 +1028,9 @@ class LocationModel:
         total = np.bincount(dcode, weights=self.weights, minlength=labels.size)
         gd = np.zeros(spec.weight.size, dtype=np.int64)
         gd[spec.group] = dcode  # groups never mix districts
-        D = sp.csr_matrix((spec.weight, (gd, np.arange(spec.weight.size))),
-                          shape=(labels.size, spec.weight.size))
+        D = sp.csr_matrix(
+            (spec.weight, (gd, np.arange(spec.weight.size))), shape=(labels.size, spec.weight.size)
+        )
         return labels, D, total
 
     def _add_district_rules(self, prob: MilpProblem, spec: CoverageSpec) -> None:
@@ -926,22 +1040,34 @@ class LocationModel:
         if self.min_district_share is not None:
             msd = self.min_district_share
             if isinstance(msd, Mapping):
-                share = np.array([float(msd.get(lab, msd.get(_maybe_int(lab), 0.0))) for lab in labels])
+                share = np.array(
+                    [float(msd.get(lab, msd.get(_maybe_int(lab), 0.0))) for lab in labels]
+                )
             else:
                 share = np.full(labels.size, float(msd))
             if (share < 0).any() or (share > 1).any():
                 raise InputError(None, "min_district_share", "shares must be between 0 and 1")
-            prob.add_constraints("district_minimum", _split_blocks(prob, rows),
-                                 share * total - const, INF,
-                                 description="the minimum covered share in every district")
+            prob.add_constraints(
+                "district_minimum",
+                _split_blocks(prob, rows),
+                share * total - const,
+                INF,
+                description="the minimum covered share in every district",
+            )
         if self.equity:
             t = prob.add_variables("equity_level", 1, lb=0.0, ub=1.0)
             del t
             pos = total > 0
             terms = _split_blocks(prob, rows[pos], exclude="equity_level")
             terms["equity_level"] = -total[pos][:, None]
-            prob.add_constraints("equity", terms, -const[pos], INF, relaxable=False,
-                                 description="the equity level (worst district share)")
+            prob.add_constraints(
+                "equity",
+                terms,
+                -const[pos],
+                INF,
+                relaxable=False,
+                description="the equity level (worst district share)",
+            )
 
     # ------------------------------------------------------------------ solve
     def solve(
@@ -986,8 +1112,9 @@ class LocationModel:
         self.result = self._make_result(out, details)
         return self.result
 
-    def _solve_equity(self, prob: MilpProblem, solver, time_limit, gap, threads, log_path,
-                      details: dict[str, Any]) -> SolverOutput:
+    def _solve_equity(
+        self, prob: MilpProblem, solver, time_limit, gap, threads, log_path, details: dict[str, Any]
+    ) -> SolverOutput:
         """Lexicographic max-min: maximise the worst district share, then the objective."""
         stage1 = prob.copy()
         stage1.set_objective({"equity_level": [1.0]}, sense="max")
@@ -1042,7 +1169,9 @@ class LocationModel:
     def explain_infeasibility(self, solver: str | None = None) -> list[str]:
         """Planning-terms sentences for :meth:`diagnose_infeasibility`."""
         names = self.diagnose_infeasibility(solver)
-        return [f"the plan becomes feasible without {self.problem.groups[n].description}" for n in names]
+        return [
+            f"the plan becomes feasible without {self.problem.groups[n].description}" for n in names
+        ]
 
     # ------------------------------------------------------------------ results
     def _site_values(self, x: np.ndarray) -> np.ndarray:
@@ -1063,23 +1192,52 @@ class LocationModel:
         return np.clip(g[self.spec.group], 0.0, 1.0)
 
     def _make_result(self, out: SolverOutput, details: dict[str, Any]) -> LocationResult:
-        sites = pd.DataFrame({"site_id": self.site_ids, "open": False, "fixed": self.fixed,
-                              "forbidden": self.forbidden, "vehicles": 0,
-                              "assigned_demand": 0.0, "assigned_points": 0})
+        sites = pd.DataFrame(
+            {
+                "site_id": self.site_ids,
+                "open": False,
+                "fixed": self.fixed,
+                "forbidden": self.forbidden,
+                "vehicles": 0,
+                "assigned_demand": 0.0,
+                "assigned_points": 0,
+            }
+        )
         if self.capacities is not None:
             sites["capacity"] = self.capacities
         if self.site_costs is not None:
             sites["cost"] = self.site_costs
-        empty_assign = pd.DataFrame(columns=["demand_id", "site_id", "travel_time", "covered", "share"])
-        coverage = pd.DataFrame({"demand_id": self.demand_ids, "weight": self.weights,
-                                 "covered": False, "times_covered": 0, "served_share": 0.0})
+        empty_assign = pd.DataFrame(
+            columns=["demand_id", "site_id", "travel_time", "covered", "share"]
+        )
+        coverage = pd.DataFrame(
+            {
+                "demand_id": self.demand_ids,
+                "weight": self.weights,
+                "covered": False,
+                "times_covered": 0,
+                "served_share": 0.0,
+            }
+        )
         if self.districts is not None:
             coverage["district"] = self.districts
         if out.x is None:
             details.setdefault("reasons", [f"{self.label}: {out.status}"])
-            return LocationResult(None, out.status, out.status_code, None, out.seconds,
-                                  self.build_seconds, out.solver, sites, empty_assign, coverage,
-                                  None, None, details)
+            return LocationResult(
+                None,
+                out.status,
+                out.status_code,
+                None,
+                out.seconds,
+                self.build_seconds,
+                out.solver,
+                sites,
+                empty_assign,
+                coverage,
+                None,
+                None,
+                details,
+            )
         x = out.x
         veh = self._site_values(x)
         is_open = veh > 0
@@ -1090,7 +1248,9 @@ class LocationModel:
         # times covered (vehicles within the standard)
         if cov_mask is not None:
             m = cov_mask & is_open[pairs.site]
-            times = np.bincount(pairs.demand[m], weights=veh[pairs.site[m]], minlength=self.n_demand)
+            times = np.bincount(
+                pairs.demand[m], weights=veh[pairs.site[m]], minlength=self.n_demand
+            )
         else:
             times = None
         assign = self._assignments(x, is_open, cov_mask)
@@ -1116,17 +1276,41 @@ class LocationModel:
         districts = None
         if self.districts is not None:
             served_w = self.weights * coverage["served_share"].to_numpy()
-            districts = (pd.DataFrame({"district": self.districts, "demand_weight": self.weights,
-                                       "covered_weight": served_w})
-                         .groupby("district", sort=True, as_index=False).sum())
+            districts = (
+                pd.DataFrame(
+                    {
+                        "district": self.districts,
+                        "demand_weight": self.weights,
+                        "covered_weight": served_w,
+                    }
+                )
+                .groupby("district", sort=True, as_index=False)
+                .sum()
+            )
             dw = districts["demand_weight"].to_numpy()
-            districts["share"] = np.where(dw > 0, districts["covered_weight"] / np.where(dw > 0, dw, 1), 1.0)
-        return LocationResult(out.objective, out.status, out.status_code, out.gap, out.seconds,
-                              self.build_seconds, out.solver, sites, assignments, coverage,
-                              districts, x, details)
+            districts["share"] = np.where(
+                dw > 0, districts["covered_weight"] / np.where(dw > 0, dw, 1), 1.0
+            )
+        return LocationResult(
+            out.objective,
+            out.status,
+            out.status_code,
+            out.gap,
+            out.seconds,
+            self.build_seconds,
+            out.solver,
+            sites,
+            assignments,
+            coverage,
+            districts,
+            x,
+            details,
+        )
 
-    def _assignments(self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None) -> pd.DataFrame:
-        """Demand -> site table; capacitated models use the z shares, others the nearest open site."""
+    def _assignments(
+        self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None
+    ) -> pd.DataFrame:
+        """Demand -> site table (z shares if capacitated, else the nearest open site)."""
         pairs = self.pairs
         if self.capacities is not None and self.spec is not None and "z" in self.problem.blocks:
             z = self.problem.value(x, "z")
@@ -1139,8 +1323,11 @@ class LocationModel:
             keep = z > 1e-7
             pg, ps, zz = pg[keep], spec.pair_site[keep], z[keep]
             reps = gcount[pg]
-            d_idx = np.concatenate([order[gstart[g]:gstart[g] + gcount[g]] for g in pg]) \
-                if pg.size else np.zeros(0, dtype=np.int64)
+            d_idx = (
+                np.concatenate([order[gstart[g] : gstart[g] + gcount[g]] for g in pg])
+                if pg.size
+                else np.zeros(0, dtype=np.int64)
+            )
             s_idx = np.repeat(ps, reps)
             share = np.repeat(zz, reps)
             t_lookup = _pair_time_lookup(pairs, d_idx, s_idx)
@@ -1159,9 +1346,17 @@ class LocationModel:
                 covered = cov_mask[m][first]
             else:
                 covered = np.ones(d_idx.size, dtype=bool)
-        frame = pd.DataFrame({"demand_id": self.demand_ids[d_idx], "site_id": self.site_ids[s_idx],
-                              "travel_time": t_lookup, "covered": covered, "share": share,
-                              "demand_index": d_idx, "site_index": s_idx})
+        frame = pd.DataFrame(
+            {
+                "demand_id": self.demand_ids[d_idx],
+                "site_id": self.site_ids[s_idx],
+                "travel_time": t_lookup,
+                "covered": covered,
+                "share": share,
+                "demand_index": d_idx,
+                "site_index": s_idx,
+            }
+        )
         return frame
 
     def _assignment_mask(self) -> np.ndarray | None:
@@ -1199,7 +1394,7 @@ def _split_blocks(prob: MilpProblem, M: sp.spmatrix, exclude: str | None = None)
         if b.start >= M.shape[1]:
             continue
         stop = min(b.start + b.size, M.shape[1])
-        sub = M[:, b.start:stop]
+        sub = M[:, b.start : stop]
         if sub.nnz == 0:
             continue
         if stop - b.start < b.size:
@@ -1212,12 +1407,12 @@ def _split_blocks(prob: MilpProblem, M: sp.spmatrix, exclude: str | None = None)
 
 
 def weights_or_ones(weights: Any, n: int) -> np.ndarray:
-    """Validated weights (ones when ``None``)."""
+    """Return validated weights (ones when ``None``)."""
     w = _as_vector(weights, n, "weights")
     return np.ones(n) if w is None else w
 
 
-def site_table_options(site_table: Any, site_ids: Iterable[Any]) -> dict[str, Any]:
+def site_table_options(site_table: Any, site_ids: Iterable[Any] | None) -> dict[str, Any]:
     """Read per-site options from a table aligned with ``site_ids``.
 
     Recognised columns: ``fixed`` (or ``existing``), ``forbidden``, ``capacity``, ``cost``,
@@ -1227,6 +1422,8 @@ def site_table_options(site_table: Any, site_ids: Iterable[Any]) -> dict[str, An
     if site_table is None:
         return {}
     df = pd.DataFrame(site_table)
+    if site_ids is None:
+        site_ids = df["site_id"].tolist() if "site_id" in df.columns else list(df.index)
     ids = list(site_ids)
     if "site_id" in df.columns:
         df = df.set_index("site_id")
@@ -1235,12 +1432,18 @@ def site_table_options(site_table: Any, site_ids: Iterable[Any]) -> dict[str, An
         raise InputError(None, "site_table", f"has no row for sites {missing[:5]}")
     df = df.loc[ids]
     opts: dict[str, Any] = {}
-    for col, key in (("fixed", "fixed_sites"), ("existing", "fixed_sites"),
-                     ("forbidden", "forbidden_sites")):
+    for col, key in (
+        ("fixed", "fixed_sites"),
+        ("existing", "fixed_sites"),
+        ("forbidden", "forbidden_sites"),
+    ):
         if col in df.columns and key not in opts:
             opts[key] = df[col].fillna(False).astype(bool).to_numpy()
-    for col, key in (("capacity", "capacities"), ("cost", "site_costs"),
-                     ("max_vehicles", "max_vehicles")):
+    for col, key in (
+        ("capacity", "capacities"),
+        ("cost", "site_costs"),
+        ("max_vehicles", "max_vehicles"),
+    ):
         if col in df.columns:
             opts[key] = df[col].to_numpy(dtype=float)
     return opts

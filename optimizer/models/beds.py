@@ -93,7 +93,8 @@ class BedPlan:
     citywide_per_1000: float = 9.56
     infectious_min: dict[str, int] = field(default_factory=dict)
     icu_share: dict[str, tuple[float, float]] = field(
-        default_factory=lambda: {"secondary": (0.02, 0.05), "tertiary": (0.05, 0.08)})
+        default_factory=lambda: {"secondary": (0.02, 0.05), "tertiary": (0.05, 0.08)}
+    )
     max_new_beds: int | None = None
     reserved_icu: dict[str, int] = field(default_factory=dict)
     strategy_weight: dict[str, float] = field(default_factory=lambda: dict(STRATEGY_WEIGHT))
@@ -106,8 +107,10 @@ class BedPlan:
         for name, reserve in self.reserved_icu.items():
             row = beds[beds["name_zh"] == name]
             if len(row) and reserve > int(row["icu_max"].iloc[0]):
-                reasons.append(f"{name} would reserve {reserve} ICU beds for referrals, but its "
-                               f"ICU norm allows at most {int(row['icu_max'].iloc[0])}")
+                reasons.append(
+                    f"{name} would reserve {reserve} ICU beds for referrals, but its "
+                    f"ICU norm allows at most {int(row['icu_max'].iloc[0])}"
+                )
         if reasons:
             raise InfeasiblePlanError(reasons)
 
@@ -115,8 +118,12 @@ class BedPlan:
         h = self.hospitals.copy()
         h["district_code"] = h["district_code"].astype("string")
         shares = h["level"].map(lambda lv: self.icu_share.get(str(lv), self.icu_share["secondary"]))
-        h["icu_min"] = [math.ceil(lo * b - 1e-9) for (lo, _), b in zip(shares, h["beds_2025"], strict=True)]
-        h["icu_max"] = [math.floor(hi * b + 1e-9) for (_, hi), b in zip(shares, h["beds_2025"], strict=True)]
+        h["icu_min"] = [
+            math.ceil(lo * b - 1e-9) for (lo, _), b in zip(shares, h["beds_2025"], strict=True)
+        ]
+        h["icu_max"] = [
+            math.floor(hi * b + 1e-9) for (_, hi), b in zip(shares, h["beds_2025"], strict=True)
+        ]
         h["growth_cap"] = (h["beds_2025"] - h["beds_2022"]).clip(lower=0)
         if "no_new_beds" in h:
             h.loc[h["no_new_beds"].fillna(False).astype(bool), "growth_cap"] = 0
@@ -142,36 +149,65 @@ class BedPlan:
         p = MilpProblem("beds", "min")
         minutes = h["minutes"].fillna(0).to_numpy(float) if "minutes" in h else np.zeros(nh)
         cap = h["growth_cap"].to_numpy(float)
-        p.add_variables("hosp_add", nh, lb=cap if self.municipal_growth_committed else 0.0, ub=cap,
-                        integer=True,
-                        obj=1.0 + 1e-3 * minutes)
+        p.add_variables(
+            "hosp_add",
+            nh,
+            lb=cap if self.municipal_growth_committed else 0.0,
+            ub=cap,
+            integer=True,
+            obj=1.0 + 1e-3 * minutes,
+        )
         p.add_variables("dist_add", nd, ub=np.where(shed, 0.0, math.inf), integer=True, obj=1.0)
         member = self._membership(t, h)
         committed = member @ cap if self.municipal_growth_committed else np.zeros(nd)
-        p.add_variables("cut", nd, ub=np.where(shed, np.maximum(current + committed - target, 0), 0),
-                        integer=True,
-                        obj=-0.5)  # shedding towards the target is wanted, below it is not allowed
+        p.add_variables(
+            "cut",
+            nd,
+            ub=np.where(shed, np.maximum(current + committed - target, 0), 0),
+            integer=True,
+            obj=-0.5,
+        )  # shedding towards the target is wanted, below it is not allowed
         p.add_variables("short", nd, obj=1e4 * weight)
         p.add_variables("city_short", 1, obj=1e4)
         eye = np.eye(nd)
-        p.add_constraints("district_target", {"hosp_add": member, "dist_add": eye, "cut": -eye,
-                                              "short": eye}, lb=target - current,
-                          description="the district bed targets per 1,000 residents")
+        p.add_constraints(
+            "district_target",
+            {"hosp_add": member, "dist_add": eye, "cut": -eye, "short": eye},
+            lb=target - current,
+            description="the district bed targets per 1,000 residents",
+        )
         city_target = math.ceil(self.citywide_per_1000 * t["residents"].sum() / 1000 - 1e-9)
-        p.add_constraints("citywide", {"hosp_add": np.ones((1, nh)), "dist_add": np.ones((1, nd)),
-                                       "cut": -np.ones((1, nd)), "city_short": np.ones((1, 1))},
-                          lb=city_target - current.sum(), description="the city-wide beds per 1,000")
+        p.add_constraints(
+            "citywide",
+            {
+                "hosp_add": np.ones((1, nh)),
+                "dist_add": np.ones((1, nd)),
+                "cut": -np.ones((1, nd)),
+                "city_short": np.ones((1, 1)),
+            },
+            lb=city_target - current.sum(),
+            description="the city-wide beds per 1,000",
+        )
         inf_min = t["code"].map(self.infectious_min).fillna(0).to_numpy(float)
-        p.add_constraints("infectious", {"hosp_add": member, "dist_add": eye, "cut": -eye},
-                          lb=inf_min - current, relaxable=False,
-                          description="the infectious-disease bed minimums")
+        p.add_constraints(
+            "infectious",
+            {"hosp_add": member, "dist_add": eye, "cut": -eye},
+            lb=inf_min - current,
+            relaxable=False,
+            description="the infectious-disease bed minimums",
+        )
         if self.max_new_beds is not None:
-            p.add_constraints("budget", {"hosp_add": np.ones((1, nh)), "dist_add": np.ones((1, nd))},
-                              ub=float(self.max_new_beds), description="the new-bed budget")
+            p.add_constraints(
+                "budget",
+                {"hosp_add": np.ones((1, nh)), "dist_add": np.ones((1, nd))},
+                ub=float(self.max_new_beds),
+                description="the new-bed budget",
+            )
         return p
 
-    def solve(self, solver: str | None = None, time_limit: float | None = None,
-              log_path=None) -> BedPlanResult:
+    def solve(
+        self, solver: str | None = None, time_limit: float | None = None, log_path=None
+    ) -> BedPlanResult:
         """Solve the bed plan and return per-district and per-hospital tables."""
         self.check()
         t = self.targets.reset_index(drop=True)
@@ -206,13 +242,22 @@ class BedPlan:
         citywide = {
             "target_per_1000": self.citywide_per_1000,
             "planned_per_1000": planned_total / residents * 1000 if residents else 0.0,
-            "district_targets_per_1000": float(d["beds_2025_target"].sum() / residents * 1000) if residents else 0.0,
+            "district_targets_per_1000": float(d["beds_2025_target"].sum() / residents * 1000)
+            if residents
+            else 0.0,
             "beds_planned": planned_total,
             "beds_2022_estimate": int(d["beds_2022_estimate"].sum()),
             "municipal_beds_unlocated": unlocated,
         }
-        unmet = [f"{r.name_zh} ({r.code}) stays {r.shortfall:,} beds short of its 2025 target "
-                 f"of {r.beds_2025_target:,}: " + ("the new-bed budget is exhausted" if self.max_new_beds
-                                                   is not None else "no further beds can be placed")
-                 for r in d.itertuples() if r.shortfall > 0]
+        unmet = [
+            f"{r.name_zh} ({r.code}) stays {r.shortfall:,} beds short of its 2025 target "
+            f"of {r.beds_2025_target:,}: "
+            + (
+                "the new-bed budget is exhausted"
+                if self.max_new_beds is not None
+                else "no further beds can be placed"
+            )
+            for r in d.itertuples()
+            if r.shortfall > 0
+        ]
         return BedPlanResult(d, hosp, citywide, unmet, out.status, out.objective)

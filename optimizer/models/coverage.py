@@ -48,12 +48,12 @@ def coverage_groups(model: LocationModel, masks: list[np.ndarray]) -> dict[str, 
     key_matrix = incs[0] if len(incs) == 1 else sp.hstack(incs, format="csr")
     group, reps = group_identical_rows(key_matrix, _district_codes(model))
     weight = np.bincount(group, weights=model.weights, minlength=reps.size)
-    return {"group": group, "reps": reps, "weight": weight,
-            "inc": [inc[reps] for inc in incs]}
+    return {"group": group, "reps": reps, "weight": weight, "inc": [inc[reps] for inc in incs]}
 
 
-def _unreachable_reason(model: LocationModel, inc_points: sp.csr_matrix, radius: float,
-                        what: str = "within") -> list[str]:
+def _unreachable_reason(
+    model: LocationModel, inc_points: sp.csr_matrix, radius: float | None
+) -> list[str]:
     counts = np.diff(inc_points.indptr)
     bad = np.flatnonzero(counts == 0)
     if bad.size == 0:
@@ -61,9 +61,12 @@ def _unreachable_reason(model: LocationModel, inc_points: sp.csr_matrix, radius:
     w = float(model.weights[bad].sum())
     ids = ", ".join(str(v) for v in model.demand_ids[bad[:5]].tolist())
     more = f" and {bad.size - 5} more" if bad.size > 5 else ""
-    return [f"{bad.size} demand points (weight {w:g}) cannot be reached {what} {radius:g} minutes "
-            f"from any allowed site (e.g. demand {ids}{more}); add candidate sites near them, "
-            "allow forbidden sites, or relax the standard"]
+    within = "" if radius is None else f" within {radius:g} minutes"
+    return [
+        f"{bad.size} demand points (weight {w:g}) cannot be reached{within} from any allowed "
+        f"site (e.g. demand {ids}{more}); add candidate sites near them, allow forbidden "
+        "sites, or relax the standard"
+    ]
 
 
 def _capacity_reasons(model: LocationModel, inc_points: sp.csr_matrix) -> list[str]:
@@ -73,22 +76,33 @@ def _capacity_reasons(model: LocationModel, inc_points: sp.csr_matrix) -> list[s
     reasons = []
     total_w, total_c = float(model.weights.sum()), float(cap.sum())
     if total_w > total_c + 1e-9:
-        reasons.append(f"total demand {total_w:g} exceeds the total capacity {total_c:g} of all "
-                       "allowed sites; add capacity or candidate sites")
+        reasons.append(
+            f"total demand {total_w:g} exceeds the total capacity {total_c:g} of all "
+            "allowed sites; add capacity or candidate sites"
+        )
     reach = inc_points @ cap
     bad = np.flatnonzero(model.weights > reach + 1e-9)
     if bad.size:
         ids = ", ".join(str(v) for v in model.demand_ids[bad[:5]].tolist())
-        reasons.append(f"{bad.size} demand points need more than the combined capacity of the "
-                       f"sites within the standard (e.g. demand {ids})")
+        reasons.append(
+            f"{bad.size} demand points need more than the combined capacity of the "
+            f"sites within the standard (e.g. demand {ids})"
+        )
     return reasons
 
 
-def _spec(model: LocationModel, grp: dict[str, Any], C: sp.csr_matrix, c0: np.ndarray,
-          inc: sp.csr_matrix) -> CoverageSpec:
+def _spec(
+    model: LocationModel, grp: dict[str, Any], C: sp.csr_matrix, c0: np.ndarray, inc: sp.csr_matrix
+) -> CoverageSpec:
     coo = inc.tocoo()
-    return CoverageSpec(sp.csr_matrix(C), c0, grp["group"], grp["weight"],
-                        coo.row.astype(np.int64), coo.col.astype(np.int64))
+    return CoverageSpec(
+        sp.csr_matrix(C),
+        c0,
+        grp["group"],
+        grp["weight"],
+        coo.row.astype(np.int64),
+        coo.col.astype(np.int64),
+    )
 
 
 class _CoverageBase(LocationModel):
@@ -99,8 +113,10 @@ class _CoverageBase(LocationModel):
         return TravelPairs.from_cost_matrix(cost_matrix, reachable)
 
     @staticmethod
-    def _tt_kwargs(tt: Any, demand_districts: Any, site_table: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        out = dict(site_table_options(site_table, getattr(tt, "site_ids", range(tt.matrix.shape[0]))))
+    def _tt_kwargs(
+        tt: Any, demand_districts: Any, site_table: Any, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        out = dict(site_table_options(site_table, getattr(tt, "site_ids", None)))
         out.update(kwargs)
         if getattr(tt, "site_ids", None) is not None:
             out.setdefault("site_ids", tt.site_ids)
@@ -127,9 +143,15 @@ class LSCP(_CoverageBase):
     sense = "min"
     label = "LSCP"
 
-    def __init__(self, pairs: TravelPairs, service_radius: float, weights: Any = None, **options: Any):
-        super().__init__(pairs, weights, service_radius=_check_radius(service_radius, "service_radius"),
-                         **options)
+    def __init__(
+        self, pairs: TravelPairs, service_radius: float, weights: Any = None, **options: Any
+    ):
+        super().__init__(
+            pairs,
+            weights,
+            service_radius=_check_radius(service_radius, "service_radius"),
+            **options,
+        )
 
     @classmethod
     def from_cost_matrix(
@@ -149,7 +171,7 @@ class LSCP(_CoverageBase):
         ``min_district_share``, ``equity``.
         """
         reachable = options.pop("reachable", None)
-        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable)
+        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable, float(service_radius))
         if predefined_facilities_arr is not None:
             options.setdefault("fixed_sites", np.asarray(predefined_facilities_arr).astype(bool))
         if facility_capacity_arr is not None:
@@ -158,10 +180,19 @@ class LSCP(_CoverageBase):
         return cls(pairs, service_radius, demand_quantity_arr, name=name, **options)
 
     @classmethod
-    def from_travel_times(cls, tt: Any, weights: Any, service_radius: float, *,
-                          demand_districts: Any = None, site_table: Any = None, **options: Any) -> LSCP:
+    def from_travel_times(
+        cls,
+        tt: Any,
+        weights: Any,
+        service_radius: float,
+        *,
+        demand_districts: Any = None,
+        site_table: Any = None,
+        **options: Any,
+    ) -> LSCP:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
-        pairs = TravelPairs.from_travel_times(tt).add_covered_pairs(float(service_radius))
+        pairs = TravelPairs.from_travel_times(tt, float(service_radius))
+        pairs = pairs.add_covered_pairs(float(service_radius))
         opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
         return cls(pairs, service_radius, weights, **opts)
 
@@ -181,11 +212,15 @@ class LSCP(_CoverageBase):
         costs = self.site_costs if self.site_costs is not None else np.ones(self.n_sites)
         prob.set_objective({"y": costs}, sense="min")
         nonempty = np.diff(inc.indptr) > 0
-        prob.add_constraints("cover_all", {"y": inc[nonempty]}, 1.0, np.inf,
-                             description=f"covering every demand point within {self.service_radius:g} minutes")
+        prob.add_constraints(
+            "cover_all",
+            {"y": inc[nonempty]},
+            1.0,
+            np.inf,
+            description=f"covering every demand point within {self.service_radius:g} minutes",
+        )
         G = inc.shape[0]
         C = sp.csr_matrix((G, prob.n_vars))
-        self.details_groups = G
         return _spec(self, grp, C, np.ones(G), inc)
 
 
@@ -206,12 +241,25 @@ class MCLP(_CoverageBase):
     sense = "max"
     label = "MCLP"
 
-    def __init__(self, pairs: TravelPairs, weights: Any, service_radius: float,
-                 p_facilities: int | None, **options: Any):
+    def __init__(
+        self,
+        pairs: TravelPairs,
+        weights: Any,
+        service_radius: float,
+        p_facilities: int | None,
+        **options: Any,
+    ):
         if p_facilities is None and options.get("budget") is None:
-            raise InputError(None, "p_facilities", "give the number of sites, or site_costs and a budget")
-        super().__init__(pairs, weights, service_radius=_check_radius(service_radius, "service_radius"),
-                         p_facilities=p_facilities, **options)
+            raise InputError(
+                None, "p_facilities", "give the number of sites, or site_costs and a budget"
+            )
+        super().__init__(
+            pairs,
+            weights,
+            service_radius=_check_radius(service_radius, "service_radius"),
+            p_facilities=p_facilities,
+            **options,
+        )
 
     @classmethod
     def from_cost_matrix(
@@ -233,17 +281,27 @@ class MCLP(_CoverageBase):
         reachable = options.pop("reachable", None)
         if "facility_capacity_arr" in options:
             options.setdefault("capacities", options.pop("facility_capacity_arr"))
-        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable).add_covered_pairs(float(service_radius))
+        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable, float(service_radius))
+        pairs = pairs.add_covered_pairs(float(service_radius))
         if predefined_facilities_arr is not None:
             options.setdefault("fixed_sites", np.asarray(predefined_facilities_arr).astype(bool))
         return cls(pairs, weights, service_radius, p_facilities, name=name, **options)
 
     @classmethod
-    def from_travel_times(cls, tt: Any, weights: Any, service_radius: float,
-                          p_facilities: int | None = None, *, demand_districts: Any = None,
-                          site_table: Any = None, **options: Any) -> MCLP:
+    def from_travel_times(
+        cls,
+        tt: Any,
+        weights: Any,
+        service_radius: float,
+        p_facilities: int | None = None,
+        *,
+        demand_districts: Any = None,
+        site_table: Any = None,
+        **options: Any,
+    ) -> MCLP:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
-        pairs = TravelPairs.from_travel_times(tt).add_covered_pairs(float(service_radius))
+        pairs = TravelPairs.from_travel_times(tt, float(service_radius))
+        pairs = pairs.add_covered_pairs(float(service_radius))
         opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
         return cls(pairs, weights, service_radius, p_facilities, **opts)
 
@@ -255,9 +313,17 @@ class MCLP(_CoverageBase):
         x = prob.add_variables("x", G, lb=0.0, ub=np.where(reach, 1.0, 0.0), obj=grp["weight"])
         prob.set_objective({"x": grp["weight"]}, sense="max")
         rows = np.flatnonzero(reach)
-        link_x = sp.csr_matrix((-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G))
-        prob.add_constraints("coverage_link", {"y": inc[rows], "x": link_x}, 0.0, np.inf,
-                             relaxable=False, description="coverage needs an open site within the standard")
+        link_x = sp.csr_matrix(
+            (-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G)
+        )
+        prob.add_constraints(
+            "coverage_link",
+            {"y": inc[rows], "x": link_x},
+            0.0,
+            np.inf,
+            relaxable=False,
+            description="coverage needs an open site within the standard",
+        )
         C = sp.csr_matrix((np.ones(G), (np.arange(G), x.indices)), shape=(G, prob.n_vars))
         return _spec(self, grp, C, np.zeros(G), inc)
 
@@ -280,36 +346,77 @@ class BackupCoverage(_CoverageBase):
     label = "double standard model"
     integer_sites = True
 
-    def __init__(self, pairs: TravelPairs, weights: Any, r1: float, r2: float, p_facilities: int,
-                 alpha: float = 0.0, max_vehicles: Any = 2, **options: Any):
+    def __init__(
+        self,
+        pairs: TravelPairs,
+        weights: Any,
+        r1: float,
+        r2: float,
+        p_facilities: int,
+        alpha: float = 0.0,
+        max_vehicles: Any = 2,
+        **options: Any,
+    ):
         r1 = _check_radius(r1, "r1")
         r2 = _check_radius(r2, "r2")
         if r2 < r1:
-            raise InputError(None, "r2", f"the outer standard ({r2:g}) must not be below r1 ({r1:g})")
+            raise InputError(
+                None, "r2", f"the outer standard ({r2:g}) must not be below r1 ({r1:g})"
+            )
         if not 0.0 <= float(alpha) <= 1.0:
             raise InputError(None, "alpha", f"must be between 0 and 1, got {alpha}")
         _check_count(p_facilities, "p_facilities")
         self.r2 = r2
         self.alpha = float(alpha)
-        super().__init__(pairs, weights, service_radius=r1, p_facilities=p_facilities,
-                         max_vehicles=max_vehicles, **options)
+        super().__init__(
+            pairs,
+            weights,
+            service_radius=r1,
+            p_facilities=p_facilities,
+            max_vehicles=max_vehicles,
+            **options,
+        )
 
     @classmethod
-    def from_cost_matrix(cls, cost_matrix: Any, weights: Any, r1: float, r2: float,
-                         p_facilities: int, alpha: float = 0.0, max_vehicles: Any = 2,
-                         name: str = "dsm", **options: Any) -> BackupCoverage:
+    def from_cost_matrix(
+        cls,
+        cost_matrix: Any,
+        weights: Any,
+        r1: float,
+        r2: float,
+        p_facilities: int,
+        alpha: float = 0.0,
+        max_vehicles: Any = 2,
+        name: str = "dsm",
+        **options: Any,
+    ) -> BackupCoverage:
         """Build from a **demand × facilities** matrix."""
         reachable = options.pop("reachable", None)
-        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable)
+        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable, float(r2))
         pairs = pairs.add_covered_pairs(float(r2)).add_covered_pairs(float(r1))
         return cls(pairs, weights, r1, r2, p_facilities, alpha, max_vehicles, name=name, **options)
 
     @classmethod
-    def from_travel_times(cls, tt: Any, weights: Any, r1: float, r2: float, p_facilities: int,
-                          alpha: float = 0.0, max_vehicles: Any = 2, *, demand_districts: Any = None,
-                          site_table: Any = None, **options: Any) -> BackupCoverage:
+    def from_travel_times(
+        cls,
+        tt: Any,
+        weights: Any,
+        r1: float,
+        r2: float,
+        p_facilities: int,
+        alpha: float = 0.0,
+        max_vehicles: Any = 2,
+        *,
+        demand_districts: Any = None,
+        site_table: Any = None,
+        **options: Any,
+    ) -> BackupCoverage:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
-        pairs = TravelPairs.from_travel_times(tt).add_covered_pairs(float(r2)).add_covered_pairs(float(r1))
+        pairs = (
+            TravelPairs.from_travel_times(tt, float(r2))
+            .add_covered_pairs(float(r2))
+            .add_covered_pairs(float(r1))
+        )
         opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
         if "max_vehicles" in opts:
             max_vehicles = opts.pop("max_vehicles")
@@ -322,11 +429,15 @@ class BackupCoverage(_CoverageBase):
         mv = self.max_vehicles if self.max_vehicles is not None else np.full(self.n_sites, np.inf)
         room = float(np.where(self.allowed, mv, 0).sum())
         if self.p_facilities is not None and room < self.p_facilities:
-            reasons.append(f"{self.p_facilities} vehicles must be placed but the allowed sites hold "
-                           f"only {room:g}")
+            reasons.append(
+                f"{self.p_facilities} vehicles must be placed but the allowed sites hold "
+                f"only {room:g}"
+            )
         if self.p_facilities is not None and int(self.fixed.sum()) > self.p_facilities:
-            reasons.append(f"{int(self.fixed.sum())} existing stations must keep a vehicle but only "
-                           f"{self.p_facilities} vehicles are available")
+            reasons.append(
+                f"{int(self.fixed.sum())} existing stations must keep a vehicle but only "
+                f"{self.p_facilities} vehicles are available"
+            )
         return reasons
 
     def _build_core(self, prob: MilpProblem) -> CoverageSpec:
@@ -341,18 +452,39 @@ class BackupCoverage(_CoverageBase):
         x2 = prob.add_variables("x2", G, ub=np.where(r1ok, 1.0, 0.0), integer=True)
         prob.set_objective({"x2": w}, sense="max")
         ok2 = np.diff(inc2.indptr) > 0
-        prob.add_constraints("cover_all_r2", {"y": inc2[ok2]}, 1.0, np.inf,
-                             description=f"reaching every demand point within {self.r2:g} minutes")
-        prob.add_constraints("alpha_share", {"x1": w[None, :]}, self.alpha * float(w.sum()), np.inf,
-                             description=f"covering {100 * self.alpha:g}% of demand within "
-                                         f"{self.service_radius:g} minutes")
+        prob.add_constraints(
+            "cover_all_r2",
+            {"y": inc2[ok2]},
+            1.0,
+            np.inf,
+            description=f"reaching every demand point within {self.r2:g} minutes",
+        )
+        prob.add_constraints(
+            "alpha_share",
+            {"x1": w[None, :]},
+            self.alpha * float(w.sum()),
+            np.inf,
+            description=f"covering {100 * self.alpha:g}% of demand within "
+            f"{self.service_radius:g} minutes",
+        )
         eye = sp.identity(G, format="csr")
         rows = np.flatnonzero(r1ok)
-        prob.add_constraints("double_link", {"y": inc1[rows], "x1": -eye[rows], "x2": -eye[rows]},
-                             0.0, np.inf, relaxable=False,
-                             description="single and double coverage need vehicles within r1")
-        prob.add_constraints("x2_le_x1", {"x1": -eye, "x2": eye}, -np.inf, 0.0, relaxable=False,
-                             description="double coverage implies single coverage")
+        prob.add_constraints(
+            "double_link",
+            {"y": inc1[rows], "x1": -eye[rows], "x2": -eye[rows]},
+            0.0,
+            np.inf,
+            relaxable=False,
+            description="single and double coverage need vehicles within r1",
+        )
+        prob.add_constraints(
+            "x2_le_x1",
+            {"x1": -eye, "x2": eye},
+            -np.inf,
+            0.0,
+            relaxable=False,
+            description="double coverage implies single coverage",
+        )
         C = sp.csr_matrix((np.ones(G), (np.arange(G), x1.indices)), shape=(G, prob.n_vars))
         del x2
         return _spec(self, grp, C, np.zeros(G), inc1)
@@ -362,7 +494,9 @@ class BackupCoverage(_CoverageBase):
         if res.x is not None:
             twice = res.coverage["times_covered"].to_numpy() >= 2
             res.details["double_covered_weight"] = float(self.weights[twice].sum())
-            m2 = self.pairs.within(self.r2) & (res.sites["vehicles"].to_numpy() > 0)[self.pairs.site]
+            m2 = (
+                self.pairs.within(self.r2) & (res.sites["vehicles"].to_numpy() > 0)[self.pairs.site]
+            )
             reach2 = np.zeros(self.n_demand, dtype=bool)
             reach2[self.pairs.demand[m2]] = True
             res.coverage["covered_r2"] = reach2

@@ -40,6 +40,7 @@ from typing import Any
 from optimizer.errors import HealthoptError
 
 MANIFEST_NAME = "manifest.json"
+_STAMP = ".npm-pack.json"
 MANIFEST_VERSION = 1
 ASSETS_ENV = "HEALTHOPT_ASSETS_DIR"
 NPM_ENV = "HEALTHOPT_NPM"
@@ -333,8 +334,13 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
-def _extract_tarball(tarball: Path, target: Path) -> None:
-    """Extract an npm tarball into ``target``, dropping its top folder (``package/``)."""
+def _extract_tarball(tarball: Path, target: Path, record: dict[str, Any]) -> None:
+    """Extract an npm tarball into ``target``, dropping its top folder (``package/``).
+
+    The files and the ``.npm-pack.json`` stamp are written to a staging folder that is then
+    renamed, so ``target`` is either complete or absent (safe against interrupted or
+    concurrent fetches).
+    """
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
     try:
         with tarfile.open(tarball, "r:gz") as tar:
@@ -347,9 +353,12 @@ def _extract_tarball(tarball: Path, target: Path) -> None:
                 src = tar.extractfile(member)
                 if src is not None:
                     out.write_bytes(src.read())
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        stamp = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        (staging / _STAMP).write_text(stamp, encoding="utf-8")
+        if target.exists() and not (target / _STAMP).is_file():
+            shutil.rmtree(target)  # left over from an interrupted run
+        if not target.exists():
+            staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -357,22 +366,20 @@ def _extract_tarball(tarball: Path, target: Path) -> None:
 def _ensure_package(assets_dir: Path, package: str, version: str) -> dict[str, Any]:
     """Fetch and extract ``package@version`` unless already present; return its record."""
     target = _package_dir(assets_dir, package, version)
-    stamp = target / ".npm-pack.json"
-    if stamp.is_file():
-        return json.loads(stamp.read_text(encoding="utf-8"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="npm-pack-") as tmp:
-        tarball, info = _npm_pack(package, version, Path(tmp))
-        _extract_tarball(tarball, target)
-    record = {
-        "name": package,
-        "version": info.get("version", version),
-        "integrity": info.get("integrity", ""),
-        "tarball_size": info.get("size"),
-        "unpacked_size": info.get("unpackedSize"),
-    }
-    stamp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return record
+    stamp = target / _STAMP
+    if not stamp.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="npm-pack-") as tmp:
+            tarball, info = _npm_pack(package, version, Path(tmp))
+            record = {
+                "name": package,
+                "version": info.get("version", version),
+                "integrity": info.get("integrity", ""),
+                "tarball_size": info.get("size"),
+                "unpacked_size": info.get("unpackedSize"),
+            }
+            _extract_tarball(tarball, target, record)
+    return json.loads(stamp.read_text(encoding="utf-8"))
 
 
 def _sha256(path: Path) -> str:
@@ -422,8 +429,21 @@ def _asset_file(assets_dir: Path, spec: AssetSpec) -> Path:
     return _package_dir(assets_dir, spec.package, spec.version) / spec.path
 
 
-def _materialise(assets_dir: Path, spec: AssetSpec) -> Path:
-    """Make sure the file for ``spec`` exists (fetching/generating it) and return it."""
+def _unminified(spec: AssetSpec) -> AssetSpec | None:
+    """Return ``spec`` pointing at ``x.js``/``x.css`` instead of ``x.min.js``/``x.min.css``.
+
+    jsDelivr serves ``.min`` files it minifies itself when a package ships only the plain
+    file; the plain file from the same package version has the same code.
+    """
+    path, n = re.subn(r"\.min\.(js|css)$", r".\1", spec.path)
+    if not n:
+        return None
+    note = "package ships no .min file; the CDN minifies this one on the fly"
+    return AssetSpec(spec.url, spec.kind, spec.package, spec.version, path, note=note)
+
+
+def _materialise(assets_dir: Path, spec: AssetSpec) -> tuple[AssetSpec, Path]:
+    """Make sure the file for ``spec`` exists (fetching/generating it); return spec and path."""
     if spec.package:
         _ensure_package(assets_dir, spec.package, spec.version)
     path = _asset_file(assets_dir, spec)
@@ -432,11 +452,13 @@ def _materialise(assets_dir: Path, spec: AssetSpec) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+    elif not path.is_file() and (plain := _unminified(spec)) is not None:
+        spec, path = plain, _asset_file(assets_dir, plain)
     if not path.is_file():
         raise OfflineAssetError(
             f"{spec.package_id} has no file {spec.path!r} (needed for the URL below)", [spec.url]
         )
-    return path
+    return spec, path
 
 
 def _manifest_entry(assets_dir: Path, spec: AssetSpec, path: Path) -> dict[str, Any]:
@@ -511,17 +533,27 @@ def fetch_assets(
     if unknown:
         raise OfflineAssetError("no npm source is known for these URLs:", unknown)
     manifest = load_manifest(assets_dir)
+    failures: list[str] = []
     for url in wanted:
-        spec = resolve_url(url)
-        assert spec is not None
-        path = _materialise(assets_dir, spec)
-        manifest["assets"][url] = _manifest_entry(assets_dir, spec, path)
-        if spec.package:
-            stamp = _package_dir(assets_dir, spec.package, spec.version) / ".npm-pack.json"
-            manifest["packages"][spec.package_id] = json.loads(stamp.read_text("utf-8"))
+        try:
+            _record(assets_dir, manifest, resolve_url(url))
+        except OfflineAssetError as exc:
+            failures.append(f"{url}: {exc}")
     manifest["version"] = MANIFEST_VERSION
     _write_manifest(assets_dir, manifest)
+    if failures:
+        raise OfflineAssetError("could not fetch (the others were recorded):", failures)
     return manifest
+
+
+def _record(assets_dir: Path, manifest: dict[str, Any], spec: AssetSpec | None) -> None:
+    """Fetch one asset and add it (and its package record) to ``manifest``."""
+    assert spec is not None
+    spec, path = _materialise(assets_dir, spec)
+    manifest["assets"][spec.url] = _manifest_entry(assets_dir, spec, path)
+    if spec.package:
+        stamp = _package_dir(assets_dir, spec.package, spec.version) / _STAMP
+        manifest["packages"][spec.package_id] = json.loads(stamp.read_text("utf-8"))
 
 
 # --- inlining -----------------------------------------------------------------------------

@@ -112,6 +112,8 @@ def _new_map(gdf: gpd.GeoDataFrame, tiles: str | None, map_kwargs: dict[str, Any
     (s, w), (n, e) = _bounds(gdf)
     opts: dict[str, Any] = {"location": [(s + n) / 2, (w + e) / 2], "zoom_start": 9,
                             "control_scale": True}
+    if tiles is None:
+        opts["maxZoom"] = 18  # no tile layer sets one; plugins such as MarkerCluster need it
     opts.update(map_kwargs)
     return folium.Map(tiles=tiles, **opts)
 

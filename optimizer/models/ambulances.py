@@ -1,0 +1,483 @@
+"""Ambulance plan: stations, vehicles and negative-pressure vehicles per station.
+
+Mixed-integer program over candidate / existing stations ``j`` and demand points ``i``:
+
+* ``open_j`` (binary): station ``j`` is used; existing stations are kept unless the
+  scenario allows closing;
+* ``v_j`` (integer): ambulances at ``j``, ``open_j <= v_j <= cap_j · open_j``;
+* ``n_j`` (integer): negative-pressure ambulances, ``n_j <= v_j``;
+* fleet norm per district: ``Σ_{j in d} v_j >= ceil(residents_d / residents_per_vehicle_d)``;
+* negative-pressure share: ``Σ n_j >= share · Σ v_j`` overall (optionally per district);
+* fleet budget ``Σ v_j <= max_vehicles`` (default: the norm total), new-station budget,
+  optional costs and a money budget, at least one station in every county.
+
+Objective ``"capacitated"`` (default): maximise residents covered within the response
+standard by a station that has capacity for them. Each ambulance serves at most the norm's
+residents (30,000 urban / 10,000 county by default); ``x_ij`` residents of ``i`` are served
+by ``j`` only if ``j`` is within the standard of ``i``. To keep the model small, each demand
+point may be served by its ``nearest_k`` nearest candidate stations within the standard
+(the report states it). Objective ``"mexclp"`` (Daskin 1983): maximise expected coverage
+with busy fraction ``q`` over all stations within the standard; the capacity breakdown is
+then computed for the chosen fleet by a linear program.
+
+Population is reported three ways per district: covered within the standard; in a
+catchment but beyond capacity; outside every catchment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from optimizer.errors import InfeasiblePlanError
+from optimizer.models.base import MilpProblem, group_identical_rows
+from optimizer.solve import SolverOutput, solve_problem
+
+INF = math.inf
+
+
+@dataclass
+class AmbulancePlanResult:
+    """Outcome of :class:`AmbulancePlan`.
+
+    Attributes
+    ----------
+    stations : DataFrame
+        One row per open station: site_id, district_code, status (existing / new),
+        vehicles, negative_pressure, staff by role, pop_covered.
+    districts : DataFrame
+        Per district: norm, planned vehicles and NP vehicles, gap to norm, population
+        covered / beyond capacity / outside, coverage share, staff.
+    demand : DataFrame
+        Per demand point: status (covered / beyond_capacity / outside), served residents,
+        minutes to the nearest open station.
+    totals : dict
+        Fleet, NP share, coverage and staff totals.
+    status, gap, objective, solve_seconds
+        Solver outcome in plain words.
+    notes : list of str
+        Modelling notes for the report (e.g. nearest-k restriction, no existing stations).
+    """
+
+    stations: pd.DataFrame
+    districts: pd.DataFrame
+    demand: pd.DataFrame
+    totals: dict[str, Any]
+    status: str
+    status_code: str
+    gap: float | None
+    objective: float | None
+    solve_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def optimal(self) -> bool:
+        """Whether the plan is proven optimal (within the requested gap)."""
+        return self.status_code in ("optimal", "optimal_within_gap")
+
+
+@dataclass
+class AmbulancePlan:
+    """Ambulance station and fleet plan (see module docstring).
+
+    Parameters
+    ----------
+    minutes : scipy.sparse.csr_matrix
+        Sites × demand travel times (minutes; stored entries are reachable pairs,
+        explicit zeros allowed).
+    sites : DataFrame
+        ``site_id, district_code, existing (bool), max_vehicles``; optional ``cost``.
+    demand : DataFrame
+        ``demand_id, district_code, population, standard_minutes``.
+    norms : DataFrame
+        :func:`optimizer.norms.ambulance_norms` output (``code, name_zh, norm_class,
+        residents, residents_per_vehicle, min_vehicles, min_negative_pressure``).
+    """
+
+    minutes: sp.csr_matrix
+    sites: pd.DataFrame
+    demand: pd.DataFrame
+    norms: pd.DataFrame
+    negative_pressure_share: float = 0.40
+    per_district_negative_pressure: bool = False
+    max_vehicles: int | None = None
+    max_new_stations: int | None = None
+    allow_closing: bool = False
+    station_cost: float | None = None
+    vehicle_cost: float | None = None
+    budget: float | None = None
+    county_codes: list[str] = field(default_factory=list)
+    model: str = "mexclp"
+    busy_fraction: float = 0.3
+    max_levels: int = 4
+    nearest_k: int = 12
+    staff_per_vehicle: dict[str, int] = field(
+        default_factory=lambda: {"physician": 1, "nurse": 1, "driver": 1})
+    shifts: int = 3
+
+    # ------------------------------------------------------------------ checks
+    def __post_init__(self) -> None:
+        self.sites = self.sites.reset_index(drop=True)
+        self.demand = self.demand.reset_index(drop=True)
+        self.norms = self.norms.reset_index(drop=True)
+        self._pairs = _coverage_pairs(self.minutes, self.demand["standard_minutes"].to_numpy(float))
+        self._rpv = self.norms.set_index("code")["residents_per_vehicle"]
+
+    @property
+    def fleet_norm(self) -> int:
+        """Total ambulances the norms require."""
+        return int(self.norms["min_vehicles"].sum())
+
+    @property
+    def fleet_cap(self) -> int:
+        """Ambulances the plan may deploy (budget, or the norm total when no budget)."""
+        return int(self.max_vehicles) if self.max_vehicles is not None else self.fleet_norm
+
+    def check(self) -> None:
+        """Explain, before solving, every norm that the budgets cannot meet."""
+        reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
+        reasons += self._cost_reasons()
+        if reasons:
+            raise InfeasiblePlanError(reasons)
+
+    def _fleet_reasons(self) -> list[str]:
+        if self.max_vehicles is None or self.max_vehicles >= self.fleet_norm:
+            return []
+        worst = self.norms.sort_values("min_vehicles", ascending=False).iloc[0]
+        return [f"the fleet norm needs {self.fleet_norm} ambulances in the study area "
+                f"(largest: {worst['name_zh']} {int(worst['min_vehicles'])}); the fleet budget "
+                f"allows {self.max_vehicles}"]
+
+    def _district_reasons(self) -> list[str]:
+        cap = self.sites.groupby("district_code")["max_vehicles"].sum()
+        out = []
+        for row in self.norms.itertuples():
+            available = int(cap.get(row.code, 0))
+            if available < row.min_vehicles:
+                out.append(f"{row.name_zh} needs {row.min_vehicles} ambulances by norm; its candidate "
+                           f"stations can hold at most {available}")
+            if row.code in self.county_codes and row.code not in cap.index:
+                out.append(f"{row.name_zh} must keep a county emergency centre but has no candidate site")
+        return out
+
+    def _min_stations(self) -> pd.Series:
+        per = self.sites.groupby("district_code")["max_vehicles"].max()
+        need = {}
+        for row in self.norms.itertuples():
+            size = max(float(per.get(row.code, 1)), 1.0)
+            need[row.code] = max(math.ceil(row.min_vehicles / size),
+                                 1 if row.code in self.county_codes else 0)
+        return pd.Series(need, dtype="int64")
+
+    def _station_reasons(self) -> list[str]:
+        if self.max_new_stations is None:
+            return []
+        existing = self.sites[self.sites["existing"]].groupby("district_code").size()
+        need = self._min_stations()
+        new_needed = int(sum(max(int(n) - int(existing.get(c, 0)), 0) for c, n in need.items()))
+        if new_needed <= self.max_new_stations:
+            return []
+        size = int(self.sites["max_vehicles"].max())
+        return [f"the fleet norms need at least {new_needed} new stations (at most {size} "
+                f"ambulances per station); the scenario allows {self.max_new_stations} new stations"]
+
+    def _cost_reasons(self) -> list[str]:
+        if self.budget is None:
+            return []
+        cost = (self.vehicle_cost or 0.0) * self.fleet_norm
+        cost += (self.station_cost or 0.0) * max(int(self._min_stations().sum()) - int(self.sites["existing"].sum()), 0)
+        if cost <= self.budget:
+            return []
+        return [f"meeting the fleet norm costs at least {cost:,.0f} (vehicles and new stations); "
+                f"the budget is {self.budget:,.0f}"]
+
+    # ------------------------------------------------------------------ model
+    def build(self) -> MilpProblem:
+        """Assemble the MILP (variables, norms, budgets, objective)."""
+        ns = len(self.sites)
+        existing = self.sites["existing"].to_numpy(bool)
+        cap = self.sites["max_vehicles"].to_numpy(float)
+        p = MilpProblem("ambulances", "max")
+        keep_open = existing & (not self.allow_closing)
+        p.add_variables("open", ns, lb=keep_open.astype(float), ub=1.0, integer=True,
+                        obj=np.where(existing, 0.0, -0.5))  # fewer new stations at equal coverage
+        p.add_variables("v", ns, ub=cap, integer=True)
+        catch = self._catchment_population()
+        np_reward = 0.01 * catch / max(catch.max(), 1.0) - 0.1  # NP vehicles where most people are
+        p.add_variables("n", ns, ub=cap, integer=True, obj=np_reward)
+        eye = sp.identity(ns, format="csr")
+        p.add_constraints("station_link", {"v": eye, "open": -sp.diags(cap)}, ub=0.0, relaxable=False,
+                          description="vehicles only at open stations")
+        p.add_constraints("station_min", {"v": eye, "open": -eye}, lb=0.0, relaxable=False,
+                          description="an open station has at least one ambulance")
+        p.add_constraints("np_le_v", {"n": eye, "v": -eye}, ub=0.0, relaxable=False,
+                          description="negative-pressure vehicles are part of the fleet")
+        self._add_norms(p)
+        self._add_budgets(p, existing)
+        if self.model == "mexclp":
+            self._add_mexclp(p)
+        else:
+            self._add_capacitated(p)
+        return p
+
+    def _district_matrix(self) -> tuple[sp.csr_matrix, list[str]]:
+        codes = list(self.norms["code"])
+        pos = {c: k for k, c in enumerate(codes)}
+        rows = self.sites["district_code"].map(pos)
+        ok = rows.notna().to_numpy()
+        M = sp.csr_matrix((np.ones(ok.sum()), (rows[ok].astype(int), np.flatnonzero(ok))),
+                          shape=(len(codes), len(self.sites)))
+        return M, codes
+
+    def _add_norms(self, p: MilpProblem) -> None:
+        D, codes = self._district_matrix()
+        p.add_constraints("fleet_norm", {"v": D}, lb=self.norms["min_vehicles"].to_numpy(float),
+                          description="the fleet norm in every district (1 ambulance per "
+                                      "30,000 urban / 10,000 county residents)")
+        share = self.negative_pressure_share
+        ones = np.ones((1, len(self.sites)))
+        p.add_constraints("np_share", {"n": ones, "v": -share * ones}, lb=0.0,
+                          description=f"the {share:.0%} negative-pressure share")
+        if self.per_district_negative_pressure:
+            p.add_constraints("np_share_district", {"n": D, "v": -share * D}, lb=0.0,
+                              description=f"the {share:.0%} negative-pressure share in every district")
+        county_rows = [k for k, c in enumerate(codes) if c in self.county_codes]
+        if county_rows:
+            p.add_constraints("county_centre", {"open": D[county_rows]}, lb=1.0,
+                              description="a county emergency centre in every county")
+
+    def _add_budgets(self, p: MilpProblem, existing: np.ndarray) -> None:
+        ones = np.ones((1, len(self.sites)))
+        p.add_constraints("fleet_budget", {"v": ones}, ub=float(self.fleet_cap),
+                          description=f"the fleet budget of {self.fleet_cap} ambulances")
+        if self.max_new_stations is not None:
+            p.add_constraints("new_stations", {"open": (~existing).astype(float)[None, :]},
+                              ub=float(self.max_new_stations),
+                              description=f"the limit of {self.max_new_stations} new stations")
+        if self.budget is not None:
+            station = np.where(existing, 0.0, self.station_cost or 0.0)[None, :]
+            vehicle = np.full((1, len(self.sites)), self.vehicle_cost or 0.0)
+            p.add_constraints("money", {"open": station, "v": vehicle}, ub=float(self.budget),
+                              description=f"the budget of {self.budget:,.0f}")
+
+    def _site_capacity_per_vehicle(self) -> np.ndarray:
+        return self.sites["district_code"].map(self._rpv).fillna(self._rpv.max()).to_numpy(float)
+
+    def _add_capacitated(self, p: MilpProblem) -> None:
+        site, dem = _nearest_k(self._pairs, self.nearest_k)
+        self._assign = (site, dem)
+        pop = self.demand["population"].to_numpy(float)
+        p.add_variables("x", site.size, obj=1.0)
+        npairs = site.size
+        by_demand = sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))), shape=(len(pop), npairs))
+        p.add_constraints("demand_served", {"x": by_demand}, ub=pop, relaxable=False,
+                          description="residents served at most once")
+        by_site = sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))), shape=(len(self.sites), npairs))
+        R = self._site_capacity_per_vehicle()
+        p.add_constraints("capacity", {"x": by_site, "v": -sp.diags(R)}, ub=0.0, relaxable=False,
+                          description="residents served per ambulance")
+
+    def _add_mexclp(self, p: MilpProblem) -> None:
+        site, dem = self._pairs
+        nd, K = len(self.demand), max(int(self.max_levels), 1)
+        q = float(self.busy_fraction)
+        pop = self.demand["population"].to_numpy(float)
+        # Demand points reached by exactly the same stations are interchangeable: merge them.
+        cover = sp.csr_matrix((np.ones(site.size), (dem, site)), shape=(nd, len(self.sites)))
+        group, reps = group_identical_rows(cover)
+        weight = np.bincount(group, weights=pop, minlength=reps.size)
+        reached = np.diff(cover.indptr)[reps] > 0
+        reps, weight = reps[reached], weight[reached]
+        gain = np.array([(1 - q) * q**k for k in range(K)])
+        p.add_variables("y", reps.size * K, ub=1.0, obj=np.kron(weight, gain))
+        Y = sp.kron(sp.identity(reps.size), np.ones((1, K)), format="csr")
+        p.add_constraints("expected_coverage", {"y": Y, "v": -cover[reps]}, ub=0.0, relaxable=False,
+                          description="coverage levels backed by vehicles within the standard")
+
+    def _catchment_population(self) -> np.ndarray:
+        site, dem = self._pairs
+        pop = self.demand["population"].to_numpy(float)
+        return np.bincount(site, weights=pop[dem], minlength=len(self.sites))
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, solver: str | None = None, time_limit: float | None = None,
+              gap: float | None = 1e-4, threads: int | None = None, log_path=None) -> AmbulancePlanResult:
+        """Check, build and solve the plan; explain infeasibility in planning terms."""
+        self.check()
+        p = self.build()
+        out = solve_problem(p, solver, time_limit, gap, threads, log_path)
+        if out.x is None:
+            raise InfeasiblePlanError(self._diagnose(p, solver, out))
+        return self._result(p, out, solver)
+
+    def _diagnose(self, p: MilpProblem, solver, out: SolverOutput) -> list[str]:
+        if out.status_code != "infeasible":
+            return [f"ambulance plan: {out.status}"]
+        culprits = []
+        for name, group in p.groups.items():
+            if not group.relaxable:
+                continue
+            trial = p.copy()
+            trial.remove_group(name)
+            trial.set_objective({}, sense="max")
+            if solve_problem(trial, solver, 60.0).has_solution:
+                culprits.append(group.description)
+        if not culprits:
+            return ["the ambulance norms and budgets conflict in more than one place at once"]
+        return [f"the ambulance plan becomes feasible only without {c}" for c in culprits]
+
+    def _result(self, p: MilpProblem, out: SolverOutput, solver) -> AmbulancePlanResult:
+        x = out.x
+        v = np.round(p.value(x, "v")).astype(int)
+        n = np.round(p.value(x, "n")).astype(int)
+        served, served_by_site = self._capacity_breakdown(v, p, x, solver)
+        stations = self._station_table(v, n, served_by_site)
+        demand = self._demand_table(v, served)
+        districts = self._district_table(stations, demand)
+        totals = self._totals(stations, demand)
+        notes = self._notes()
+        return AmbulancePlanResult(stations, districts, demand, totals, out.status, out.status_code,
+                                   out.gap, out.objective, out.seconds, notes)
+
+    def _capacity_breakdown(self, v, p, x, solver) -> tuple[np.ndarray, np.ndarray]:
+        """Residents served per demand point and per station for the chosen fleet."""
+        if "x" in p.blocks:
+            site, dem = self._assign
+            flow = p.value(x, "x")
+        else:
+            site, dem = self._pairs
+            at_open = v[site] > 0
+            site, dem = site[at_open], dem[at_open]
+            flow = _assignment_lp(site, dem, self.demand["population"].to_numpy(float),
+                                  v * self._site_capacity_per_vehicle(), solver)
+        served = np.bincount(dem, weights=flow, minlength=len(self.demand))
+        by_site = np.bincount(site, weights=flow, minlength=len(self.sites))
+        return np.minimum(served, self.demand["population"].to_numpy(float)), by_site
+
+    def _station_table(self, v, n, served_by_site) -> pd.DataFrame:
+        s = self.sites.copy()
+        s["vehicles"], s["negative_pressure"] = v, n
+        s["pop_covered"] = np.round(served_by_site).astype(int)
+        s = s[s["vehicles"] > 0].copy()
+        s["status"] = np.where(s["existing"], "existing", "new")
+        s["np_share"] = s["negative_pressure"] / s["vehicles"]
+        for role, k in self.staff_per_vehicle.items():
+            s[f"{role}s"] = s["vehicles"] * int(k) * int(self.shifts)
+        return s.reset_index(drop=True)
+
+    def _demand_table(self, v, served) -> pd.DataFrame:
+        d = self.demand[["demand_id", "district_code", "population"]].copy()
+        site, dem = self._pairs
+        in_catchment = np.zeros(len(d), dtype=bool)
+        in_catchment[dem[v[site] > 0]] = True
+        pop = d["population"].to_numpy(float)
+        d["served"] = served
+        full = served >= pop - 0.5
+        d["status"] = np.where(full & (pop > 0), "covered",
+                               np.where(in_catchment, "beyond_capacity", "outside"))
+        d.loc[(pop == 0) & in_catchment, "status"] = "covered"
+        d["minutes"] = _nearest_open_minutes(self.minutes, v > 0)
+        return d
+
+    def _district_table(self, stations: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
+        t = self.norms[["code", "name_zh", "norm_class", "residents", "min_vehicles",
+                        "min_negative_pressure"]].rename(columns={"min_vehicles": "amb_norm"})
+        g = stations.groupby("district_code")
+        t["amb_planned"] = t["code"].map(g["vehicles"].sum()).fillna(0).astype(int)
+        t["amb_np_planned"] = t["code"].map(g["negative_pressure"].sum()).fillna(0).astype(int)
+        t["stations"] = t["code"].map(g.size()).fillna(0).astype(int)
+        t["amb_gap"] = t["amb_planned"] - t["amb_norm"]
+        for role in self.staff_per_vehicle:
+            t[f"{role}s"] = t["code"].map(g[f"{role}s"].sum()).fillna(0).astype(int)
+        pop = demand.assign(covered=np.minimum(demand["served"], demand["population"]))
+        in_c = pop["status"] != "outside"
+        by = pop.groupby("district_code")
+        covered = by["covered"].sum()
+        catch = pop[in_c].groupby("district_code")["population"].sum()
+        t["pop_covered"] = t["code"].map(covered).fillna(0).round().astype(int)
+        t["pop_beyond_capacity"] = (t["code"].map(catch).fillna(0).round().astype(int) - t["pop_covered"]).clip(lower=0)
+        total = t["code"].map(by["population"].sum()).fillna(0).astype(int)
+        t["pop_outside"] = total - t["pop_covered"] - t["pop_beyond_capacity"]
+        t["coverage_share"] = np.where(total > 0, t["pop_covered"] / total.where(total > 0, 1), 0.0)
+        return t
+
+    def _totals(self, stations: pd.DataFrame, demand: pd.DataFrame) -> dict[str, Any]:
+        fleet = int(stations["vehicles"].sum())
+        npv = int(stations["negative_pressure"].sum())
+        pop = float(demand["population"].sum())
+        covered = float(np.minimum(demand["served"], demand["population"]).sum())
+        in_catch = float(demand.loc[demand["status"] != "outside", "population"].sum())
+        return {
+            "fleet_norm": self.fleet_norm, "fleet_planned": fleet, "np_planned": npv,
+            "np_share": npv / fleet if fleet else 0.0, "np_required_share": self.negative_pressure_share,
+            "stations_planned": len(stations), "stations_new": int((stations["status"] == "new").sum()),
+            "pop_total": round(pop), "pop_covered": round(covered),
+            "pop_beyond_capacity": round(in_catch - covered),
+            "pop_outside": round(pop - in_catch),
+            "staff": {role: int(stations[f"{role}s"].sum()) for role in self.staff_per_vehicle},
+        }  # fmt: skip
+
+    def _notes(self) -> list[str]:
+        notes = []
+        if not self.sites["existing"].any():
+            notes.append("No existing station locations were given: every station is a candidate "
+                         "(the embedded data has no 120-station coordinates).")
+        if self.model == "capacitated":
+            notes.append(f"Each demand point may be served by its {self.nearest_k} nearest candidate "
+                         "stations within the response standard (model-size reduction).")
+        if self.model == "mexclp":
+            notes.append(f"Stations chosen by expected coverage (MEXCLP, busy fraction "
+                         f"{self.busy_fraction}); capacity breakdown computed for that fleet.")
+        return notes
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _coverage_pairs(minutes: sp.csr_matrix, standard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(site, demand) index pairs within each demand point's own standard (sorted by time)."""
+    coo = sp.coo_matrix(minutes)
+    keep = coo.data <= standard[coo.col] + 1e-9
+    site, dem, t = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    order = np.lexsort((site, t, dem))
+    return site[order], dem[order]
+
+
+def _nearest_k(pairs: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keep each demand point's ``k`` nearest sites (pairs are sorted by demand, then time)."""
+    site, dem = pairs
+    if dem.size == 0:
+        return site, dem
+    start = np.r_[0, np.flatnonzero(np.diff(dem)) + 1]
+    rank = np.arange(dem.size) - np.repeat(start, np.diff(np.r_[start, dem.size]))
+    keep = rank < k
+    return site[keep], dem[keep]
+
+
+def _nearest_open_minutes(minutes: sp.csr_matrix, is_open: np.ndarray) -> np.ndarray:
+    sub = sp.csc_matrix(minutes[np.flatnonzero(is_open)])
+    out = np.full(minutes.shape[1], np.nan)
+    for i in range(sub.shape[1]):
+        col = sub.data[sub.indptr[i]:sub.indptr[i + 1]]
+        if col.size:
+            out[i] = col.min()
+    return out
+
+
+def _assignment_lp(site, dem, pop, capacity, solver) -> np.ndarray:
+    """Transportation LP: most residents served within the standard for a fixed fleet."""
+    p = MilpProblem("ambulance_capacity", "max")
+    npairs = site.size
+    usable = capacity[site] > 0
+    p.add_variables("x", npairs, ub=np.where(usable, INF, 0.0), obj=1.0)
+    p.add_constraints("demand", {"x": sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))),
+                                                   shape=(len(pop), npairs))}, ub=pop)
+    p.add_constraints("capacity", {"x": sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))),
+                                                     shape=(len(capacity), npairs))}, ub=capacity)
+    out = solve_problem(p, solver)
+    return out.x if out.x is not None else np.zeros(npairs)

@@ -1,0 +1,1 @@
+"""Outputs: tables, Folium maps, HTML reports and offline assets."""

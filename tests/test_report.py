@@ -1,0 +1,139 @@
+"""One-page HTML briefing: content, escaping of the embedded map, offline, determinism."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from optimizer.outputs import assets
+from optimizer.outputs.maps import build_map, render_map
+from optimizer.outputs.report import kpi_cards, render_report, write_report
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fixtures.run_fixture import make_run
+from test_maps import ARTIFACTS, CHROMIUM, EXTERNAL_TAG, needs_chromium
+
+try:
+    from browser import BLOCKING_ARGS, CHROMIUM_ARGS, LOCAL_SCHEMES, check_page
+except ImportError:  # pragma: no cover
+    check_page = None  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="module")
+def assets_dir() -> Path:
+    try:
+        assets.fetch_assets()
+    except assets.OfflineAssetError as exc:
+        pytest.skip(f"offline assets unavailable: {exc}")
+    return assets.default_assets_dir()
+
+
+@pytest.fixture(scope="module")
+def run_a():
+    return make_run("a")
+
+
+@pytest.fixture(scope="module")
+def map_html(run_a, assets_dir) -> str:
+    return render_map(build_map(*run_a, offline=True, assets_dir=assets_dir))
+
+
+@pytest.fixture(scope="module")
+def report_html(run_a, map_html) -> str:
+    return render_report(*run_a, map_html=map_html, offline=True)
+
+
+def test_headline_cards_against_norms(run_a):
+    cards = {c["label"]: c for c in kpi_cards(run_a[1])}
+    fleet = cards["救护车 Ambulances planned / norm"]
+    assert fleet["value"] == "226 / 233" and fleet["mark"] == "✗"
+    assert cards["负压救护车 Negative-pressure share"]["mark"] == "✓"  # 41 % >= 40 %
+    assert cards["每千人床位 Beds per 1,000"]["mark"] == "✗"  # 8.39 < 9.56
+    assert "not reached" in cards["标准时间内覆盖 Reached within the standard"]["norm"]
+
+
+def test_report_sections(report_html):
+    for text in ("核心指标", "Headline indicators", "What changed from the baseline",
+                 "By district", "Population reached within the standard", "Data quality",
+                 "Sources", "未证明最优", "150", "52", "18", "小店区 Xiaodian", "合计 Total",
+                 "Outside every catchment", "beyond capacity", "⚠ Population within districts"):
+        assert text in report_html, text
+    assert report_html.count('class="card ') == 5
+
+
+def test_map_embedded_in_srcdoc_and_escaped(report_html, map_html):
+    m = re.search(r'<iframe class="map"[^>]*srcdoc="([^"]*)"', report_html)
+    assert m, "no srcdoc iframe"
+    assert "<script" not in m.group(1)  # escaped inside the attribute
+    assert htmllib.unescape(m.group(1)) == map_html
+
+
+def test_report_offline_and_self_contained(report_html):
+    assert not EXTERNAL_TAG.search(report_html)
+    assert not EXTERNAL_TAG.search(htmllib.unescape(report_html))
+    assert assets.find_external_refs(report_html) == []
+
+
+def test_offline_report_refuses_an_online_map(run_a, assets_dir):
+    online = render_map(build_map(*run_a, offline=False))
+    with pytest.raises(assets.OfflineAssetError, match=r"tile\.openstreetmap\.org"):
+        render_report(*run_a, map_html=online, offline=True, assets_dir=assets_dir)
+    out = render_report(*run_a, map_html=online, offline=False)
+    assert "tile.openstreetmap.org" in out
+
+
+def test_report_deterministic(run_a, map_html, report_html, tmp_path):
+    path = tmp_path / "report.html"
+    write_report(path, *run_a, map_html=map_html)
+    assert path.read_text(encoding="utf-8") == report_html
+
+
+def test_report_without_beds_or_map():
+    results, summary = make_run("b", beds=False)
+    out = render_report(results, summary, map_html=None)
+    assert "The map is not included" in out
+    assert "No beds plan in this run" in out
+    assert "No hospital bed changes in this run" in out
+    assert "n/a" in out and "最优 Optimal plan" in out
+
+
+@needs_chromium
+def test_report_in_browser(report_html):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "report.html"
+    path.write_text(report_html, encoding="utf-8")
+    page_report = check_page(path, screenshot=ARTIFACTS / "report.png")
+    assert not (page_report.js_errors or page_report.failed_requests), page_report.problems()
+    assert not page_report.blocked_requests
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True,
+            args=[*CHROMIUM_ARGS, *BLOCKING_ARGS], viewport={"width": 1280, "height": 900})
+        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL_SCHEMES)
+                  else r.abort())
+        try:
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_timeout(800)
+            frame = next(f for f in page.frames if f.url == "about:srcdoc")
+            layers = frame.evaluate("""() => {
+                let n = 0;
+                for (const k of Object.keys(window)) {
+                    if (window[k] instanceof L.Map) { window[k].eachLayer(() => n++); }
+                }
+                return n;
+            }""")
+            page.screenshot(path=str(ARTIFACTS / "report_full.png"), full_page=True)
+        finally:
+            ctx.close()
+    assert not errors, errors
+    assert layers > 10
