@@ -22,7 +22,7 @@ install: $(BIN)/.installed build/assets/manifest.json
 
 run: install
 	$(BIN)/healthopt data info
-	$(BIN)/healthopt network summary
+	$(BIN)/healthopt run $(SCENARIO) -o $(OUT)
 
 test: install
 	$(BIN)/ruff check optimizer tests benchmarks

@@ -52,8 +52,14 @@ def ours(kind: str, D, w, radius: float, p: int, solver: str = "highs"):
     res = model.solve(solver=solver)
     total = time.perf_counter() - t0
     stats = model.problem.stats()
-    return {"objective": res.objective, "build": t_build, "solve": total - t_build,
-            "total": total, "status": res.status, "stats": stats}
+    return {
+        "objective": res.objective,
+        "build": t_build,
+        "solve": total - t_build,
+        "total": total,
+        "status": res.status,
+        "stats": stats,
+    }
 
 
 def _spopt_child(kind, D, w, radius, p, queue):
@@ -70,8 +76,17 @@ def _spopt_child(kind, D, w, radius, p, queue):
     queue.put(("build", t_build))
     m.solve(pulp.PULP_CBC_CMD(msg=False), results=False)
     total = time.perf_counter() - t0
-    queue.put(("done", {"objective": float(pulp.value(m.problem.objective)), "build": t_build,
-                        "solve": total - t_build, "total": total}))
+    queue.put(
+        (
+            "done",
+            {
+                "objective": float(pulp.value(m.problem.objective)),
+                "build": t_build,
+                "solve": total - t_build,
+                "total": total,
+            },
+        )
+    )
 
 
 def spopt_run(kind, D, w, radius, p, cap):
@@ -114,23 +129,31 @@ def spopt_run(kind, D, w, radius, p, cap):
 def compare(kind, D, w, radius, p, cap, use_spopt):
     r = ours(kind, D, w, radius, p)
     st = r["stats"]
-    print(f"  {kind}: healthopt (highs) objective {r['objective']:.6g}  build {r['build']:.2f} s"
-          f"  solve {r['solve']:.2f} s  total {r['total']:.2f} s  [{r['status']}; "
-          f"{st['variables']:,} vars, {st['rows']:,} rows, {st['nonzeros']:,} nz]")
+    print(
+        f"  {kind}: healthopt (highs) objective {r['objective']:.6g}  build {r['build']:.2f} s"
+        f"  solve {r['solve']:.2f} s  total {r['total']:.2f} s  [{r['status']}; "
+        f"{st['variables']:,} vars, {st['rows']:,} rows, {st['nonzeros']:,} nz]"
+    )
     if not use_spopt:
         return
     s, note = spopt_run(kind, D, w, radius, p, cap)
     if s is None or "objective" not in s:
         print(f"  {kind}: spopt: {note}")
         if s and s.get("build"):
-            print(f"  {kind}: build-phase ratio spopt/healthopt total: {s['build'] / r['total']:.1f}x "
-                  "(lower bound on the full ratio)")
+            print(
+                f"  {kind}: build-phase ratio spopt/healthopt total: {s['build'] / r['total']:.1f}x "
+                "(lower bound on the full ratio)"
+            )
         return
     same = abs(s["objective"] - r["objective"]) <= 1e-6 * max(1.0, abs(r["objective"]))
-    print(f"  {kind}: spopt+CBC        objective {s['objective']:.6g}  build {s['build']:.2f} s"
-          f"  solve {s['solve']:.2f} s  total {s['total']:.2f} s")
-    print(f"  {kind}: objectives equal: {same};  speed-up (total) {s['total'] / r['total']:.1f}x,"
-          f"  build {s['build'] / r['build']:.1f}x")
+    print(
+        f"  {kind}: spopt+CBC        objective {s['objective']:.6g}  build {s['build']:.2f} s"
+        f"  solve {s['solve']:.2f} s  total {s['total']:.2f} s"
+    )
+    print(
+        f"  {kind}: objectives equal: {same};  speed-up (total) {s['total'] / r['total']:.1f}x,"
+        f"  build {s['build'] / r['build']:.1f}x"
+    )
     assert same, (s["objective"], r["objective"])
 
 
@@ -141,8 +164,10 @@ def backends(D, w, radius, p, label):
         for solver in ("highs", "cbc", "highs-pulp"):
             r = ours(kind, D, w, radius, p, solver)
             objs.setdefault(kind, []).append(r["objective"])
-            print(f"    {kind:4s} {solver:10s} objective {r['objective']:.6g}  total {r['total']:7.2f} s"
-                  f"  (build {r['build']:.2f} s, solver incl. conversion {r['solve']:.2f} s)")
+            print(
+                f"    {kind:4s} {solver:10s} objective {r['objective']:.6g}  total {r['total']:7.2f} s"
+                f"  (build {r['build']:.2f} s, solver incl. conversion {r['solve']:.2f} s)"
+            )
         vals = objs[kind]
         assert max(vals) - min(vals) <= 1e-6 * max(1.0, abs(vals[0])), vals
 
@@ -175,8 +200,10 @@ def taiyuan(args):
     dem = layer(rng.choice(len(nodes), n_dem, replace=False), "demand_id")
     sit = layer(rng.choice(len(nodes), n_sit, replace=False), "site_id")
     tt = traveltime.travel_time_matrix(G, sit, dem, cutoff_minutes=args.radius)
-    print(f"  network + travel times: {time.perf_counter() - t0:.1f} s "
-          f"({n_sit:,} sites x {n_dem:,} demand, {tt.minutes.nnz:,} pairs within {args.radius:g} min)")
+    print(
+        f"  network + travel times: {time.perf_counter() - t0:.1f} s "
+        f"({n_sit:,} sites x {n_dem:,} demand, {tt.minutes.nnz:,} pairs within {args.radius:g} min)"
+    )
     w = rng.integers(50, 2000, n_dem).astype(float)
     dense = np.full((n_dem, n_sit), np.inf)
     M = tt.minutes.tocoo()
@@ -187,8 +214,7 @@ def taiyuan(args):
             covered = np.diff(tt.minutes.tocsc().indptr) > 0
             m = LSCP.from_travel_times(tt, None, args.radius)
             if not covered.all():
-                print(f"  LSCP: {int((~covered).sum())} demand points unreachable; "
-                      "restricting to reachable ones")
+                print(f"  LSCP: {int((~covered).sum())} demand points unreachable; restricting to reachable ones")
                 sub = np.flatnonzero(covered)
                 m = LSCP.from_cost_matrix(dense[sub], args.radius)
                 dsub = dense[sub]
@@ -208,8 +234,10 @@ def taiyuan(args):
             print(f"  {kind}: spopt: {note}")
             continue
         same = abs(s["objective"] - r.objective) <= 1e-6 * max(1.0, abs(r.objective))
-        print(f"  {kind}: spopt+CBC objective {s['objective']:.6g} total {s['total']:.2f} s; "
-              f"equal: {same}; speed-up {s['total'] / t_ours:.1f}x")
+        print(
+            f"  {kind}: spopt+CBC objective {s['objective']:.6g} total {s['total']:.2f} s; "
+            f"equal: {same}; speed-up {s['total'] / t_ours:.1f}x"
+        )
 
 
 def main() -> None:
@@ -234,8 +262,7 @@ def main() -> None:
     if not args.no_backends:
         backends(D, w, args.radius, args.p, "3,000 x 1,000")
 
-    print(f"== large instance {args.demand:,} demand x {args.sites:,} sites "
-          f"(radius {args.radius:g} min, p={args.p})")
+    print(f"== large instance {args.demand:,} demand x {args.sites:,} sites (radius {args.radius:g} min, p={args.p})")
     t0 = time.perf_counter()
     D, w = synthetic(args.demand, args.sites, args.speed)
     print(f"  cost matrix: {time.perf_counter() - t0:.1f} s")

@@ -121,3 +121,44 @@ def run() -> None:
             raise
         err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
+
+
+@app.command("run")
+def run_command(
+    scenario: Path = typer.Argument(..., help="Scenario YAML file."),
+    out: Path = typer.Option(Path("runs"), "-o", "--out", help="Parent folder of the run folder."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only the output folder."),
+) -> None:
+    """Run a scenario and write map, report, GeoPackage and summaries."""
+    from optimizer.run import run_scenario
+
+    say = (lambda _m: None) if quiet else (lambda m: err_console.print(f"[dim]· {m}…[/]"))
+    result = run_scenario(scenario, out, progress=say)
+    if quiet:
+        console.print(str(result.folder))
+        return
+    k = result.summary["kpis"]
+    console.print(f"[bold]{result.summary['scenario']['name']}[/]: {result.summary['status']}")
+    if "fleet_planned" in k:
+        console.print(f"ambulances {k['fleet_planned']} (norm {k['fleet_norm']}), negative-pressure "
+                      f"{k['np_planned']} ({k['np_share']:.0%}), stations {k['stations_planned']}")
+        console.print(f"residents covered within the standard {k['pop_covered']:,} of {k['pop_total']:,} "
+                      f"({k['pop_covered'] / k['pop_total']:.0%}); beyond capacity {k['pop_beyond_capacity']:,}; "
+                      f"outside every catchment {k['pop_outside']:,}")
+    for name in ("map.html", "report.html", "results.gpkg", "summary.json"):
+        path = result.folder / name
+        if path.exists():
+            console.print(f"{name}: {path.resolve()}")
+
+
+@app.command("validate")
+def validate_command(scenario: Path = typer.Argument(..., help="Scenario YAML file.")) -> None:
+    """Check a scenario file and report every problem with file, line and field."""
+    from optimizer.scenario import validate_file
+
+    problems = validate_file(scenario)
+    for problem in problems:
+        err_console.print(problem.one_line(), highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+    console.print(f"{scenario}: valid")

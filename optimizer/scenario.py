@@ -508,11 +508,11 @@ class AmbulancePlan(_Model):
     negative_pressure_share: Share = 0.40
     negative_pressure_per_district: Bool = False
     baseline: AmbulanceBaseline = Field(default_factory=AmbulanceBaseline)
-    model: Literal["mclp", "mexclp", "dsm"] = "mclp"
+    model: Literal["mclp", "mexclp", "dsm"] = "mexclp"
     busy_fraction: Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = 0.3
     backup: Backup = Field(default_factory=Backup)
     max_vehicles: Count | None = None
-    max_new_stations: Count | None = 30
+    max_new_stations: Count | None = 60
     max_vehicles_per_station: Annotated[int, Strict(), Field(ge=1, le=100)] = 8
     allow_closing: Bool = False
     costs: Costs = Field(default_factory=Costs)

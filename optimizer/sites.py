@@ -125,16 +125,23 @@ def _point_sites(
         out["location_quality"] = gdf["quality"].to_numpy()
     else:
         out["location_quality"] = quality
-    if kind == "district_seat" and "adcode" in gdf.columns:
-        out["district_code"] = gdf["adcode"].astype(str).to_numpy()
+    code = _code_column(gdf)
+    if kind == "district_seat" and code is not None:
+        out["district_code"] = gdf[code].astype(str).to_numpy()
     return out
 
 
+def _code_column(gdf: pd.DataFrame) -> str | None:
+    """Name of the district-code column: ``code`` (embedded loader) or ``adcode`` (raw files)."""
+    return next((c for c in ("code", "adcode") if c in gdf.columns), None)
+
+
 def _attach_districts(sites: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> pd.Series:
-    """Return the ``adcode`` of the district polygon containing each site (first match)."""
-    if "adcode" not in districts.columns:
-        raise InputError(None, "districts.adcode", "column missing in the districts layer")
-    polys = districts.to_crs(settings.CRS_GEOGRAPHIC)[["adcode", "geometry"]]
+    """Return the code of the district polygon containing each site (first match)."""
+    code = _code_column(districts)
+    if code is None:
+        raise InputError(None, "districts.code", "column missing in the districts layer")
+    polys = districts.to_crs(settings.CRS_GEOGRAPHIC)[[code, "geometry"]].rename(columns={code: "adcode"})
     joined = gpd.sjoin(sites[["geometry"]], polys, how="left", predicate="within")
     first = joined[~joined.index.duplicated(keep="first")]
     codes = first["adcode"].reindex(sites.index)

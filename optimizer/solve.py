@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,17 +115,13 @@ def resolve_solver(solver: str | None) -> str:
         return DEFAULT_SOLVER
     name = str(solver).lower()
     if name not in SOLVERS:
-        raise InputError(
-            None, "solver", f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)} or auto"
-        )
+        raise InputError(None, "solver", f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)} or auto")
     return name
 
 
 def _check_params(time_limit: float | None, gap: float | None, threads: int | None) -> None:
     if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise InputError(
-            None, "time_limit", f"must be a positive number of seconds, got {time_limit}"
-        )
+        raise InputError(None, "time_limit", f"must be a positive number of seconds, got {time_limit}")
     if gap is not None and not (0 <= gap < 1):
         raise InputError(None, "gap", f"relative gap must be in [0, 1), got {gap}")
     if threads is not None and int(threads) < 1:
@@ -301,7 +298,10 @@ def to_pulp(problem: MilpProblem):
     lb = [None if not math.isfinite(v) else float(v) for v in problem.lb]
     ub = [None if not math.isfinite(v) else float(v) for v in problem.ub]
     cats = np.where(problem.integer, pulp.LpInteger, pulp.LpContinuous)
-    variables = [pulp.LpVariable(f"x{k}", lb[k], ub[k], cats[k]) for k in range(n)]
+    if hasattr(lp, "add_variable"):  # PuLP >= 3.3 (4.0 style)
+        variables = [lp.add_variable(f"x{k}", lb[k], ub[k], cats[k]) for k in range(n)]
+    else:  # pragma: no cover - older PuLP
+        variables = [pulp.LpVariable(f"x{k}", lb[k], ub[k], cats[k]) for k in range(n)]
     nz = np.flatnonzero(problem.obj)
     objective = pulp.LpAffineExpression(
         zip([variables[k] for k in nz], problem.obj[nz].tolist(), strict=True),
@@ -327,6 +327,16 @@ def to_pulp(problem: MilpProblem):
     return lp, variables
 
 
+def _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path):
+    return pulp.PULP_CBC_CMD(
+        msg=False,
+        timeLimit=time_limit,
+        gapRel=rel_gap,
+        threads=threads,
+        logPath=str(log_path) if log_path is not None else None,
+    )
+
+
 def _safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name) or "healthopt"
 
@@ -344,31 +354,23 @@ def _solve_pulp(
     lp, variables = to_pulp(problem)
     rel_gap = float(gap) if gap is not None else 0.0
     if name == "cbc":
-        cmd = pulp.PULP_CBC_CMD(
-            msg=False,
-            timeLimit=time_limit,
-            gapRel=rel_gap,
-            threads=threads,
-            logPath=str(log_path) if log_path is not None else None,
-        )
+        with warnings.catch_warnings():  # PuLP 3.3 flags the bundled CBC for PuLP 4.0
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cmd = _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path)
     else:
         if not pulp.HiGHS().available():  # pragma: no cover - highspy is a dependency
             raise InputError(None, "solver", "PuLP cannot find HiGHS (install highspy)")
         extra = {}
         if log_path is not None:
             extra = {"log_file": str(log_path), "log_to_console": False}
-        cmd = pulp.HiGHS(
-            msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra
-        )
+        cmd = pulp.HiGHS(msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra)
     lp.solve(cmd)
     sol_status = lp.sol_status
     message = pulp.LpStatus.get(lp.status, str(lp.status))
     x = None
     objective = None
     if sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        x = np.array(
-            [v.varValue if v.varValue is not None else 0.0 for v in variables], dtype=float
-        )
+        x = np.array([v.varValue if v.varValue is not None else 0.0 for v in variables], dtype=float)
         x[problem.integer] = np.round(x[problem.integer])
         objective = float(problem.obj @ x + problem.offset)
     bound = None

@@ -116,8 +116,7 @@ class AmbulancePlan:
     busy_fraction: float = 0.3
     max_levels: int = 4
     nearest_k: int = 12
-    staff_per_vehicle: dict[str, int] = field(
-        default_factory=lambda: {"physician": 1, "nurse": 1, "driver": 1})
+    staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {"physician": 1, "nurse": 1, "driver": 1})
     shifts: int = 3
 
     # ------------------------------------------------------------------ checks
@@ -149,9 +148,11 @@ class AmbulancePlan:
         if self.max_vehicles is None or self.max_vehicles >= self.fleet_norm:
             return []
         worst = self.norms.sort_values("min_vehicles", ascending=False).iloc[0]
-        return [f"the fleet norm needs {self.fleet_norm} ambulances in the study area "
-                f"(largest: {worst['name_zh']} {int(worst['min_vehicles'])}); the fleet budget "
-                f"allows {self.max_vehicles}"]
+        return [
+            f"the fleet norm needs {self.fleet_norm} ambulances in the study area "
+            f"(largest: {worst['name_zh']} {int(worst['min_vehicles'])}); the fleet budget "
+            f"allows {self.max_vehicles}"
+        ]
 
     def _district_reasons(self) -> list[str]:
         cap = self.sites.groupby("district_code")["max_vehicles"].sum()
@@ -159,8 +160,10 @@ class AmbulancePlan:
         for row in self.norms.itertuples():
             available = int(cap.get(row.code, 0))
             if available < row.min_vehicles:
-                out.append(f"{row.name_zh} needs {row.min_vehicles} ambulances by norm; its candidate "
-                           f"stations can hold at most {available}")
+                out.append(
+                    f"{row.name_zh} needs {row.min_vehicles} ambulances by norm; its candidate "
+                    f"stations can hold at most {available}"
+                )
             if row.code in self.county_codes and row.code not in cap.index:
                 out.append(f"{row.name_zh} must keep a county emergency centre but has no candidate site")
         return out
@@ -170,8 +173,7 @@ class AmbulancePlan:
         need = {}
         for row in self.norms.itertuples():
             size = max(float(per.get(row.code, 1)), 1.0)
-            need[row.code] = max(math.ceil(row.min_vehicles / size),
-                                 1 if row.code in self.county_codes else 0)
+            need[row.code] = max(math.ceil(row.min_vehicles / size), 1 if row.code in self.county_codes else 0)
         return pd.Series(need, dtype="int64")
 
     def _station_reasons(self) -> list[str]:
@@ -183,8 +185,10 @@ class AmbulancePlan:
         if new_needed <= self.max_new_stations:
             return []
         size = int(self.sites["max_vehicles"].max())
-        return [f"the fleet norms need at least {new_needed} new stations (at most {size} "
-                f"ambulances per station); the scenario allows {self.max_new_stations} new stations"]
+        return [
+            f"the fleet norms need at least {new_needed} new stations (at most {size} "
+            f"ambulances per station); the scenario allows {self.max_new_stations} new stations"
+        ]
 
     def _cost_reasons(self) -> list[str]:
         if self.budget is None:
@@ -193,8 +197,10 @@ class AmbulancePlan:
         cost += (self.station_cost or 0.0) * max(int(self._min_stations().sum()) - int(self.sites["existing"].sum()), 0)
         if cost <= self.budget:
             return []
-        return [f"meeting the fleet norm costs at least {cost:,.0f} (vehicles and new stations); "
-                f"the budget is {self.budget:,.0f}"]
+        return [
+            f"meeting the fleet norm costs at least {cost:,.0f} (vehicles and new stations); "
+            f"the budget is {self.budget:,.0f}"
+        ]
 
     # ------------------------------------------------------------------ model
     def build(self) -> MilpProblem:
@@ -204,19 +210,35 @@ class AmbulancePlan:
         cap = self.sites["max_vehicles"].to_numpy(float)
         p = MilpProblem("ambulances", "max")
         keep_open = existing & (not self.allow_closing)
-        p.add_variables("open", ns, lb=keep_open.astype(float), ub=1.0, integer=True,
-                        obj=np.where(existing, 0.0, -0.5))  # fewer new stations at equal coverage
+        p.add_variables(
+            "open", ns, lb=keep_open.astype(float), ub=1.0, integer=True, obj=np.where(existing, 0.0, -0.5)
+        )  # fewer new stations at equal coverage
         p.add_variables("v", ns, ub=cap, integer=True)
         catch = self._catchment_population()
         np_reward = 0.01 * catch / max(catch.max(), 1.0) - 0.1  # NP vehicles where most people are
         p.add_variables("n", ns, ub=cap, integer=True, obj=np_reward)
         eye = sp.identity(ns, format="csr")
-        p.add_constraints("station_link", {"v": eye, "open": -sp.diags(cap)}, ub=0.0, relaxable=False,
-                          description="vehicles only at open stations")
-        p.add_constraints("station_min", {"v": eye, "open": -eye}, lb=0.0, relaxable=False,
-                          description="an open station has at least one ambulance")
-        p.add_constraints("np_le_v", {"n": eye, "v": -eye}, ub=0.0, relaxable=False,
-                          description="negative-pressure vehicles are part of the fleet")
+        p.add_constraints(
+            "station_link",
+            {"v": eye, "open": -sp.diags(cap)},
+            ub=0.0,
+            relaxable=False,
+            description="vehicles only at open stations",
+        )
+        p.add_constraints(
+            "station_min",
+            {"v": eye, "open": -eye},
+            lb=0.0,
+            relaxable=False,
+            description="an open station has at least one ambulance",
+        )
+        p.add_constraints(
+            "np_le_v",
+            {"n": eye, "v": -eye},
+            ub=0.0,
+            relaxable=False,
+            description="negative-pressure vehicles are part of the fleet",
+        )
         self._add_norms(p)
         self._add_budgets(p, existing)
         if self.model == "mexclp":
@@ -230,40 +252,64 @@ class AmbulancePlan:
         pos = {c: k for k, c in enumerate(codes)}
         rows = self.sites["district_code"].map(pos)
         ok = rows.notna().to_numpy()
-        M = sp.csr_matrix((np.ones(ok.sum()), (rows[ok].astype(int), np.flatnonzero(ok))),
-                          shape=(len(codes), len(self.sites)))
+        M = sp.csr_matrix(
+            (np.ones(ok.sum()), (rows[ok].astype(int), np.flatnonzero(ok))), shape=(len(codes), len(self.sites))
+        )
         return M, codes
 
     def _add_norms(self, p: MilpProblem) -> None:
         D, codes = self._district_matrix()
-        p.add_constraints("fleet_norm", {"v": D}, lb=self.norms["min_vehicles"].to_numpy(float),
-                          description="the fleet norm in every district (1 ambulance per "
-                                      "30,000 urban / 10,000 county residents)")
+        p.add_constraints(
+            "fleet_norm",
+            {"v": D},
+            lb=self.norms["min_vehicles"].to_numpy(float),
+            description="the fleet norm in every district (1 ambulance per 30,000 urban / 10,000 county residents)",
+        )
         share = self.negative_pressure_share
         ones = np.ones((1, len(self.sites)))
-        p.add_constraints("np_share", {"n": ones, "v": -share * ones}, lb=0.0,
-                          description=f"the {share:.0%} negative-pressure share")
+        p.add_constraints(
+            "np_share", {"n": ones, "v": -share * ones}, lb=0.0, description=f"the {share:.0%} negative-pressure share"
+        )
         if self.per_district_negative_pressure:
-            p.add_constraints("np_share_district", {"n": D, "v": -share * D}, lb=0.0,
-                              description=f"the {share:.0%} negative-pressure share in every district")
+            p.add_constraints(
+                "np_share_district",
+                {"n": D, "v": -share * D},
+                lb=0.0,
+                description=f"the {share:.0%} negative-pressure share in every district",
+            )
         county_rows = [k for k, c in enumerate(codes) if c in self.county_codes]
         if county_rows:
-            p.add_constraints("county_centre", {"open": D[county_rows]}, lb=1.0,
-                              description="a county emergency centre in every county")
+            p.add_constraints(
+                "county_centre",
+                {"open": D[county_rows]},
+                lb=1.0,
+                description="a county emergency centre in every county",
+            )
 
     def _add_budgets(self, p: MilpProblem, existing: np.ndarray) -> None:
         ones = np.ones((1, len(self.sites)))
-        p.add_constraints("fleet_budget", {"v": ones}, ub=float(self.fleet_cap),
-                          description=f"the fleet budget of {self.fleet_cap} ambulances")
+        p.add_constraints(
+            "fleet_budget",
+            {"v": ones},
+            ub=float(self.fleet_cap),
+            description=f"the fleet budget of {self.fleet_cap} ambulances",
+        )
         if self.max_new_stations is not None:
-            p.add_constraints("new_stations", {"open": (~existing).astype(float)[None, :]},
-                              ub=float(self.max_new_stations),
-                              description=f"the limit of {self.max_new_stations} new stations")
+            p.add_constraints(
+                "new_stations",
+                {"open": (~existing).astype(float)[None, :]},
+                ub=float(self.max_new_stations),
+                description=f"the limit of {self.max_new_stations} new stations",
+            )
         if self.budget is not None:
             station = np.where(existing, 0.0, self.station_cost or 0.0)[None, :]
             vehicle = np.full((1, len(self.sites)), self.vehicle_cost or 0.0)
-            p.add_constraints("money", {"open": station, "v": vehicle}, ub=float(self.budget),
-                              description=f"the budget of {self.budget:,.0f}")
+            p.add_constraints(
+                "money",
+                {"open": station, "v": vehicle},
+                ub=float(self.budget),
+                description=f"the budget of {self.budget:,.0f}",
+            )
 
     def _site_capacity_per_vehicle(self) -> np.ndarray:
         return self.sites["district_code"].map(self._rpv).fillna(self._rpv.max()).to_numpy(float)
@@ -275,12 +321,18 @@ class AmbulancePlan:
         p.add_variables("x", site.size, obj=1.0)
         npairs = site.size
         by_demand = sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))), shape=(len(pop), npairs))
-        p.add_constraints("demand_served", {"x": by_demand}, ub=pop, relaxable=False,
-                          description="residents served at most once")
+        p.add_constraints(
+            "demand_served", {"x": by_demand}, ub=pop, relaxable=False, description="residents served at most once"
+        )
         by_site = sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))), shape=(len(self.sites), npairs))
         R = self._site_capacity_per_vehicle()
-        p.add_constraints("capacity", {"x": by_site, "v": -sp.diags(R)}, ub=0.0, relaxable=False,
-                          description="residents served per ambulance")
+        p.add_constraints(
+            "capacity",
+            {"x": by_site, "v": -sp.diags(R)},
+            ub=0.0,
+            relaxable=False,
+            description="residents served per ambulance",
+        )
 
     def _add_mexclp(self, p: MilpProblem) -> None:
         site, dem = self._pairs
@@ -296,8 +348,13 @@ class AmbulancePlan:
         gain = np.array([(1 - q) * q**k for k in range(K)])
         p.add_variables("y", reps.size * K, ub=1.0, obj=np.kron(weight, gain))
         Y = sp.kron(sp.identity(reps.size), np.ones((1, K)), format="csr")
-        p.add_constraints("expected_coverage", {"y": Y, "v": -cover[reps]}, ub=0.0, relaxable=False,
-                          description="coverage levels backed by vehicles within the standard")
+        p.add_constraints(
+            "expected_coverage",
+            {"y": Y, "v": -cover[reps]},
+            ub=0.0,
+            relaxable=False,
+            description="coverage levels backed by vehicles within the standard",
+        )
 
     def _catchment_population(self) -> np.ndarray:
         site, dem = self._pairs
@@ -305,8 +362,14 @@ class AmbulancePlan:
         return np.bincount(site, weights=pop[dem], minlength=len(self.sites))
 
     # ------------------------------------------------------------------ solve
-    def solve(self, solver: str | None = None, time_limit: float | None = None,
-              gap: float | None = 1e-4, threads: int | None = None, log_path=None) -> AmbulancePlanResult:
+    def solve(
+        self,
+        solver: str | None = None,
+        time_limit: float | None = None,
+        gap: float | None = 1e-4,
+        threads: int | None = None,
+        log_path=None,
+    ) -> AmbulancePlanResult:
         """Check, build and solve the plan; explain infeasibility in planning terms."""
         self.check()
         p = self.build()
@@ -341,8 +404,9 @@ class AmbulancePlan:
         districts = self._district_table(stations, demand)
         totals = self._totals(stations, demand)
         notes = self._notes()
-        return AmbulancePlanResult(stations, districts, demand, totals, out.status, out.status_code,
-                                   out.gap, out.objective, out.seconds, notes)
+        return AmbulancePlanResult(
+            stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
+        )
 
     def _capacity_breakdown(self, v, p, x, solver) -> tuple[np.ndarray, np.ndarray]:
         """Residents served per demand point and per station for the chosen fleet."""
@@ -353,8 +417,9 @@ class AmbulancePlan:
             site, dem = self._pairs
             at_open = v[site] > 0
             site, dem = site[at_open], dem[at_open]
-            flow = _assignment_lp(site, dem, self.demand["population"].to_numpy(float),
-                                  v * self._site_capacity_per_vehicle(), solver)
+            flow = _assignment_lp(
+                site, dem, self.demand["population"].to_numpy(float), v * self._site_capacity_per_vehicle(), solver
+            )
         served = np.bincount(dem, weights=flow, minlength=len(self.demand))
         by_site = np.bincount(site, weights=flow, minlength=len(self.sites))
         return np.minimum(served, self.demand["population"].to_numpy(float)), by_site
@@ -378,15 +443,15 @@ class AmbulancePlan:
         pop = d["population"].to_numpy(float)
         d["served"] = served
         full = served >= pop - 0.5
-        d["status"] = np.where(full & (pop > 0), "covered",
-                               np.where(in_catchment, "beyond_capacity", "outside"))
+        d["status"] = np.where(full & (pop > 0), "covered", np.where(in_catchment, "beyond_capacity", "outside"))
         d.loc[(pop == 0) & in_catchment, "status"] = "covered"
         d["minutes"] = _nearest_open_minutes(self.minutes, v > 0)
         return d
 
     def _district_table(self, stations: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
-        t = self.norms[["code", "name_zh", "norm_class", "residents", "min_vehicles",
-                        "min_negative_pressure"]].rename(columns={"min_vehicles": "amb_norm"})
+        t = self.norms[["code", "name_zh", "norm_class", "residents", "min_vehicles", "min_negative_pressure"]].rename(
+            columns={"min_vehicles": "amb_norm"}
+        )
         g = stations.groupby("district_code")
         t["amb_planned"] = t["code"].map(g["vehicles"].sum()).fillna(0).astype(int)
         t["amb_np_planned"] = t["code"].map(g["negative_pressure"].sum()).fillna(0).astype(int)
@@ -425,14 +490,20 @@ class AmbulancePlan:
     def _notes(self) -> list[str]:
         notes = []
         if not self.sites["existing"].any():
-            notes.append("No existing station locations were given: every station is a candidate "
-                         "(the embedded data has no 120-station coordinates).")
+            notes.append(
+                "No existing station locations were given: every station is a candidate "
+                "(the embedded data has no 120-station coordinates)."
+            )
         if self.model == "capacitated":
-            notes.append(f"Each demand point may be served by its {self.nearest_k} nearest candidate "
-                         "stations within the response standard (model-size reduction).")
+            notes.append(
+                f"Each demand point may be served by its {self.nearest_k} nearest candidate "
+                "stations within the response standard (model-size reduction)."
+            )
         if self.model == "mexclp":
-            notes.append(f"Stations chosen by expected coverage (MEXCLP, busy fraction "
-                         f"{self.busy_fraction}); capacity breakdown computed for that fleet.")
+            notes.append(
+                f"Stations chosen by expected coverage (MEXCLP, busy fraction "
+                f"{self.busy_fraction}); capacity breakdown computed for that fleet."
+            )
         return notes
 
 
@@ -463,7 +534,7 @@ def _nearest_open_minutes(minutes: sp.csr_matrix, is_open: np.ndarray) -> np.nda
     sub = sp.csc_matrix(minutes[np.flatnonzero(is_open)])
     out = np.full(minutes.shape[1], np.nan)
     for i in range(sub.shape[1]):
-        col = sub.data[sub.indptr[i]:sub.indptr[i + 1]]
+        col = sub.data[sub.indptr[i] : sub.indptr[i + 1]]
         if col.size:
             out[i] = col.min()
     return out
@@ -475,9 +546,13 @@ def _assignment_lp(site, dem, pop, capacity, solver) -> np.ndarray:
     npairs = site.size
     usable = capacity[site] > 0
     p.add_variables("x", npairs, ub=np.where(usable, INF, 0.0), obj=1.0)
-    p.add_constraints("demand", {"x": sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))),
-                                                   shape=(len(pop), npairs))}, ub=pop)
-    p.add_constraints("capacity", {"x": sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))),
-                                                     shape=(len(capacity), npairs))}, ub=capacity)
+    p.add_constraints(
+        "demand", {"x": sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))), shape=(len(pop), npairs))}, ub=pop
+    )
+    p.add_constraints(
+        "capacity",
+        {"x": sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))), shape=(len(capacity), npairs))},
+        ub=capacity,
+    )
     out = solve_problem(p, solver)
     return out.x if out.x is not None else np.zeros(npairs)

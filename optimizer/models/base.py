@@ -65,9 +65,7 @@ class TravelPairs:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_cost_matrix(
-        cls, cost_matrix: Any, reachable: Any = None, cutoff: float | None = None
-    ) -> TravelPairs:
+    def from_cost_matrix(cls, cost_matrix: Any, reachable: Any = None, cutoff: float | None = None) -> TravelPairs:
         """Pairs from a spopt-style **demand × facilities** matrix.
 
         ``cost_matrix`` may be a dense array (``inf``/``nan`` = unreachable), a scipy sparse
@@ -98,9 +96,7 @@ class TravelPairs:
         else:
             arr = np.asarray(cost_matrix, dtype=float)
             if arr.ndim != 2:
-                raise InputError(
-                    None, "cost_matrix", f"must be 2-D (demand × facilities), got shape {arr.shape}"
-                )
+                raise InputError(None, "cost_matrix", f"must be 2-D (demand × facilities), got shape {arr.shape}")
             ok = np.isfinite(arr) if cutoff is None else arr <= cutoff
             d, s = np.nonzero(ok)
             t = arr[d, s]
@@ -123,9 +119,7 @@ class TravelPairs:
         """
         M = _tt_matrix(tt)
         if M is None:
-            raise InputError(
-                None, "travel_times", "expected an object with a sparse `.matrix` (sites × demand)"
-            )
+            raise InputError(None, "travel_times", "expected an object with a sparse `.matrix` (sites × demand)")
         if sp.issparse(M):
             coo = sp.coo_matrix(M)
             coo.sum_duplicates()
@@ -187,9 +181,7 @@ class TravelPairs:
             return self
         cov = sp.coo_matrix(self.coverage_fn(minutes))
         keep = cov.data.astype(bool)
-        ck = cov.row[keep].astype(np.int64) * np.int64(self.n_demand) + cov.col[keep].astype(
-            np.int64
-        )
+        ck = cov.row[keep].astype(np.int64) * np.int64(self.n_demand) + cov.col[keep].astype(np.int64)
         missing = ck[~np.isin(ck, self.keys())]
         if missing.size == 0:
             return self
@@ -402,16 +394,12 @@ class MilpProblem:
             self._ub[k][sel] = ub
         self._flat = None
 
-    def set_objective(
-        self, coefs: Mapping[str, Any], sense: str | None = None, offset: float = 0.0
-    ) -> None:
+    def set_objective(self, coefs: Mapping[str, Any], sense: str | None = None, offset: float = 0.0) -> None:
         """Replace the objective by ``Σ_block coefs[block] · x[block] + offset``."""
         for k, name in enumerate(self.blocks):
             self._obj[k] = np.zeros(self.blocks[name].size)
             if name in coefs:
-                self._obj[k] = np.broadcast_to(
-                    np.asarray(coefs[name], dtype=float), (self.blocks[name].size,)
-                ).copy()
+                self._obj[k] = np.broadcast_to(np.asarray(coefs[name], dtype=float), (self.blocks[name].size,)).copy()
         unknown = set(coefs) - set(self.blocks)
         if unknown:
             raise InputError(None, "objective", f"unknown variable blocks {sorted(unknown)}")
@@ -471,9 +459,7 @@ class MilpProblem:
             if k is None:
                 k = coo.shape[0]
             elif k != coo.shape[0]:
-                raise InputError(
-                    None, "constraints", f"group {group!r}: blocks disagree on the row count"
-                )
+                raise InputError(None, "constraints", f"group {group!r}: blocks disagree on the row count")
             rows_l.append(coo.row.astype(np.int64))
             cols_l.append(coo.col.astype(np.int64) + offset)
             vals_l.append(coo.data.astype(float))
@@ -486,11 +472,7 @@ class MilpProblem:
             g = self.groups[group] = ConstraintGroup(group, description or group, relaxable)
         elif description:
             g.description = description
-        g.blocks.append(
-            RowBlock(
-                np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), k, lbv, ubv
-            )
-        )
+        g.blocks.append(RowBlock(np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), k, lbv, ubv))
         self._cache = None
 
     def remove_group(self, group: str) -> None:
@@ -539,8 +521,7 @@ class MilpProblem:
         other._obj = [a.copy() for a in self._obj]
         other._int = [a.copy() for a in self._int]
         other.groups = {
-            k: ConstraintGroup(g.name, g.description, g.relaxable, list(g.blocks))
-            for k, g in self.groups.items()
+            k: ConstraintGroup(g.name, g.description, g.relaxable, list(g.blocks)) for k, g in self.groups.items()
         }
         return other
 
@@ -601,9 +582,7 @@ def _check_count(value: Any, field_name: str, *, allow_none: bool = False) -> in
     return p
 
 
-def group_identical_rows(
-    M: sp.csr_matrix, extra_key: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def group_identical_rows(M: sp.csr_matrix, extra_key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Group rows of csr ``M`` with identical sparsity patterns (and equal ``extra_key``).
 
     Returns ``(group_of_row, representative_rows)``. Exact: rows are compared by their
@@ -801,16 +780,12 @@ class LocationModel:
             if (mv < 0).any() or not np.all(mv == np.round(mv)):
                 raise InputError(None, "max_vehicles", "must be non-negative whole numbers")
             self.max_vehicles = mv
-        self.service_radius = (
-            None if service_radius is None else _check_radius(service_radius, "service_radius")
-        )
+        self.service_radius = None if service_radius is None else _check_radius(service_radius, "service_radius")
         self.districts = None
         if districts is not None:
             d = np.asarray(districts, dtype=object).ravel()
             if d.size != self.n_demand:
-                raise InputError(
-                    None, "districts", f"has {d.size} labels, expected {self.n_demand}"
-                )
+                raise InputError(None, "districts", f"has {d.size} labels, expected {self.n_demand}")
             self.districts = d
         self.min_district_share = min_district_share
         self.equity = bool(equity)
@@ -843,9 +818,7 @@ class LocationModel:
         arr = np.asarray(value)
         if arr.dtype == bool:
             if arr.size != self.n_sites:
-                raise InputError(
-                    None, field_name, f"mask has {arr.size} entries, expected {self.n_sites}"
-                )
+                raise InputError(None, field_name, f"mask has {arr.size} entries, expected {self.n_sites}")
             return arr.ravel().copy()
         mask = np.zeros(self.n_sites, dtype=bool)
         if arr.size == 0:
@@ -904,8 +877,7 @@ class LocationModel:
             reasons.append(f"{nf} existing sites must stay open but the plan allows only {p} sites")
         if p is not None and not self.integer_sites and p > int(self.allowed.sum()):
             reasons.append(
-                f"the plan asks for {p} sites but only {int(self.allowed.sum())} "
-                "candidate sites are allowed"
+                f"the plan asks for {p} sites but only {int(self.allowed.sum())} candidate sites are allowed"
             )
         if self.budget is not None and self.site_costs is not None:
             fixed_cost = float(self.site_costs[self.fixed].sum())
@@ -935,11 +907,7 @@ class LocationModel:
         if self.capacities is not None and spec is not None and not self.own_capacity:
             self._add_capacity(prob, spec)
         dspec = self._district_spec or spec
-        if (
-            dspec is not None
-            and self.districts is not None
-            and (self.min_district_share is not None or self.equity)
-        ):
+        if dspec is not None and self.districts is not None and (self.min_district_share is not None or self.equity):
             self._add_district_rules(prob, dspec)
         for fn in self._extensions:
             fn(self, prob)
@@ -965,9 +933,7 @@ class LocationModel:
                 {"y": ones},
                 lo,
                 p,
-                description=f"exactly {self.p_facilities} {what}"
-                if lo == p
-                else f"at most {self.p_facilities} {what}",
+                description=f"exactly {self.p_facilities} {what}" if lo == p else f"at most {self.p_facilities} {what}",
             )
         if self.budget is not None and self.site_costs is not None:
             prob.add_constraints(
@@ -1002,9 +968,7 @@ class LocationModel:
             shape=(self.n_sites, npair),
         )
         cap = self.capacities
-        prob.add_constraints(
-            "capacity", {"z": W, "y": sp.diags(-cap)}, -INF, 0.0, description="site capacities"
-        )
+        prob.add_constraints("capacity", {"z": W, "y": sp.diags(-cap)}, -INF, 0.0, description="site capacities")
         zero = spec.weight[spec.pair_group] <= 0
         if zero.any():
             k = np.flatnonzero(zero)
@@ -1028,9 +992,7 @@ class LocationModel:
         total = np.bincount(dcode, weights=self.weights, minlength=labels.size)
         gd = np.zeros(spec.weight.size, dtype=np.int64)
         gd[spec.group] = dcode  # groups never mix districts
-        D = sp.csr_matrix(
-            (spec.weight, (gd, np.arange(spec.weight.size))), shape=(labels.size, spec.weight.size)
-        )
+        D = sp.csr_matrix((spec.weight, (gd, np.arange(spec.weight.size))), shape=(labels.size, spec.weight.size))
         return labels, D, total
 
     def _add_district_rules(self, prob: MilpProblem, spec: CoverageSpec) -> None:
@@ -1040,9 +1002,7 @@ class LocationModel:
         if self.min_district_share is not None:
             msd = self.min_district_share
             if isinstance(msd, Mapping):
-                share = np.array(
-                    [float(msd.get(lab, msd.get(_maybe_int(lab), 0.0))) for lab in labels]
-                )
+                share = np.array([float(msd.get(lab, msd.get(_maybe_int(lab), 0.0))) for lab in labels])
             else:
                 share = np.full(labels.size, float(msd))
             if (share < 0).any() or (share > 1).any():
@@ -1108,6 +1068,7 @@ class LocationModel:
             out = self._solve_equity(prob, solver, time_limit, gap, threads, log_path, details)
         else:
             out = solve_problem(prob, solver, time_limit, gap, threads, log_path)
+            out = self._polish(prob, out)
         out.seconds = time.perf_counter() - t_start
         self.result = self._make_result(out, details)
         return self.result
@@ -1134,6 +1095,42 @@ class LocationModel:
             out2.status_code, out2.status = out1.status_code, out1.status
             out2.gap = out1.gap
         return out2 if out2.has_solution else out1
+
+    def _polish_x(self, x: np.ndarray) -> np.ndarray | None:
+        """Return ``x`` with demand-side variables raised to what the open sites allow."""
+        return None
+
+    def _polish(self, prob: MilpProblem, out: SolverOutput) -> SolverOutput:
+        """Improve a not-proven-optimal incumbent by saturating coverage variables.
+
+        A time-limited incumbent may leave a covered demand group's coverage variable below
+        1; raising it keeps every row satisfied (checked) and only improves the objective,
+        so the reported objective matches the plan's real coverage.
+        """
+        if out.x is None or out.status_code in ("optimal",) or prob.integer.size == 0:
+            return out
+        x2 = self._polish_x(out.x.copy())
+        if x2 is None:
+            return out
+        obj = float(prob.obj @ x2 + prob.offset)
+        better = obj > out.objective + 1e-9 if prob.sense == "max" else obj < out.objective - 1e-9
+        if not better:
+            return out
+        A, lo, hi = prob.assemble()
+        ax = A @ x2
+        tol = 1e-6
+        ok = (
+            np.all(ax >= lo - tol)
+            and np.all(ax <= hi + tol)
+            and np.all(x2 >= prob.lb - tol)
+            and np.all(x2 <= prob.ub + tol)
+        )
+        if not ok:
+            return out
+        out.x, out.objective = x2, obj
+        if out.bound is not None and math.isfinite(out.bound):
+            out.gap = abs(obj - out.bound) / max(abs(obj), 1e-9)
+        return out
 
     # ------------------------------------------------------------------ diagnosis
     def diagnose_infeasibility(
@@ -1169,9 +1166,7 @@ class LocationModel:
     def explain_infeasibility(self, solver: str | None = None) -> list[str]:
         """Planning-terms sentences for :meth:`diagnose_infeasibility`."""
         names = self.diagnose_infeasibility(solver)
-        return [
-            f"the plan becomes feasible without {self.problem.groups[n].description}" for n in names
-        ]
+        return [f"the plan becomes feasible without {self.problem.groups[n].description}" for n in names]
 
     # ------------------------------------------------------------------ results
     def _site_values(self, x: np.ndarray) -> np.ndarray:
@@ -1207,9 +1202,7 @@ class LocationModel:
             sites["capacity"] = self.capacities
         if self.site_costs is not None:
             sites["cost"] = self.site_costs
-        empty_assign = pd.DataFrame(
-            columns=["demand_id", "site_id", "travel_time", "covered", "share"]
-        )
+        empty_assign = pd.DataFrame(columns=["demand_id", "site_id", "travel_time", "covered", "share"])
         coverage = pd.DataFrame(
             {
                 "demand_id": self.demand_ids,
@@ -1248,9 +1241,7 @@ class LocationModel:
         # times covered (vehicles within the standard)
         if cov_mask is not None:
             m = cov_mask & is_open[pairs.site]
-            times = np.bincount(
-                pairs.demand[m], weights=veh[pairs.site[m]], minlength=self.n_demand
-            )
+            times = np.bincount(pairs.demand[m], weights=veh[pairs.site[m]], minlength=self.n_demand)
         else:
             times = None
         assign = self._assignments(x, is_open, cov_mask)
@@ -1288,9 +1279,7 @@ class LocationModel:
                 .sum()
             )
             dw = districts["demand_weight"].to_numpy()
-            districts["share"] = np.where(
-                dw > 0, districts["covered_weight"] / np.where(dw > 0, dw, 1), 1.0
-            )
+            districts["share"] = np.where(dw > 0, districts["covered_weight"] / np.where(dw > 0, dw, 1), 1.0)
         return LocationResult(
             out.objective,
             out.status,
@@ -1307,9 +1296,7 @@ class LocationModel:
             details,
         )
 
-    def _assignments(
-        self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None
-    ) -> pd.DataFrame:
+    def _assignments(self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None) -> pd.DataFrame:
         """Demand -> site table (z shares if capacitated, else the nearest open site)."""
         pairs = self.pairs
         if self.capacities is not None and self.spec is not None and "z" in self.problem.blocks:

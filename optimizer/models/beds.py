@@ -118,12 +118,8 @@ class BedPlan:
         h = self.hospitals.copy()
         h["district_code"] = h["district_code"].astype("string")
         shares = h["level"].map(lambda lv: self.icu_share.get(str(lv), self.icu_share["secondary"]))
-        h["icu_min"] = [
-            math.ceil(lo * b - 1e-9) for (lo, _), b in zip(shares, h["beds_2025"], strict=True)
-        ]
-        h["icu_max"] = [
-            math.floor(hi * b + 1e-9) for (_, hi), b in zip(shares, h["beds_2025"], strict=True)
-        ]
+        h["icu_min"] = [math.ceil(lo * b - 1e-9) for (lo, _), b in zip(shares, h["beds_2025"], strict=True)]
+        h["icu_max"] = [math.floor(hi * b + 1e-9) for (_, hi), b in zip(shares, h["beds_2025"], strict=True)]
         h["growth_cap"] = (h["beds_2025"] - h["beds_2022"]).clip(lower=0)
         if "no_new_beds" in h:
             h.loc[h["no_new_beds"].fillna(False).astype(bool), "growth_cap"] = 0
@@ -205,9 +201,7 @@ class BedPlan:
             )
         return p
 
-    def solve(
-        self, solver: str | None = None, time_limit: float | None = None, log_path=None
-    ) -> BedPlanResult:
+    def solve(self, solver: str | None = None, time_limit: float | None = None, log_path=None) -> BedPlanResult:
         """Solve the bed plan and return per-district and per-hospital tables."""
         self.check()
         t = self.targets.reset_index(drop=True)
@@ -242,9 +236,7 @@ class BedPlan:
         citywide = {
             "target_per_1000": self.citywide_per_1000,
             "planned_per_1000": planned_total / residents * 1000 if residents else 0.0,
-            "district_targets_per_1000": float(d["beds_2025_target"].sum() / residents * 1000)
-            if residents
-            else 0.0,
+            "district_targets_per_1000": float(d["beds_2025_target"].sum() / residents * 1000) if residents else 0.0,
             "beds_planned": planned_total,
             "beds_2022_estimate": int(d["beds_2022_estimate"].sum()),
             "municipal_beds_unlocated": unlocated,
@@ -252,11 +244,7 @@ class BedPlan:
         unmet = [
             f"{r.name_zh} ({r.code}) stays {r.shortfall:,} beds short of its 2025 target "
             f"of {r.beds_2025_target:,}: "
-            + (
-                "the new-bed budget is exhausted"
-                if self.max_new_beds is not None
-                else "no further beds can be placed"
-            )
+            + ("the new-bed budget is exhausted" if self.max_new_beds is not None else "no further beds can be placed")
             for r in d.itertuples()
             if r.shortfall > 0
         ]

@@ -44,9 +44,7 @@ class PCenter(_CoverageBase):
 
     def __init__(self, pairs: TravelPairs, weights: Any, p_facilities: int | None, **options: Any):
         if p_facilities is None and options.get("budget") is None:
-            raise InputError(
-                None, "p_facilities", "give the number of sites, or site_costs and a budget"
-            )
+            raise InputError(None, "p_facilities", "give the number of sites, or site_costs and a budget")
         super().__init__(pairs, weights, p_facilities=p_facilities, **options)
         if (
             self.districts is not None
@@ -128,9 +126,7 @@ class PCenter(_CoverageBase):
             reach = np.diff(inc_t.indptr) > 0
             x = prob.add_variables("x", G, ub=np.where(reach, 1.0, 0.0))
             rows = np.flatnonzero(reach)
-            link = sp.csr_matrix(
-                (-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G)
-            )
+            link = sp.csr_matrix((-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G))
             prob.add_constraints(
                 "coverage_link",
                 {"y": inc_t[rows], "x": link},

@@ -51,9 +51,7 @@ def coverage_groups(model: LocationModel, masks: list[np.ndarray]) -> dict[str, 
     return {"group": group, "reps": reps, "weight": weight, "inc": [inc[reps] for inc in incs]}
 
 
-def _unreachable_reason(
-    model: LocationModel, inc_points: sp.csr_matrix, radius: float | None
-) -> list[str]:
+def _unreachable_reason(model: LocationModel, inc_points: sp.csr_matrix, radius: float | None) -> list[str]:
     counts = np.diff(inc_points.indptr)
     bad = np.flatnonzero(counts == 0)
     if bad.size == 0:
@@ -113,9 +111,7 @@ class _CoverageBase(LocationModel):
         return TravelPairs.from_cost_matrix(cost_matrix, reachable)
 
     @staticmethod
-    def _tt_kwargs(
-        tt: Any, demand_districts: Any, site_table: Any, kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _tt_kwargs(tt: Any, demand_districts: Any, site_table: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         out = dict(site_table_options(site_table, getattr(tt, "site_ids", None)))
         out.update(kwargs)
         if getattr(tt, "site_ids", None) is not None:
@@ -143,9 +139,7 @@ class LSCP(_CoverageBase):
     sense = "min"
     label = "LSCP"
 
-    def __init__(
-        self, pairs: TravelPairs, service_radius: float, weights: Any = None, **options: Any
-    ):
+    def __init__(self, pairs: TravelPairs, service_radius: float, weights: Any = None, **options: Any):
         super().__init__(
             pairs,
             weights,
@@ -250,9 +244,7 @@ class MCLP(_CoverageBase):
         **options: Any,
     ):
         if p_facilities is None and options.get("budget") is None:
-            raise InputError(
-                None, "p_facilities", "give the number of sites, or site_costs and a budget"
-            )
+            raise InputError(None, "p_facilities", "give the number of sites, or site_costs and a budget")
         super().__init__(
             pairs,
             weights,
@@ -313,9 +305,7 @@ class MCLP(_CoverageBase):
         x = prob.add_variables("x", G, lb=0.0, ub=np.where(reach, 1.0, 0.0), obj=grp["weight"])
         prob.set_objective({"x": grp["weight"]}, sense="max")
         rows = np.flatnonzero(reach)
-        link_x = sp.csr_matrix(
-            (-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G)
-        )
+        link_x = sp.csr_matrix((-np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, G))
         prob.add_constraints(
             "coverage_link",
             {"y": inc[rows], "x": link_x},
@@ -325,7 +315,17 @@ class MCLP(_CoverageBase):
             description="coverage needs an open site within the standard",
         )
         C = sp.csr_matrix((np.ones(G), (np.arange(G), x.indices)), shape=(G, prob.n_vars))
+        self._inc = inc
         return _spec(self, grp, C, np.zeros(G), inc)
+
+    def _polish_x(self, x: np.ndarray) -> np.ndarray | None:
+        if self.capacities is not None:
+            return None
+        prob = self.problem
+        count = self._inc @ prob.value(x, "y")
+        xs = prob.blocks["x"].slice
+        x[xs] = np.maximum(x[xs], np.minimum(1.0, count) * (prob.ub[xs] > 0))
+        return x
 
 
 # =========================================================================== DSM
@@ -360,9 +360,7 @@ class BackupCoverage(_CoverageBase):
         r1 = _check_radius(r1, "r1")
         r2 = _check_radius(r2, "r2")
         if r2 < r1:
-            raise InputError(
-                None, "r2", f"the outer standard ({r2:g}) must not be below r1 ({r1:g})"
-            )
+            raise InputError(None, "r2", f"the outer standard ({r2:g}) must not be below r1 ({r1:g})")
         if not 0.0 <= float(alpha) <= 1.0:
             raise InputError(None, "alpha", f"must be between 0 and 1, got {alpha}")
         _check_count(p_facilities, "p_facilities")
@@ -412,11 +410,7 @@ class BackupCoverage(_CoverageBase):
         **options: Any,
     ) -> BackupCoverage:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
-        pairs = (
-            TravelPairs.from_travel_times(tt, float(r2))
-            .add_covered_pairs(float(r2))
-            .add_covered_pairs(float(r1))
-        )
+        pairs = TravelPairs.from_travel_times(tt, float(r2)).add_covered_pairs(float(r2)).add_covered_pairs(float(r1))
         opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
         if "max_vehicles" in opts:
             max_vehicles = opts.pop("max_vehicles")
@@ -429,10 +423,7 @@ class BackupCoverage(_CoverageBase):
         mv = self.max_vehicles if self.max_vehicles is not None else np.full(self.n_sites, np.inf)
         room = float(np.where(self.allowed, mv, 0).sum())
         if self.p_facilities is not None and room < self.p_facilities:
-            reasons.append(
-                f"{self.p_facilities} vehicles must be placed but the allowed sites hold "
-                f"only {room:g}"
-            )
+            reasons.append(f"{self.p_facilities} vehicles must be placed but the allowed sites hold only {room:g}")
         if self.p_facilities is not None and int(self.fixed.sum()) > self.p_facilities:
             reasons.append(
                 f"{int(self.fixed.sum())} existing stations must keep a vehicle but only "
@@ -464,8 +455,7 @@ class BackupCoverage(_CoverageBase):
             {"x1": w[None, :]},
             self.alpha * float(w.sum()),
             np.inf,
-            description=f"covering {100 * self.alpha:g}% of demand within "
-            f"{self.service_radius:g} minutes",
+            description=f"covering {100 * self.alpha:g}% of demand within {self.service_radius:g} minutes",
         )
         eye = sp.identity(G, format="csr")
         rows = np.flatnonzero(r1ok)
@@ -487,16 +477,25 @@ class BackupCoverage(_CoverageBase):
         )
         C = sp.csr_matrix((np.ones(G), (np.arange(G), x1.indices)), shape=(G, prob.n_vars))
         del x2
+        self._inc = inc1
         return _spec(self, grp, C, np.zeros(G), inc1)
+
+    def _polish_x(self, x: np.ndarray) -> np.ndarray | None:
+        if self.capacities is not None:
+            return None
+        prob = self.problem
+        count = self._inc @ prob.value(x, "y")
+        s1, s2 = prob.blocks["x1"].slice, prob.blocks["x2"].slice
+        x[s1] = np.where(prob.ub[s1] > 0, (count >= 1).astype(float), 0.0)
+        x[s2] = np.where(prob.ub[s2] > 0, (count >= 2).astype(float), 0.0)
+        return x
 
     def _make_result(self, out, details):
         res = super()._make_result(out, details)
         if res.x is not None:
             twice = res.coverage["times_covered"].to_numpy() >= 2
             res.details["double_covered_weight"] = float(self.weights[twice].sum())
-            m2 = (
-                self.pairs.within(self.r2) & (res.sites["vehicles"].to_numpy() > 0)[self.pairs.site]
-            )
+            m2 = self.pairs.within(self.r2) & (res.sites["vehicles"].to_numpy() > 0)[self.pairs.site]
             reach2 = np.zeros(self.n_demand, dtype=bool)
             reach2[self.pairs.demand[m2]] = True
             res.coverage["covered_r2"] = reach2

@@ -85,9 +85,9 @@ class MEXCLP(_CoverageBase):
     ) -> MEXCLP:
         """Build from a **demand × facilities** matrix."""
         reachable = options.pop("reachable", None)
-        pairs = TravelPairs.from_cost_matrix(
-            cost_matrix, reachable, float(service_radius)
-        ).add_covered_pairs(float(service_radius))
+        pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable, float(service_radius)).add_covered_pairs(
+            float(service_radius)
+        )
         return cls(
             pairs,
             weights,
@@ -114,15 +114,11 @@ class MEXCLP(_CoverageBase):
         **options: Any,
     ) -> MEXCLP:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
-        pairs = TravelPairs.from_travel_times(tt, float(service_radius)).add_covered_pairs(
-            float(service_radius)
-        )
+        pairs = TravelPairs.from_travel_times(tt, float(service_radius)).add_covered_pairs(float(service_radius))
         opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
         if "max_vehicles" in opts:
             max_vehicles = opts.pop("max_vehicles")
-        return cls(
-            pairs, weights, service_radius, p_facilities, busy_fraction, max_vehicles, **opts
-        )
+        return cls(pairs, weights, service_radius, p_facilities, busy_fraction, max_vehicles, **opts)
 
     def _check_reasons(self) -> list[str]:
         reasons = super()._check_reasons()
@@ -134,10 +130,7 @@ class MEXCLP(_CoverageBase):
         mv = self.max_vehicles if self.max_vehicles is not None else np.full(self.n_sites, np.inf)
         room = float(np.where(self.allowed, mv, 0).sum())
         if room < self.p_facilities:
-            reasons.append(
-                f"{self.p_facilities} vehicles must be placed but the allowed sites hold "
-                f"only {room:g}"
-            )
+            reasons.append(f"{self.p_facilities} vehicles must be placed but the allowed sites hold only {room:g}")
         return reasons
 
     def _build_core(self, prob: MilpProblem) -> CoverageSpec:
@@ -159,9 +152,7 @@ class MEXCLP(_CoverageBase):
         rows = np.flatnonzero(levels > 0)
         row_of = np.full(G, -1)
         row_of[rows] = np.arange(rows.size)
-        U = sp.csr_matrix(
-            (np.ones(total), (row_of[g_of], np.arange(total))), shape=(rows.size, total)
-        )
+        U = sp.csr_matrix((np.ones(total), (row_of[g_of], np.arange(total))), shape=(rows.size, total))
         prob.add_constraints(
             "expected_link",
             {"u": U, "y": -inc[rows]},
@@ -171,18 +162,14 @@ class MEXCLP(_CoverageBase):
             description="coverage levels need vehicles within the standard",
         )
         first = np.flatnonzero(k_of == 0)
-        C = sp.csr_matrix(
-            (np.ones(first.size), (g_of[first], u.start + first)), shape=(G, prob.n_vars)
-        )
+        C = sp.csr_matrix((np.ones(first.size), (g_of[first], u.start + first)), shape=(G, prob.n_vars))
         return _spec(self, grp, C, np.zeros(G), inc)
 
     def expected_coverage(self, vehicles: Any) -> float:
         """Return the expected covered weight ``Σ_i w_i (1 - q^{n_i})`` of a vehicle vector."""
         v = np.asarray(vehicles, dtype=float)
         m = self.pairs.within(self.service_radius)
-        n = np.bincount(
-            self.pairs.demand[m], weights=v[self.pairs.site[m]], minlength=self.n_demand
-        )
+        n = np.bincount(self.pairs.demand[m], weights=v[self.pairs.site[m]], minlength=self.n_demand)
         return float((self.weights * (1.0 - self.busy_fraction**n)).sum())
 
 

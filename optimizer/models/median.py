@@ -50,9 +50,7 @@ class PMedian(_CoverageBase):
         **options: Any,
     ):
         if p_facilities is None and options.get("budget") is None:
-            raise InputError(
-                None, "p_facilities", "give the number of sites, or site_costs and a budget"
-            )
+            raise InputError(None, "p_facilities", "give the number of sites, or site_costs and a budget")
         self.max_time = None if max_time is None else _check_radius(max_time, "max_time")
         self.fulfill_predefined_fac = bool(fulfill_predefined_fac)
         super().__init__(pairs, weights, p_facilities=p_facilities, **options)
@@ -128,8 +126,7 @@ class PMedian(_CoverageBase):
             cap = np.where(self.allowed, self.capacities, 0.0)
             if self.weights.sum() > cap.sum() + 1e-9:
                 reasons.append(
-                    f"total demand {self.weights.sum():g} exceeds the total capacity "
-                    f"{cap.sum():g} of all allowed sites"
+                    f"total demand {self.weights.sum():g} exceeds the total capacity {cap.sum():g} of all allowed sites"
                 )
         return reasons
 
@@ -181,9 +178,7 @@ class PMedian(_CoverageBase):
         if self.service_radius is None:
             return None
         within = (
-            t <= self.service_radius
-            if self.pairs.coverage_fn is None
-            else self.pairs.within(self.service_radius)[m]
+            t <= self.service_radius if self.pairs.coverage_fn is None else self.pairs.within(self.service_radius)[m]
         )
         k = np.flatnonzero(within)
         C = sp.csr_matrix(
@@ -204,19 +199,13 @@ class PMedian(_CoverageBase):
             return None
         return np.clip(self.spec.C @ x[: self.spec.C.shape[1]], 0.0, 1.0)
 
-    def _assignments(
-        self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None
-    ) -> pd.DataFrame:
+    def _assignments(self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None) -> pd.DataFrame:
         if self.capacities is None:
             return super()._assignments(x, is_open, cov_mask)
         d, s, t = self._z_pairs
         z = self.problem.value(x, "z")
         k = np.flatnonzero(z > 1e-7)
-        covered = (
-            np.ones(k.size, dtype=bool)
-            if self.service_radius is None
-            else t[k] <= self.service_radius
-        )
+        covered = np.ones(k.size, dtype=bool) if self.service_radius is None else t[k] <= self.service_radius
         return pd.DataFrame(
             {
                 "demand_id": self.demand_ids[d[k]],

@@ -1,0 +1,320 @@
+"""Run one scenario end to end: data -> network -> demand -> sites -> travel times -> plans -> outputs.
+
+Outputs go to ``<out_dir>/<scenario name>/`` and are written atomically (a temporary
+folder renamed at the end), so an interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from optimizer import demand as demand_mod
+from optimizer import network, norms, settings, sites, traveltime
+from optimizer.data import load_taiyuan
+from optimizer.errors import InputError
+from optimizer.models.ambulances import AmbulancePlan
+from optimizer.models.beds import BedPlan
+from optimizer.outputs import tables
+from optimizer.scenario import Scenario, load_scenario
+
+Progress = Callable[[str], None]
+
+#: Spacing of off-network candidate stations (county areas without road data), metres.
+OFF_NETWORK_SITE_SPACING_M = 5000.0
+
+
+@dataclass
+class RunOutput:
+    """What a run produced: the folder, the result layers and the summary."""
+
+    folder: Path
+    layers: dict[str, gpd.GeoDataFrame]
+    summary: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _study_area(sc: Scenario, data) -> gpd.GeoDataFrame:
+    area = data.study_area(list(sc.area.districts))
+    area["norm_class"] = np.where(area["code"].isin(list(sc.area.urban)), "urban", "county")
+    area["population_census"] = area["population"]
+    area["population"] = norms.grow_population(area["population"], sc.population.base_year, sc.year,
+                                               sc.population.growth_per_year)
+    return area
+
+
+def _graph(sc: Scenario, data, area: gpd.GeoDataFrame):
+    source = Path(sc.data.osm.path) if sc.data.osm is not None else data.roads_path
+    return network.load_graph(
+        source, speeds=sc.network.speeds_kph.model_dump(), congestion=sc.network.congestion,
+        ambulance_speed_factor=sc.network.ambulance_speed_factor,
+    ), source
+
+
+def _demand(sc: Scenario, data, area, G) -> gpd.GeoDataFrame:
+    points = demand_mod.population_grid(
+        area, roads=network.edges_gdf(G), seats=data.seats, snap=G,
+        cell_urban_m=sc.demand.cell_urban_m, cell_county_m=sc.demand.cell_county_m,
+        snap_tolerance_m=sc.network.snap_tolerance_m,
+    )
+    urban = set(sc.area.urban)
+    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
+                                          sc.response_minutes.county)
+    return points
+
+
+def _off_network_candidates(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One candidate per 5 km block where there is no road data: the most populous cell."""
+    off = points[~points["on_network"]].to_crs(settings.CRS_METRIC)
+    if off.empty:
+        return off
+    block = (off.geometry.x // OFF_NETWORK_SITE_SPACING_M).astype(int).astype(str) + "_" + \
+        (off.geometry.y // OFF_NETWORK_SITE_SPACING_M).astype(int).astype(str)
+    off = off.assign(block=block.to_numpy()).sort_values(["block", "population", "demand_id"],
+                                                          ascending=[True, False, True])
+    best = off.drop_duplicates("block")
+    return gpd.GeoDataFrame({"site_id": "cell-" + best["demand_id"], "location_quality": "grid_cell"},
+                            geometry=best.geometry.to_numpy(), crs=settings.CRS_METRIC).to_crs(4326)
+
+
+def _sites(sc: Scenario, data, area, G, points) -> gpd.GeoDataFrame:
+    seats = data.seats[data.seats["code"].isin(area["code"])] if sc.sites.include_seats else None
+    cand = sites.candidate_sites(G, spacing_m=sc.sites.spacing_m, seats=seats,
+                                 extra=_off_network_candidates(points), districts=area,
+                                 boundary=area.union_all())
+    cand = cand[cand["district_code"].notna()].reset_index(drop=True)
+    cand["existing"] = False
+    cand["max_vehicles"] = sc.plans.ambulances.max_vehicles_per_station
+    if sc.data.stations is not None:
+        raise InputError(sc.source, "data.stations",
+                         "existing-station layers are not wired into runs yet; remove the entry")
+    return cand
+
+
+def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
+    amb = sc.plans.ambulances
+    if amb.model == "dsm":
+        raise InputError(sc.source, "plans.ambulances.model",
+                         "dsm is available as a library model (optimizer.models) but not yet in the "
+                         "ambulance plan; use mexclp or mclp")
+    nt = norms.ambulance_norms(area, amb.per_residents.model_dump(), amb.negative_pressure_share,
+                               per_district_negative_pressure=amb.negative_pressure_per_district)
+    counties = list(area.loc[area["norm_class"] == "county", "code"]) if amb.county_centre_required else []
+    plan = AmbulancePlan(
+        tt.minutes, cand, points, nt, negative_pressure_share=amb.negative_pressure_share,
+        per_district_negative_pressure=amb.negative_pressure_per_district, max_vehicles=amb.max_vehicles,
+        max_new_stations=amb.max_new_stations, allow_closing=amb.allow_closing,
+        station_cost=amb.costs.station, vehicle_cost=amb.costs.vehicle, budget=amb.costs.budget,
+        county_codes=counties, model="capacitated" if amb.model == "mclp" else "mexclp",
+        busy_fraction=amb.busy_fraction, staff_per_vehicle=amb.staff_per_vehicle.model_dump(),
+        shifts=amb.shifts,
+    )
+    solver = None if sc.solver.name == "auto" else sc.solver.name
+    return plan.solve(solver=solver, time_limit=sc.solver.time_limit_s, gap=max(sc.solver.gap, 1e-4),
+                      threads=sc.solver.threads, log_path=log_dir / "solver_ambulances.log"), nt
+
+
+def _beds(sc: Scenario, data, area, log_dir: Path):
+    beds = sc.plans.beds
+    targets = norms.bed_targets(area, data.beds_district)
+    if targets.empty:
+        return None
+    plan = BedPlan(targets, data.hospitals, citywide_per_1000=beds.citywide_per_1000,
+                   infectious_min={str(k): int(v) for k, v in beds.infectious_min.items()},
+                   icu_share={k: tuple(v) for k, v in beds.icu_share.model_dump().items()})
+    return plan.solve(log_path=log_dir / "solver_beds.log")
+
+
+def run_scenario(path: str | Path, out_dir: str | Path = "runs", *, progress: Progress | None = None) -> RunOutput:
+    """Run the scenario file ``path`` and write its outputs under ``out_dir``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Scenario YAML.
+    out_dir : str or Path
+        Parent folder of the run folder (``<out_dir>/<scenario name>``).
+    progress : callable, optional
+        Receives a short message at the start of each step.
+
+    Returns
+    -------
+    RunOutput
+    """
+    say = progress or (lambda _msg: None)
+    sc = load_scenario(path)
+    return run_loaded(sc, Path(out_dir) / sc.name, say)
+
+
+def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
+    """Run an already validated scenario into ``folder`` (atomically)."""
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn, *args):
+        say(name)
+        t0 = time.perf_counter()
+        out = fn(*args)
+        timings[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+    data = step("data", load_taiyuan)
+    area = _study_area(sc, data)
+    G, osm_source = step("road graph", _graph, sc, data, area)
+    points = step("demand", _demand, sc, data, area, G)
+    cand = step("candidate sites", _sites, sc, data, area, G, points)
+    cutoff = max(sc.response_minutes.urban, sc.response_minutes.county)
+    tt = step("travel times", lambda: traveltime.travel_time_matrix(
+        G, cand, points, cutoff, snap_tolerance_m=sc.network.snap_tolerance_m,
+        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph))
+    with tables.atomic_folder(folder) as tmp:
+        amb = nt = None
+        if sc.plans.ambulances.enabled:
+            amb, nt = step("ambulance plan", _ambulances, sc, area, cand, points, tt, tmp)
+        beds = step("bed plan", _beds, sc, data, area, tmp) if sc.plans.beds.enabled else None
+        chc = norms.health_centre_norms(area, data.divisions,
+                                        chc_per_street=sc.plans.primary_care.chc_per_street,
+                                        extra_threshold=sc.plans.primary_care.extra_chc_threshold,
+                                        extra_per_residents=sc.plans.primary_care.extra_chc_per_residents)
+        layers = _layers(sc, area, cand, points, tt, amb, beds, chc, G)
+        summary = _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings)
+        step("outputs", _write, sc, tmp, layers, summary)
+    return RunOutput(folder, layers, summary, timings)
+
+
+def _district_layer(area, amb, beds, chc) -> gpd.GeoDataFrame:
+    d = area[["code", "name_zh", "name_en", "kind", "norm_class", "population", "population_quality",
+              "geometry"]].rename(columns={"population": "residents"})
+    if amb is not None:
+        cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
+                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers"]
+        d = d.merge(amb.districts[cols], on="code", how="left")
+    d = d.merge(chc[["code", "required_chc", "required_thc"]].rename(
+        columns={"required_chc": "chc_required", "required_thc": "thc_required"}), on="code", how="left")
+    if beds is not None:
+        b = beds.districts.rename(columns={"beds_2025_target": "beds_target", "shortfall": "bed_shortfall",
+                                           "rate_2025": "beds_per_1000_target"})
+        d = d.merge(b[["code", "beds_2022_estimate", "beds_target", "beds_planned", "beds_per_1000_planned",
+                       "beds_per_1000_target", "bed_shortfall"]], on="code", how="left")
+    return gpd.GeoDataFrame(d, geometry="geometry", crs=area.crs)
+
+
+def _station_layer(cand, amb, tt) -> gpd.GeoDataFrame:
+    s = amb.stations.copy()
+    geo = cand.set_index("site_id").geometry
+    est = pd.Series(tt.site_estimated, index=tt.site_ids)
+    s["estimated"] = s["site_id"].map(est).fillna(False).astype(bool)
+    s["name"] = s["site_id"]
+    keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
+            "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+    return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
+
+
+def _demand_layer(points, amb) -> gpd.GeoDataFrame:
+    d = points[["demand_id", "district_code", "population", "population_quality", "on_network", "geometry"]]
+    d = d.assign(estimated=~points["on_network"].to_numpy())
+    if amb is not None:
+        d = d.merge(amb.demand[["demand_id", "status", "minutes"]], on="demand_id", how="left")
+    return gpd.GeoDataFrame(d.drop(columns="on_network"), geometry="geometry", crs=points.crs)
+
+
+def _coverage_layer(sc, stations, G) -> gpd.GeoDataFrame:
+    on_net = stations[~stations["estimated"]]
+    if on_net.empty:
+        return gpd.GeoDataFrame({"site_id": [], "minutes": [], "estimated": []}, geometry=[], crs=4326)
+    nodes, _ = traveltime.nearest_nodes(G, on_net)
+    areas = traveltime.service_areas(G, list(nodes), sc.response_minutes.urban)
+    areas["site_id"] = on_net["site_id"].to_numpy()[: len(areas)]
+    areas["minutes"] = sc.response_minutes.urban
+    areas["estimated"] = False
+    return areas[["site_id", "minutes", "estimated", "geometry"]]
+
+
+def _layers(sc, area, cand, points, tt, amb, beds, chc, G) -> dict[str, gpd.GeoDataFrame]:
+    layers = {"districts": _district_layer(area, amb, beds, chc), "demand": _demand_layer(points, amb)}
+    if amb is not None:
+        layers["stations"] = _station_layer(cand, amb, tt)
+        layers["coverage_areas"] = _coverage_layer(sc, layers["stations"], G)
+    if beds is not None:
+        h = beds.hospitals.rename(columns={"beds_added": "beds_change", "beds_2025_planned": "beds_2025",
+                                           "beds_2025": "beds_2025_cap"})
+        h["location_quality"] = "unknown"
+        h["infectious_beds"] = 0
+        layers["beds"] = gpd.GeoDataFrame(h[["name_zh", "district_code", "beds_2022", "beds_change",
+                                             "beds_2025", "icu_min", "icu_max", "infectious_beds",
+                                             "location_quality"]].rename(columns={"name_zh": "name"}),
+                                          geometry=[None] * len(h), crs=4326)
+    return layers
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("healthopt", "geopandas", "shapely", "osmnx", "networkx", "scipy", "numpy", "pandas",
+                "pulp", "highspy", "folium", "pydantic"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings) -> dict[str, Any]:
+    kpis: dict[str, Any] = {"pop_total": int(area["population"].sum())}
+    notes = ["Population within districts is an estimate (grid model, optimizer/demand.py).",
+             "Travel times outside the road extract are straight-line estimates (flag 'estimated')."]
+    status, optimal, gap = "no optimisation run", True, None
+    if amb is not None:
+        kpis.update({k: v for k, v in amb.totals.items() if k != "staff"})
+        kpis["staff"] = amb.totals["staff"]
+        notes += amb.notes
+        status, optimal, gap = amb.status, amb.optimal, amb.gap
+    kpis["chc_required"] = int(chc["required_chc"].sum())
+    kpis["thc_required"] = int(chc["required_thc"].sum())
+    if beds is not None:
+        kpis["beds_target_per_1000"] = beds.citywide["district_targets_per_1000"]
+        kpis["beds_planned_per_1000"] = beds.citywide["planned_per_1000"]
+        kpis["citywide_target_per_1000"] = beds.citywide["target_per_1000"]
+        notes.append("District bed stocks for 2022 are estimated from the 2022 per-1,000 rates.")
+        notes += beds.unmet
+    base = sc.plans.ambulances.baseline
+    return {
+        "scenario": {"name": sc.name, "description": sc.description, "year": sc.year},
+        "status": status, "optimal": bool(optimal), "gap": gap,
+        "kpis": kpis,
+        "baseline": {"fleet_planned": base.vehicles, "np_planned": base.negative_pressure,
+                     "np_share": base.negative_pressure / base.vehicles if base.vehicles else None,
+                     "stations_planned": base.stations},
+        "response_minutes": sc.response_minutes.model_dump(),
+        "data_quality": notes,
+        "sources": [f"{r.Index}: {r.source} ({r.quality})" for r in data.manifest.itertuples()],
+        "inputs": {"osm_sha256": _file_hash(osm_source), "scenario": str(sc.source)},
+        "versions": _versions(),
+    }
+
+
+def _write(sc: Scenario, tmp: Path, layers, summary) -> None:
+    tables.write_summary_json(tmp / "summary.json", summary)
+    tables.write_summary_csv(tmp / "summary.csv", layers["districts"])
+    sc.dump_resolved(tmp / "scenario.resolved.yaml")
+    if sc.outputs.gpkg:
+        tables.write_gpkg(tmp / "results.gpkg", layers)
+    if sc.outputs.map or sc.outputs.report:
+        from optimizer.outputs.maps import write_map
+        from optimizer.outputs.report import write_report
+
+        offline = sc.outputs.offline_assets
+        html = write_map(tmp / "map.html", layers, summary, offline=offline)
+        if sc.outputs.report:
+            write_report(tmp / "report.html", layers, summary, map_html=html, offline=offline)

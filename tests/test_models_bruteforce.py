@@ -1,0 +1,128 @@
+"""Objectives of every model against brute-force enumeration over site subsets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.errors import InfeasiblePlanError
+from optimizer.models import LSCP, MCLP, MEXCLP, PCenter, PMedian
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def instances(draw, max_sites=8, max_demand=12):
+    n_s = draw(st.integers(2, max_sites))
+    n_d = draw(st.integers(1, max_demand))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    # integer minutes make ties (and 0-minute pairs) common: the hard cases
+    D = rng.integers(0, 15, (n_d, n_s)).astype(float)
+    w = rng.integers(0, 10, n_d).astype(float)
+    p = draw(st.integers(1, n_s))
+    T = float(draw(st.integers(0, 14)))
+    return D, w, p, T
+
+
+def subsets(n, k=None):
+    sizes = range(0, n + 1) if k is None else [k]
+    for size in sizes:
+        yield from itertools.combinations(range(n), size)
+
+
+@SETTINGS
+@given(instances())
+def test_lscp_matches_brute_force(inst):
+    D, _, _, T = inst
+    cover = D <= T
+    best = None
+    for S in subsets(D.shape[1]):
+        if cover[:, list(S)].any(axis=1).all():
+            best = len(S)
+            break
+    model = LSCP.from_cost_matrix(D, T)
+    if best is None:
+        try:
+            model.solve()
+        except InfeasiblePlanError as exc:
+            assert "cannot be reached" in str(exc)
+            return
+        raise AssertionError("expected an infeasibility report")
+    assert model.solve().objective == best
+
+
+@SETTINGS
+@given(instances())
+def test_mclp_matches_brute_force(inst):
+    D, w, p, T = inst
+    cover = D <= T
+    best = max(w[cover[:, list(S)].any(axis=1)].sum() for S in subsets(D.shape[1], p))
+    res = MCLP.from_cost_matrix(D, w, T, p).solve()
+    assert abs(res.objective - best) < 1e-6
+    # result tables agree with the objective
+    assert abs(res.coverage.loc[res.coverage.covered, "weight"].sum() - best) < 1e-6
+    assert res.sites.open.sum() == p
+
+
+@SETTINGS
+@given(instances())
+def test_pmedian_matches_brute_force(inst):
+    D, w, p, _ = inst
+    best = min((w * D[:, list(S)].min(axis=1)).sum() for S in subsets(D.shape[1], p))
+    res = PMedian.from_cost_matrix(D, w, p).solve()
+    assert abs(res.objective - best) < 1e-6
+    # uncapacitated: every demand point goes to its nearest open site
+    assert abs((res.assignments.travel_time * w[res.assignments.demand_id]).sum() - best) < 1e-6
+
+
+@SETTINGS
+@given(instances())
+def test_pcenter_matches_brute_force(inst):
+    D, _, p, _ = inst
+    best = min(D[:, list(S)].min(axis=1).max() for S in subsets(D.shape[1], p))
+    res = PCenter.from_cost_matrix(D, p).solve()
+    assert res.objective == best
+    assert res.assignments.travel_time.max() == best
+    assert res.sites.open.sum() <= p
+
+
+@SETTINGS
+@given(instances(max_sites=5, max_demand=8), st.sampled_from([0.0, 0.3, 0.6]), st.integers(1, 2))
+def test_mexclp_matches_brute_force(inst, q, kmax):
+    D, w, p, T = inst
+    n_s = D.shape[1]
+    p = min(p, 3)
+    cover = (D <= T).astype(float)
+    best = -1.0
+    for alloc in itertools.product(range(kmax + 1), repeat=n_s):
+        if sum(alloc) != p:
+            continue
+        n = cover @ np.asarray(alloc, dtype=float)
+        best = max(best, float((w * (1 - q**n)).sum()))
+    model = MEXCLP.from_cost_matrix(D, w, T, p, q, max_vehicles=kmax)
+    if best < 0:  # sites cannot hold p vehicles
+        try:
+            model.solve()
+        except InfeasiblePlanError as exc:
+            assert "vehicles" in str(exc)
+            return
+        raise AssertionError("expected an infeasibility report")
+    res = model.solve()
+    assert abs(res.objective - best) < 1e-6
+    assert res.sites.vehicles.sum() == p
+    assert abs(model.expected_coverage(res.sites.vehicles.to_numpy()) - best) < 1e-6
+
+
+@settings(max_examples=20, deadline=None)
+@given(instances())
+def test_mclp_coverage_never_falls_as_p_grows(inst):
+    D, w, _, T = inst
+    prev = -1.0
+    for p in range(1, D.shape[1] + 1):
+        obj = MCLP.from_cost_matrix(D, w, T, p).solve().objective
+        assert obj >= prev - 1e-9
+        prev = obj

@@ -1,0 +1,94 @@
+"""Ambulance and bed plans on hand-checkable instances."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from optimizer.errors import InfeasiblePlanError
+from optimizer.models.ambulances import AmbulancePlan
+from optimizer.models.beds import BedPlan
+
+
+def _instance(model="mexclp", **kw):
+    # 3 sites x 4 demand points; sites 0,1 in district A (urban), site 2 in B (county)
+    minutes = sp.csr_matrix(np.array([
+        [2.0, 5.0, 0.0, 0.0],
+        [0.0, 3.0, 9.0, 0.0],
+        [0.0, 0.0, 0.0, 4.0],
+    ]))
+    minutes = sp.csr_matrix((minutes.data, minutes.indices, minutes.indptr), shape=(3, 4))
+    sites = pd.DataFrame({"site_id": ["s0", "s1", "s2"], "district_code": ["A", "A", "B"],
+                          "existing": [False, False, False], "max_vehicles": [3, 3, 3],
+                          "location_quality": "test"})
+    demand = pd.DataFrame({"demand_id": ["d0", "d1", "d2", "d3"], "district_code": ["A", "A", "A", "B"],
+                           "population": [30000, 20000, 40000, 10000],
+                           "standard_minutes": [12.0, 12.0, 12.0, 20.0]})
+    norms = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙县"], "norm_class": ["urban", "county"],
+                          "residents": [90000, 10000], "residents_per_vehicle": [30000.0, 10000.0],
+                          "min_vehicles": [3, 1], "min_negative_pressure": [0, 0]})
+    return AmbulancePlan(minutes, sites, demand, norms, county_codes=["B"], model=model, **kw)
+
+
+@pytest.mark.parametrize("model", ["mexclp", "capacitated"])
+def test_norms_share_and_coverage(model):
+    r = _instance(model).solve(solver="highs")
+    assert r.optimal
+    by = r.districts.set_index("code")
+    assert by.loc["A", "amb_planned"] == 3 and by.loc["B", "amb_planned"] == 1
+    assert r.totals["np_planned"] == 2  # ceil(0.4 * 4)
+    # d2 is only reachable from s1: s1 must be open; with capacity 30,000/vehicle the
+    # 90,000 residents of A are all served, B's 10,000 by its county centre.
+    assert r.totals["pop_covered"] == 100000
+    assert r.totals["pop_outside"] == 0
+    assert set(r.stations["site_id"]) >= {"s1", "s2"}
+    assert (r.stations["physicians"] == r.stations["vehicles"] * 3).all()
+
+
+def test_capacity_breakdown_three_ways():
+    plan = _instance("capacitated", max_vehicles=4)
+    plan.demand.loc[2, "population"] = 70000  # A now needs more than 3 vehicles' capacity
+    r = plan.solve(solver="highs")
+    t = r.totals
+    assert t["pop_covered"] + t["pop_beyond_capacity"] + t["pop_outside"] == t["pop_total"] == 130000
+    assert t["pop_covered"] == 100000  # 3 x 30,000 + 1 x 10,000
+    assert t["pop_beyond_capacity"] == 30000
+
+
+def test_budget_below_norm_is_explained_in_planning_terms():
+    with pytest.raises(InfeasiblePlanError, match="fleet norm needs 4 ambulances.*budget allows 3"):
+        _instance(max_vehicles=3).solve()
+
+
+def test_district_without_enough_sites_is_explained():
+    plan = _instance()
+    plan.sites.loc[:, "max_vehicles"] = 1
+    with pytest.raises(InfeasiblePlanError, match="甲区 needs 3 ambulances by norm; its candidate stations can hold at most 2"):
+        plan.solve()
+
+
+def _beds(**kw):
+    targets = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙县"], "residents": [100000, 50000],
+                            "beds_2022_estimate": [500, 100], "beds_2025_target": [700, 400],
+                            "strategy": ["strengthen", "priority"]})
+    hospitals = pd.DataFrame({"name_zh": ["H1"], "beds_2022": [200], "beds_2025": [300],
+                              "level": ["tertiary"], "district_code": ["A"]})
+    return BedPlan(targets, hospitals, citywide_per_1000=0.0, infectious_min={"B": 20}, **kw)
+
+
+def test_beds_reach_targets_without_budget():
+    r = _beds().solve()
+    d = r.districts.set_index("code")
+    assert d.loc["A", "municipal_added"] == 100  # committed annex-2 growth
+    assert d.loc["A", "beds_planned"] == 700 and d.loc["B", "beds_planned"] == 400
+    assert r.unmet == []
+    h = r.hospitals.iloc[0]
+    assert (h["icu_min"], h["icu_max"]) == (15, 24)  # 5-8 % of 300
+
+
+def test_beds_budget_serves_priority_first():
+    r = _beds(max_new_beds=350).solve()  # 100 committed + 250 other; shortfall 200+300-250
+    d = r.districts.set_index("code")
+    assert d.loc["B", "shortfall"] == 50  # priority district gets 250 of its 300
+    assert d.loc["A", "shortfall"] == 100
+    assert len(r.unmet) == 2

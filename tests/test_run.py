@@ -1,0 +1,53 @@
+"""End-to-end run of the shipped baseline scenario (short solver time limit)."""
+
+import json
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from optimizer.errors import InfeasiblePlanError
+from optimizer.run import run_loaded
+from optimizer.scenario import load_scenario
+
+BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    sc = load_scenario(BASELINE).with_overrides({"solver.time_limit_s": 20.0})
+    folder = tmp_path_factory.mktemp("runs") / sc.name
+    return run_loaded(sc, folder, lambda _m: None)
+
+
+def test_outputs_written(run):
+    names = {p.name for p in run.folder.iterdir()}
+    assert {"map.html", "report.html", "results.gpkg", "summary.json", "summary.csv",
+            "scenario.resolved.yaml"} <= names
+    assert not [p for p in run.folder.parent.iterdir() if p.name.endswith(".partial")]
+
+
+def test_summary_meets_norms(run):
+    summary = json.loads((run.folder / "summary.json").read_text())
+    k = summary["kpis"]
+    assert k["fleet_norm"] == 233 and k["fleet_planned"] == 233
+    assert k["np_planned"] >= 94  # ceil(0.4 * 233)
+    assert k["pop_total"] == 5_304_061
+    assert k["pop_covered"] + k["pop_beyond_capacity"] + k["pop_outside"] == k["pop_total"]
+    assert summary["optimal"] in (True, False) and summary["status"]
+
+
+def test_gpkg_layers_open(run):
+    layers = {name for name, _ in pyogrio.list_layers(run.folder / "results.gpkg")}
+    assert {"districts", "stations", "demand", "coverage_areas"} <= layers
+    stations = pyogrio.read_dataframe(run.folder / "results.gpkg", layer="stations")
+    assert stations["vehicles"].sum() == 233
+    districts = pyogrio.read_dataframe(run.folder / "results.gpkg", layer="districts")
+    assert (districts["amb_planned"] >= districts["amb_norm"]).all()
+
+
+def test_infeasible_budget_leaves_no_folder(tmp_path):
+    sc = load_scenario(BASELINE).with_overrides({"plans.ambulances.max_new_stations": 10})
+    with pytest.raises(InfeasiblePlanError, match="new stations"):
+        run_loaded(sc, tmp_path / sc.name, lambda _m: None)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,95 @@
+"""Solver layer: backends agree, statuses are honest, logs go to files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.models import LSCP, MCLP, MilpProblem, PMedian
+from optimizer.solve import DEFAULT_SOLVER, SOLVERS, resolve_solver, solve_problem
+
+
+def medium(seed=1, n_d=300, n_s=60):
+    rng = np.random.default_rng(seed)
+    dem = rng.uniform(0, 20, (n_d, 2))
+    sit = rng.uniform(0, 20, (n_s, 2))
+    D = np.sqrt(((dem[:, None] - sit[None]) ** 2).sum(-1)) * 2.0
+    w = rng.integers(1, 100, n_d).astype(float)
+    return D, w
+
+
+@pytest.mark.parametrize("kind", ["mclp", "lscp", "pmedian"])
+def test_backends_agree_on_medium_instance(kind):
+    D, w = medium()
+    objs = {}
+    for solver in ("highs", "cbc"):
+        if kind == "mclp":
+            m = MCLP.from_cost_matrix(D, w, 6.0, 8)
+        elif kind == "lscp":
+            m = LSCP.from_cost_matrix(D, 9.0)
+        else:
+            m = PMedian.from_cost_matrix(D[:120, :25], w[:120], 5)
+        res = m.solve(solver=solver)
+        assert res.status == "optimal" and res.solver == solver
+        objs[solver] = res.objective
+    assert objs["highs"] == pytest.approx(objs["cbc"], rel=1e-9)
+
+
+def test_highs_pulp_backend_small():
+    D, w = medium(n_d=80, n_s=20)
+    a = MCLP.from_cost_matrix(D, w, 6.0, 4).solve(solver="highs-pulp")
+    b = MCLP.from_cost_matrix(D, w, 6.0, 4).solve(solver="highs")
+    assert a.objective == pytest.approx(b.objective)
+
+
+def test_auto_is_default():
+    assert resolve_solver(None) == DEFAULT_SOLVER == resolve_solver("auto")
+    assert DEFAULT_SOLVER in SOLVERS
+    with pytest.raises(InputError):
+        resolve_solver("xpress")
+
+
+def test_time_limit_status_is_honest(tmp_path):
+    D, w = medium(seed=4, n_d=3000, n_s=400)
+    log = tmp_path / "logs" / "highs.log"
+    res = MCLP.from_cost_matrix(D, w, 4.0, 25).solve(time_limit=0.5, log_path=log)
+    assert log.exists() and log.stat().st_size > 0
+    if res.status_code == "optimal":  # machine fast enough: nothing to check
+        return
+    assert res.status.startswith("time limit reached")
+    if res.has_solution:
+        assert res.gap is not None and res.gap > 0
+        assert res.objective == pytest.approx(float((w * res.coverage.served_share).sum()))
+
+
+def test_logs_never_reach_console(tmp_path, capfd):
+    D, w = medium(n_d=50, n_s=10)
+    for solver in ("highs", "cbc"):
+        MCLP.from_cost_matrix(D, w, 6.0, 3).solve(solver=solver, log_path=tmp_path / f"{solver}.log")
+        MCLP.from_cost_matrix(D, w, 6.0, 3).solve(solver=solver)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert (tmp_path / "cbc.log").exists()
+
+
+def test_infeasible_problem_status_and_parameters():
+    p = MilpProblem("inf", "min")
+    p.add_variables("x", 2, ub=1, integer=True)
+    p.add_constraints("too_much", {"x": np.ones((1, 2))}, lb=3)
+    for solver in ("highs", "cbc"):
+        out = solve_problem(p, solver)
+        assert out.status == "infeasible" and out.x is None
+    with pytest.raises(InputError):
+        solve_problem(p, "highs", time_limit=-1)
+    with pytest.raises(InputError):
+        solve_problem(p, "highs", gap=2)
+    out = solve_problem(p.copy(), "highs", threads=1)
+    assert out.status_code == "infeasible"
+
+
+def test_gap_parameter_reports_within_gap():
+    D, w = medium()
+    res = MCLP.from_cost_matrix(D, w, 6.0, 8).solve(gap=0.05)
+    assert res.is_optimal
+    assert res.gap is not None and res.gap <= 0.05 + 1e-12
