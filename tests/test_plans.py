@@ -56,14 +56,15 @@ def test_capacity_breakdown_three_ways():
 
 
 def test_budget_below_norm_is_explained_in_planning_terms():
-    with pytest.raises(InfeasiblePlanError, match="fleet norm needs 4 ambulances.*budget allows 3"):
+    with pytest.raises(InfeasiblePlanError, match=r"fleet norm needs 4 ambulances.*budget allows 3"):
         _instance(max_vehicles=3).solve()
 
 
 def test_district_without_enough_sites_is_explained():
     plan = _instance()
     plan.sites.loc[:, "max_vehicles"] = 1
-    with pytest.raises(InfeasiblePlanError, match="甲区 needs 3 ambulances by norm; its candidate stations can hold at most 2"):
+    expected = "甲区 needs 3 ambulances by norm; its candidate stations can hold at most 2"
+    with pytest.raises(InfeasiblePlanError, match=expected):
         plan.solve()
 
 
