@@ -243,7 +243,7 @@ def taiyuan(args):
         r = m.solve()
         t_ours = time.perf_counter() - t1
         print(f"  {kind}: healthopt objective {r.objective:.6g} total {t_ours:.2f} s [{r.status}]")
-        if args.no_spopt:
+        if args.no_spopt or not args.taiyuan_spopt:
             continue
         big = np.where(np.isfinite(dsub), dsub, 1e6)
         s, note = spopt_run(kind, big, w, args.radius, args.p, args.spopt_cap)
@@ -271,6 +271,9 @@ def main() -> None:
     ap.add_argument("--no-taiyuan", action="store_true")
     ap.add_argument("--taiyuan-demand", type=int, default=20000)
     ap.add_argument("--taiyuan-sites", type=int, default=2000)
+    ap.add_argument(
+        "--taiyuan-spopt", action="store_true", help="also run spopt there (~10 min per model)"
+    )
     args = ap.parse_args()
 
     print(f"== small instance 3,000 demand x 1,000 sites (radius {args.radius:g} min, p={args.p_small})")

@@ -15,19 +15,24 @@ Backends
 
 Choice of the default (measured, not assumed)
 ---------------------------------------------
-``benchmarks/bench_models.py`` on this project's 2-core machine (synthetic 40 km square,
-seeded; times are build of the solver input + solve, seconds)::
+``benchmarks/bench_models.py`` on the project's 2-core machine (shared with other jobs, so
+±30 % noise). Seconds = model build + conversion + solve; all objectives equal::
 
-    instance                          highs   cbc    highs-pulp
-    MCLP  3,000 demand x 1,000 sites  0.33    3.05   2.57
-    LSCP  3,000 demand x 1,000 sites  0.18    1.59   1.41
-    MCLP 20,000 demand x 2,000 sites  1.9     14.9   15.4
-    LSCP 20,000 demand x 2,000 sites  0.7     7.1    8.2
+    instance (seeded, 40 km square)                    highs    cbc    highs-pulp
+    MCLP  3,000 x 1,000, 9-min walk, p=300             0.19     0.43   0.32
+    LSCP  3,000 x 1,000, 9-min walk                    0.05     0.09   0.15
+    MCLP 20,000 x 2,000, 9-min walk, p=800             4.19     5.39   4.78
+    LSCP 20,000 x 2,000, 9-min walk                    0.36     0.58   0.72
+    MCLP  3,000 x 1,000, 4 min at 30 km/h, p=100       56.8     72.9   44.3
+    MCLP  3,000 x 1,000, 5 min at 30 km/h, p=60,       gap 0.32%  gap ?  gap 0.34%
+          90 s limit (incumbent)                       2,488,130  2,486,547  2,487,679
 
-(all objectives equal). Direct ``highspy`` wins everywhere, mostly because the matrix goes
-to the solver without building ~10^6 Python objects, so ``auto`` means ``"highs"``. The
-team's earlier note (PuLP's HiGHS slower than CBC on a 3,000 x 1,000 MCLP) is reproduced
-for the PuLP route only; it does not hold for the direct route.
+Direct ``highspy`` is fastest or tied wherever the model is easy (the PuLP routes spend
+their time building Python objects), and HiGHS (either route) beats CBC on the hard
+instances (the HiGHS-vs-HiGHS difference there is run-to-run variance from row order).
+So ``auto`` means ``"highs"``. The team's earlier note (PuLP's HiGHS slower than CBC on a
+3,000 x 1,000 MCLP) reflects PuLP's per-element ``addRow`` conversion, which the direct
+route avoids; CBC via PuLP also reports no bound, so its gap is unknown on time limits.
 
 Exactness: unless ``gap`` is given, the relative MIP gap is set to 0 for every backend
 (HiGHS' own default is 1e-4), so "optimal" means proven optimal.
@@ -377,6 +382,8 @@ def _solve_pulp(
     if name == "highs-pulp" and x is not None and problem.integer.any():
         try:
             bound = float(lp.solverModel.getInfo().mip_dual_bound)
+            if problem.sense == "max":  # PuLP hands HiGHS the negated objective
+                bound = -bound
         except Exception:  # pragma: no cover - depends on PuLP internals
             bound = None
     if sol_status == pulp.LpSolutionOptimal:
