@@ -222,11 +222,13 @@ def _station_layer(cand, amb, tt) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
 
 
-def _demand_layer(points, amb) -> gpd.GeoDataFrame:
+def _demand_layer(points, amb, tt) -> gpd.GeoDataFrame:
     d = points[["demand_id", "district_code", "population", "population_quality", "on_network", "geometry"]]
     d = d.assign(estimated=~points["on_network"].to_numpy())
     if amb is not None:
-        d = d.merge(amb.demand[["demand_id", "status", "minutes"]], on="demand_id", how="left")
+        minutes = tt.min_time_per_demand(np.isin(tt.site_ids, amb.stations["site_id"]))
+        d = d.merge(amb.demand[["demand_id", "status"]], on="demand_id", how="left")
+        d["minutes"] = np.where(np.isfinite(minutes), minutes, np.nan)  # NaN: no open station in range
     return gpd.GeoDataFrame(d.drop(columns="on_network"), geometry="geometry", crs=points.crs)
 
 
@@ -243,7 +245,7 @@ def _coverage_layer(sc, stations, G) -> gpd.GeoDataFrame:
 
 
 def _layers(sc, area, cand, points, tt, amb, beds, chc, G) -> dict[str, gpd.GeoDataFrame]:
-    layers = {"districts": _district_layer(area, amb, beds, chc), "demand": _demand_layer(points, amb)}
+    layers = {"districts": _district_layer(area, amb, beds, chc), "demand": _demand_layer(points, amb, tt)}
     if amb is not None:
         layers["stations"] = _station_layer(cand, amb, tt)
         layers["coverage_areas"] = _coverage_layer(sc, layers["stations"], G)

@@ -2,7 +2,7 @@
 
 A scenario is one YAML file that says *what* to plan (study area, plans and their
 norms) and *how* (network speeds, solver). Every planning norm has its default from
-``shared/NORMS.md`` (the seed documents); technical defaults come from
+the embedded planning tables ``geodata/taiyuan/tables`` (the seed documents); technical defaults come from
 :mod:`optimizer.settings`. Nothing else in the package hard-codes a norm.
 
 Public API
@@ -34,6 +34,7 @@ Conventions
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 import re
@@ -81,34 +82,22 @@ __all__ = [
 # Districts of the embedded dataset and norm tables (NORMS.md; seeds 000 and 001)
 # --------------------------------------------------------------------------------------
 
+def _table(name: str) -> list[dict[str, str]]:
+    """Rows of an embedded planning table (``geodata/taiyuan/tables``), the one source of norms."""
+    with (settings.GEODATA_DIR / "tables" / name).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+_DISTRICT_ROWS = _table("districts.csv")
+_BED_ROWS = sorted(_table("beds_district.csv"), key=lambda row: row["code"])
+_NORM_ROWS = {row["key"]: row["value"] for row in _table("norms.csv")}
+_GREEN_ROWS = _table("green_channel.csv")
+
 #: Taiyuan's 10 county-level units (adcode -> name).
-TAIYUAN_DISTRICTS: dict[str, str] = {
-    "140105": "小店区",
-    "140106": "迎泽区",
-    "140107": "杏花岭区",
-    "140108": "尖草坪区",
-    "140109": "万柏林区",
-    "140110": "晋源区",
-    "140121": "清徐县",
-    "140122": "阳曲县",
-    "140123": "娄烦县",
-    "140181": "古交市",
-}
+TAIYUAN_DISTRICTS: dict[str, str] = {r["code"]: r["name_zh"] for r in _DISTRICT_ROWS if r["city_code"] == "140100"}
 
 #: Jinzhong's 11 county-level units (adcode -> name).
-JINZHONG_DISTRICTS: dict[str, str] = {
-    "140702": "榆次区",
-    "140703": "太谷区",
-    "140721": "榆社县",
-    "140722": "左权县",
-    "140723": "和顺县",
-    "140724": "昔阳县",
-    "140725": "寿阳县",
-    "140727": "祁县",
-    "140728": "平遥县",
-    "140729": "灵石县",
-    "140781": "介休市",
-}
+JINZHONG_DISTRICTS: dict[str, str] = {r["code"]: r["name_zh"] for r in _DISTRICT_ROWS if r["city_code"] == "140700"}
 
 #: Every unit of the embedded dataset.
 KNOWN_DISTRICTS: dict[str, str] = {**TAIYUAN_DISTRICTS, **JINZHONG_DISTRICTS}
@@ -117,43 +106,29 @@ KNOWN_DISTRICTS: dict[str, str] = {**TAIYUAN_DISTRICTS, **JINZHONG_DISTRICTS}
 _CITY_CODES: dict[str, str] = {"140100": "太原市", "140700": "晋中市"}
 
 #: The six urban districts (城六区) that use the urban ambulance norm (001 §四(三)1).
-TAIYUAN_URBAN_DISTRICTS: tuple[str, ...] = (
-    "140105", "140106", "140107", "140108", "140109", "140110",
+TAIYUAN_URBAN_DISTRICTS: tuple[str, ...] = tuple(
+    r["code"] for r in _DISTRICT_ROWS if r["city_code"] == "140100" and r["norm_class"] == "urban"
 )
 
 #: District bed targets per 1,000 residents (001 annex 1).
 BED_TARGETS_PER_1000: dict[str, dict[str, float]] = {
-    "plan_2025": {
-        "140105": 7.80, "140106": 17.01, "140107": 11.77, "140108": 8.93,
-        "140109": 9.17, "140110": 7.51, "140121": 7.64, "140122": 9.76,
-        "140123": 7.52, "140181": 7.51,
-    },
-    "plan_2022": {
-        "140105": 5.44, "140106": 17.55, "140107": 15.31, "140108": 4.83,
-        "140109": 6.98, "140110": 2.55, "140121": 2.35, "140122": 8.61,
-        "140123": 4.77, "140181": 6.38,
-    },
+    f"plan_{year}": {r["code"]: float(r[f"beds_per_1000_{year}"]) for r in _BED_ROWS} for year in (2025, 2022)
 }
 
 #: Bed resource strategy by district (001 annex 1): 充实提升区 strengthen,
 #: 调整完善区 shed (adjust), 重点配置区 priority.
-BED_STRATEGY: dict[str, str] = {
-    "140105": "strengthen", "140106": "shed", "140107": "shed", "140108": "priority",
-    "140109": "strengthen", "140110": "priority", "140121": "strengthen",
-    "140122": "priority", "140123": "strengthen", "140181": "strengthen",
+BED_STRATEGY: dict[str, str] = {r["code"]: r["strategy"] for r in _BED_ROWS}
+
+#: Minimum infectious-disease beds by district (001 §四(一)2).
+INFECTIOUS_BEDS_MIN: dict[str, int] = {
+    key.rsplit(".", 1)[1]: int(float(value))
+    for key, value in _NORM_ROWS.items()
+    if key.startswith("beds.infectious_min.")
 }
 
-#: Minimum infectious-disease beds by district (001 §三(二)).
-INFECTIOUS_BEDS_MIN: dict[str, int] = {"140122": 20, "140123": 20, "140181": 20, "140121": 50}
-
 #: Critical-care referral green channel (000 §(五)).
-GREEN_CHANNEL_SENDERS: tuple[str, ...] = ("晋中市第一人民医院", "晋中市传染病医院")
-GREEN_CHANNEL_RECEIVERS: tuple[str, ...] = (
-    "北京大学第一医院太原医院(太原市中心医院)",
-    "太原市第三人民医院",
-    "太原市第四人民医院",
-    "太原钢铁(集团)有限公司总医院",
-)
+GREEN_CHANNEL_SENDERS: tuple[str, ...] = tuple(r["name_zh"] for r in _GREEN_ROWS if r["role"] == "sender")
+GREEN_CHANNEL_RECEIVERS: tuple[str, ...] = tuple(r["name_zh"] for r in _GREEN_ROWS if r["role"] == "receiver")
 
 _NAMED_CRS = ("wgs84", "gcj02", "bd09")
 _OSM_SUFFIXES = (".osm", ".pbf", ".geojson", ".json")

@@ -35,7 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from optimizer.errors import InfeasiblePlanError
-from optimizer.models.base import MilpProblem, group_identical_rows
+from optimizer.models.base import MilpProblem, group_identical_rows, relaxation_culprits
 from optimizer.solve import SolverOutput, solve_problem
 
 INF = math.inf
@@ -54,8 +54,7 @@ class AmbulancePlanResult:
         Per district: norm, planned vehicles and NP vehicles, gap to norm, population
         covered / beyond capacity / outside, coverage share, staff.
     demand : DataFrame
-        Per demand point: status (covered / beyond_capacity / outside), served residents,
-        minutes to the nearest open station.
+        Per demand point: status (covered / beyond_capacity / outside), served residents.
     totals : dict
         Fleet, NP share, coverage and staff totals.
     status, gap, objective, solve_seconds
@@ -381,15 +380,7 @@ class AmbulancePlan:
     def _diagnose(self, p: MilpProblem, solver, out: SolverOutput) -> list[str]:
         if out.status_code != "infeasible":
             return [f"ambulance plan: {out.status}"]
-        culprits = []
-        for name, group in p.groups.items():
-            if not group.relaxable:
-                continue
-            trial = p.copy()
-            trial.remove_group(name)
-            trial.set_objective({}, sense="max")
-            if solve_problem(trial, solver, 60.0).has_solution:
-                culprits.append(group.description)
+        culprits = [p.groups[name].description for name in relaxation_culprits(p, solver)]
         if not culprits:
             return ["the ambulance norms and budgets conflict in more than one place at once"]
         return [f"the ambulance plan becomes feasible only without {c}" for c in culprits]
@@ -445,7 +436,6 @@ class AmbulancePlan:
         full = served >= pop - 0.5
         d["status"] = np.where(full & (pop > 0), "covered", np.where(in_catchment, "beyond_capacity", "outside"))
         d.loc[(pop == 0) & in_catchment, "status"] = "covered"
-        d["minutes"] = _nearest_open_minutes(self.minutes, v > 0)
         return d
 
     def _district_table(self, stations: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
@@ -528,16 +518,6 @@ def _nearest_k(pairs: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray
     rank = np.arange(dem.size) - np.repeat(start, np.diff(np.r_[start, dem.size]))
     keep = rank < k
     return site[keep], dem[keep]
-
-
-def _nearest_open_minutes(minutes: sp.csr_matrix, is_open: np.ndarray) -> np.ndarray:
-    sub = sp.csc_matrix(minutes[np.flatnonzero(is_open)])
-    out = np.full(minutes.shape[1], np.nan)
-    for i in range(sub.shape[1]):
-        col = sub.data[sub.indptr[i] : sub.indptr[i + 1]]
-        if col.size:
-            out[i] = col.min()
-    return out
 
 
 def _assignment_lp(site, dem, pop, capacity, solver) -> np.ndarray:

@@ -1149,19 +1149,7 @@ class LocationModel:
         """
         if self.problem is None:
             self.build()
-        base = self.problem.copy()
-        base.set_objective({}, sense="min")
-        if solve_problem(base, solver, time_limit, None, threads).has_solution:
-            return []
-        culprits = []
-        for name, grp in self.problem.groups.items():
-            if not grp.relaxable:
-                continue
-            trial = base.copy()
-            trial.remove_group(name)
-            if solve_problem(trial, solver, time_limit, None, threads).has_solution:
-                culprits.append(name)
-        return culprits
+        return relaxation_culprits(self.problem, solver, time_limit, threads)
 
     def explain_infeasibility(self, solver: str | None = None) -> list[str]:
         """Planning-terms sentences for :meth:`diagnose_infeasibility`."""
@@ -1351,6 +1339,32 @@ class LocationModel:
         return None
 
 
+def relaxation_culprits(
+    problem: MilpProblem,
+    solver: str | None = None,
+    time_limit: float | None = 60.0,
+    threads: int | None = None,
+) -> list[str]:
+    """Return the relaxable constraint groups whose removal alone makes ``problem`` feasible.
+
+    The objective is dropped (a feasibility check); an empty list means the problem is
+    feasible as it stands, or that no single group explains its infeasibility.
+    """
+    base = problem.copy()
+    base.set_objective({}, sense="min")
+    if solve_problem(base, solver, time_limit, None, threads).has_solution:
+        return []
+    culprits = []
+    for name, grp in problem.groups.items():
+        if not grp.relaxable:
+            continue
+        trial = base.copy()
+        trial.remove_group(name)
+        if solve_problem(trial, solver, time_limit, None, threads).has_solution:
+            culprits.append(name)
+    return culprits
+
+
 def _pair_time_lookup(pairs: TravelPairs, d_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray:
     keys = pairs.keys()
     order = np.argsort(keys)
@@ -1445,5 +1459,6 @@ __all__ = [
     "TravelPairs",
     "VarBlock",
     "group_identical_rows",
+    "relaxation_culprits",
     "site_table_options",
 ]
