@@ -207,6 +207,9 @@ def _solve_highs(
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     if threads is not None:
+        # HiGHS keeps one thread pool per process and fails every later run() that asks
+        # for a different size ("Not Set" status), so resize the pool explicitly.
+        highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", int(threads))
 
     lb = np.where(np.isfinite(problem.lb), problem.lb, -inf)

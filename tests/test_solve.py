@@ -93,3 +93,14 @@ def test_gap_parameter_reports_within_gap():
     res = MCLP.from_cost_matrix(D, w, 6.0, 8).solve(gap=0.05)
     assert res.is_optimal
     assert res.gap is not None and res.gap <= 0.05 + 1e-12
+
+
+def test_thread_count_can_change_between_solves():
+    # HiGHS' process-wide thread pool used to make a solve with a new thread count fail
+    # ("solver error") once any earlier solve had run.
+    p = MilpProblem("threads", "max")
+    p.add_variables("y", 3, ub=1, integer=True, obj=[1, 2, 3])
+    p.add_constraints("count", {"y": np.ones((1, 3))}, ub=2)
+    for threads in (None, 2, 1, 2):
+        out = solve_problem(p, "highs", threads=threads)
+        assert out.status_code == "optimal" and out.objective == 5
