@@ -129,7 +129,12 @@ def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
 
 def _beds(sc: Scenario, data, area, log_dir: Path):
     beds = sc.plans.beds
-    targets = norms.bed_targets(area, data.beds_district)
+    # The scenario's targets and strategies (defaults: the embedded annex-1 table) win.
+    table = data.beds_district.assign(
+        beds_per_1000_2025=data.beds_district["code"].map(beds.targets),
+        strategy=data.beds_district["code"].map(beds.strategy),
+    )
+    targets = norms.bed_targets(area, table)
     if targets.empty:
         return None
     plan = BedPlan(targets, data.hospitals, citywide_per_1000=beds.citywide_per_1000,
