@@ -146,6 +146,7 @@ def solve_problem(
     gap: float | None = None,
     threads: int | None = None,
     log_path: str | Path | None = None,
+    start: np.ndarray | None = None,
 ) -> SolverOutput:
     """Solve ``problem`` with the chosen backend.
 
@@ -163,6 +164,9 @@ def solve_problem(
         Solver threads (``None``: solver default).
     log_path : str or Path or None
         File receiving the solver log. Nothing is ever printed to the console.
+    start : numpy.ndarray or None
+        A feasible solution to start from (HiGHS only; ignored by the PuLP backends).
+        With a time limit, the answer is never worse than this start.
 
     Returns
     -------
@@ -174,7 +178,7 @@ def solve_problem(
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if name == "highs":
-        out = _solve_highs(problem, time_limit, gap, threads, log_path)
+        out = _solve_highs(problem, time_limit, gap, threads, log_path, start)
     else:
         out = _solve_pulp(problem, name, time_limit, gap, threads, log_path)
     out.seconds = time.perf_counter() - t0
@@ -190,6 +194,7 @@ def _solve_highs(
     gap: float | None,
     threads: int | None,
     log_path: str | Path | None,
+    start: np.ndarray | None = None,
 ) -> SolverOutput:
     import highspy
 
@@ -247,6 +252,11 @@ def _solve_highs(
             "highs",
             "HiGHS rejected the model",
         )
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=float).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
     h.run()
     ms = h.getModelStatus()
     message = h.modelStatusToString(ms)

@@ -93,3 +93,17 @@ def test_beds_budget_serves_priority_first():
     assert d.loc["B", "shortfall"] == 50  # priority district gets 250 of its 300
     assert d.loc["A", "shortfall"] == 100
     assert len(r.unmet) == 2
+
+
+def test_greedy_start_is_feasible_and_not_better_than_optimum():
+    plan = _instance("mexclp", max_vehicles=6)
+    p = plan.build()
+    start = plan._greedy_start(p)
+    assert start is not None
+    A, lo, hi = p.assemble()
+    row = A @ start
+    assert (row >= lo - 1e-9).all() and (row <= hi + 1e-9).all()
+    v = start[p.blocks["v"].slice]
+    assert v.sum() == 6 and v[2] >= 1  # fleet cap used; the county keeps its centre
+    r = plan.solve(solver="highs")
+    assert r.objective >= float(p.obj @ start) - 1e-6

@@ -345,6 +345,7 @@ class AmbulancePlan:
         reached = np.diff(cover.indptr)[reps] > 0
         reps, weight = reps[reached], weight[reached]
         gain = np.array([(1 - q) * q**k for k in range(K)])
+        self._mexclp_groups = (cover[reps], weight)
         p.add_variables("y", reps.size * K, ub=1.0, obj=np.kron(weight, gain))
         Y = sp.kron(sp.identity(reps.size), np.ones((1, K)), format="csr")
         p.add_constraints(
@@ -372,10 +373,36 @@ class AmbulancePlan:
         """Check, build and solve the plan; explain infeasibility in planning terms."""
         self.check()
         p = self.build()
-        out = solve_problem(p, solver, time_limit, gap, threads, log_path)
+        start = self._greedy_start(p)
+        out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         if out.x is None:
             raise InfeasiblePlanError(self._diagnose(p, solver, out))
         return self._result(p, out, solver)
+
+    def _greedy_start(self, p: MilpProblem) -> np.ndarray | None:
+        """Build a feasible MEXCLP plan greedily (Daskin 1983's heuristic) to start the MIP from.
+
+        With a solver time limit the answer is then never worse than the greedy plan.
+        Returns ``None`` when the start would not satisfy every constraint (e.g. a money
+        budget, which the greedy rule ignores).
+        """
+        if self.model != "mexclp" or self.budget is not None:
+            return None
+        cover, weight = self._mexclp_groups
+        v = _greedy_vehicles(self, cover, weight)
+        if v is None:
+            return None
+        x = np.zeros(p.n_vars)
+        x[p.blocks["open"].slice] = (v > 0) | (self.sites["existing"].to_numpy(bool) & (not self.allow_closing))
+        x[p.blocks["v"].slice] = v
+        x[p.blocks["n"].slice] = _greedy_negative_pressure(self, v)
+        K = p.blocks["y"].size // max(cover.shape[0], 1)
+        level = cover @ v
+        x[p.blocks["y"].slice] = (np.arange(K)[None, :] < np.minimum(level, K)[:, None]).ravel()
+        A, lo, hi = p.assemble()
+        row = A @ x
+        feasible = np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6)
+        return x if feasible else None
 
     def _diagnose(self, p: MilpProblem, solver, out: SolverOutput) -> list[str]:
         if out.status_code != "infeasible":
@@ -519,6 +546,77 @@ def _nearest_k(pairs: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray
     keep = rank < k
     return site[keep], dem[keep]
 
+
+
+def _greedy_vehicles(plan: AmbulancePlan, cover: sp.csr_matrix, weight: np.ndarray) -> np.ndarray | None:
+    """Place ambulances one at a time where expected coverage grows most.
+
+    Districts below their fleet norm are served first; a new station is opened only while
+    the new-station budget still leaves enough stations for the districts' remaining needs.
+    """
+    sites = plan.sites
+    cap = sites["max_vehicles"].to_numpy(int)
+    district = sites["district_code"].to_numpy()
+    need = dict(zip(plan.norms["code"], plan.norms["min_vehicles"].astype(int), strict=True))
+    existing = sites["existing"].to_numpy(bool) & (not plan.allow_closing)
+    q, K = float(plan.busy_fraction), max(int(plan.max_levels), 1)
+    coverT = sp.csr_matrix(cover.T)
+    by_site = sp.csc_matrix(cover)
+    v = np.zeros(len(sites), dtype=int)
+    level = np.zeros(cover.shape[0])
+    budget = plan.max_new_stations if plan.max_new_stations is not None else len(sites)
+
+    def place(j: int) -> None:
+        v[j] += 1
+        need[district[j]] = need.get(district[j], 0) - 1
+        level[by_site.indices[by_site.indptr[j] : by_site.indptr[j + 1]]] += 1
+
+    for j in np.flatnonzero(existing):
+        place(int(j))
+    for _ in range(plan.fleet_cap - int(v.sum())):
+        open_new = int(((v > 0) & ~existing).sum())
+        spare = {d: int(cap[(district == d) & (v > 0)].sum() - v[district == d].sum()) for d in need}
+        reserve = {d: max(0, -(-max(need[d] - spare[d], 0) // int(cap.max()))) for d in need}
+        short = {d for d, r in need.items() if r > 0}
+        marginal = weight * (1 - q) * q ** np.minimum(level, K) * (level < K)
+        gain = coverT @ marginal
+        eligible = v < cap
+        if short:
+            eligible &= np.isin(district, list(short))
+        new_site = v == 0
+        room = budget - open_new - sum(reserve.values())
+        own_reserve = np.array([reserve.get(d, 0) > 0 for d in district])
+        eligible &= ~new_site | (room > 0) | own_reserve
+        if not eligible.any():
+            return None
+        j = int(np.flatnonzero(eligible)[np.argmax(gain[eligible])])
+        place(j)
+    if any(r > 0 for r in need.values()):
+        return None
+    return v
+
+
+def _greedy_negative_pressure(plan: AmbulancePlan, v: np.ndarray) -> np.ndarray:
+    """Negative-pressure vehicles at the stations with the largest catchments, just enough."""
+    share = plan.negative_pressure_share
+    n = np.zeros_like(v)
+    order = np.argsort(-plan._catchment_population(), kind="stable")
+    district = plan.sites["district_code"].to_numpy()
+    if plan.per_district_negative_pressure:
+        for d in np.unique(district[v > 0]):
+            want = math.ceil(share * v[district == d].sum() - 1e-9)
+            for j in order[district[order] == d]:
+                take = min(v[j] - n[j], want)
+                n[j] += take
+                want -= take
+    want = math.ceil(share * v.sum() - 1e-9) - int(n.sum())
+    for j in order:
+        if want <= 0:
+            break
+        take = min(v[j] - n[j], want)
+        n[j] += take
+        want -= take
+    return n
 
 def _assignment_lp(site, dem, pop, capacity, solver) -> np.ndarray:
     """Transportation LP: most residents served within the standard for a fixed fleet."""
