@@ -21,7 +21,9 @@ import pandas as pd
 from optimizer import demand as demand_mod
 from optimizer import network, norms, settings, sites, traveltime
 from optimizer.data import load_taiyuan
+from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
+from optimizer.models import green_channel
 from optimizer.models.ambulances import AmbulancePlan
 from optimizer.models.beds import BedPlan
 from optimizer.outputs import tables
@@ -127,7 +129,18 @@ def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
                       threads=sc.solver.threads, log_path=log_dir / "solver_ambulances.log"), nt
 
 
-def _beds(sc: Scenario, data, area, log_dir: Path):
+def _green_channel(sc: Scenario, data, G) -> dict[str, Any]:
+    gc = sc.plans.green_channel
+    senders, receivers = green_channel.senders_and_receivers(list(gc.senders), list(gc.receivers),
+                                                             data.green_channel, data.seats)
+    routes = green_channel.referral_routes(G, senders, receivers, circuity=sc.network.circuity,
+                                           fallback_speed_kph=sc.network.fallback_speed_kph,
+                                           snap_tolerance_m=sc.network.snap_tolerance_m)
+    reserved = green_channel.reserved_icu(list(gc.receivers), data.hospitals["name_zh"], gc.reserved_icu_beds)
+    return {"routes": routes, "unlocated": green_channel.unlocated(senders, receivers), "reserved_icu": reserved}
+
+
+def _beds(sc: Scenario, data, area, log_dir: Path, reserved_icu: dict[str, int]):
     beds = sc.plans.beds
     # The scenario's targets and strategies (defaults: the embedded annex-1 table) win.
     table = data.beds_district.assign(
@@ -139,7 +152,8 @@ def _beds(sc: Scenario, data, area, log_dir: Path):
         return None
     plan = BedPlan(targets, data.hospitals, citywide_per_1000=beds.citywide_per_1000,
                    infectious_min={str(k): int(v) for k, v in beds.infectious_min.items()},
-                   icu_share={k: tuple(v) for k, v in beds.icu_share.model_dump().items()})
+                   icu_share={k: tuple(v) for k, v in beds.icu_share.model_dump().items()},
+                   reserved_icu=reserved_icu)
     return plan.solve(log_path=log_dir / "solver_beds.log")
 
 
@@ -188,13 +202,19 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
         amb = nt = None
         if sc.plans.ambulances.enabled:
             amb, nt = step("ambulance plan", _ambulances, sc, area, cand, points, tt, tmp)
-        beds = step("bed plan", _beds, sc, data, area, tmp) if sc.plans.beds.enabled else None
+        gc = step("green channel", _green_channel, sc, data, G) if sc.plans.green_channel.enabled else None
+        reserved = gc["reserved_icu"] if gc else {}
+        beds = step("bed plan", _beds, sc, data, area, tmp, reserved) if sc.plans.beds.enabled else None
         chc = norms.health_centre_norms(area, data.divisions,
                                         chc_per_street=sc.plans.primary_care.chc_per_street,
                                         extra_threshold=sc.plans.primary_care.extra_chc_threshold,
                                         extra_per_residents=sc.plans.primary_care.extra_chc_per_residents)
-        layers = _layers(sc, area, cand, points, tt, amb, beds, chc, G)
+        layers = _layers(sc, data, area, cand, points, tt, amb, beds, chc, G)
         summary = _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings)
+        if gc is not None:
+            layers["green_channel"] = gc["routes"]
+            summary["green_channel"] = _green_summary(gc)
+            summary["data_quality"] += _green_notes(gc)
         step("outputs", _write, sc, tmp, layers, summary)
     return RunOutput(folder, layers, summary, timings)
 
@@ -249,21 +269,37 @@ def _coverage_layer(sc, stations, G) -> gpd.GeoDataFrame:
     return areas[["site_id", "minutes", "estimated", "geometry"]]
 
 
-def _layers(sc, area, cand, points, tt, amb, beds, chc, G) -> dict[str, gpd.GeoDataFrame]:
+def _layers(sc, data, area, cand, points, tt, amb, beds, chc, G) -> dict[str, gpd.GeoDataFrame]:
     layers = {"districts": _district_layer(area, amb, beds, chc), "demand": _demand_layer(points, amb, tt)}
     if amb is not None:
         layers["stations"] = _station_layer(cand, amb, tt)
         layers["coverage_areas"] = _coverage_layer(sc, layers["stations"], G)
     if beds is not None:
         h = beds.hospitals.rename(columns={"beds_added": "beds_change", "beds_2025_planned": "beds_2025",
-                                           "beds_2025": "beds_2025_cap"})
-        h["location_quality"] = "unknown"
+                                           "beds_2025": "beds_2025_cap", "name_zh": "name"})
         h["infectious_beds"] = 0
-        layers["beds"] = gpd.GeoDataFrame(h[["name_zh", "district_code", "beds_2022", "beds_change",
-                                             "beds_2025", "icu_min", "icu_max", "infectious_beds",
-                                             "location_quality"]].rename(columns={"name_zh": "name"}),
-                                          geometry=[None] * len(h), crs=4326)
+        cols = ["name", "district_code", "beds_2022", "beds_change", "beds_2025", "icu_min", "icu_max",
+                "reserved_icu", "infectious_beds"]
+        layers["beds"] = proxy_points(h[cols], data.seats)
     return layers
+
+
+def _green_summary(gc: dict[str, Any]) -> dict[str, Any]:
+    routes = gc["routes"].drop(columns="geometry")
+    return {"routes": routes.to_dict(orient="records"), "unlocated": gc["unlocated"],
+            "reserved_icu": gc["reserved_icu"]}
+
+
+def _green_notes(gc: dict[str, Any]) -> list[str]:
+    notes = ["Green channel: hospital locations are district-seat proxies (no published coordinates)."]
+    routes = gc["routes"]
+    if len(routes) and routes["estimated"].any():
+        notes.append(f"Green channel: {int(routes['estimated'].sum())} of {len(routes)} referral times are "
+                     "straight-line estimates (no road data in Jinzhong).")
+    if gc["unlocated"]:
+        notes.append("Green channel: no location known for " + ", ".join(gc["unlocated"])
+                     + "; give a hospitals layer to include them.")
+    return notes
 
 
 def _versions() -> dict[str, str]:

@@ -61,6 +61,7 @@ LAYER_UNCOVERED = "未覆盖人口 Uncovered population"
 LAYER_STATIONS = "急救站 Ambulance stations"
 LAYER_CENTRES = "基层医疗 Health centres"
 LAYER_BEDS = "床位变化 Hospital bed changes"
+LAYER_GREEN = "绿色通道 Critical-care green channel"
 LAYER_LABELS = "区县名称 District names"
 LAYER_DISTRICTS = "区县 Districts"
 LAYER_CITIES = "地市 Cities"
@@ -899,6 +900,39 @@ def bed_legend(unmapped: int) -> LegendSpec:
     ], note=note)
 
 
+GREEN_COLOR = "#0b7a3e"
+
+
+def green_channel_layer(routes: gpd.GeoDataFrame | None) -> folium.FeatureGroup | None:
+    """Return sender -> receiver referral lines with their travel times, or None if none."""
+    if routes is None or routes.empty:
+        return None
+    group = folium.FeatureGroup(name=LAYER_GREEN, show=True)
+    for row in routes.itertuples():
+        coords = [[round(y, 6), round(x, 6)] for x, y in row.geometry.coords]
+        est = bool(row.estimated)
+        tip = _table([("转出 From", esc(row.sender)), ("转入 To", esc(row.receiver)),
+                      ("时间 Time", esc(f"{row.minutes:.0f} min" + (" ⚠ estimated" if est else ""))),
+                      ("位置 Locations", esc(f"{row.sender_location_quality} / {row.receiver_location_quality}"))])
+        folium.PolyLine(coords, color=GREEN_COLOR, weight=3, opacity=0.85,
+                        dash_array="8 6" if est else None, tooltip=folium.Tooltip(tip)).add_to(group)
+        for (lat, lon), name, quality in ((coords[0], row.sender, row.sender_location_quality),
+                                          (coords[-1], row.receiver, row.receiver_location_quality)):
+            folium.CircleMarker([lat, lon], radius=6, color=GREEN_COLOR, fill=True, fill_color="#ffffff",
+                                fill_opacity=1, weight=2, dash_array="3 3" if quality == "proxy" else None,
+                                tooltip=folium.Tooltip(esc(f"{name} ({_quality_text(quality)})"))).add_to(group)
+    return group
+
+
+def green_channel_legend() -> LegendSpec:
+    """Return the green-channel legend."""
+    return LegendSpec("绿色通道 Green channel", [
+        LegendEntry("转诊路线 Referral route (road network time)", GREEN_COLOR, "line", 18),
+        LegendEntry("⚠ 估算时间 Estimated time (no road data)", GREEN_COLOR, "dashed", 18),
+        LegendEntry("医院 Hospital (dashed: proxy location)", "#ffffff", "circle", 12, border=GREEN_COLOR),
+    ])
+
+
 # --- title --------------------------------------------------------------------------------
 
 def status_line(summary: dict[str, Any]) -> tuple[bool, str]:
@@ -1037,6 +1071,8 @@ def _layers(results: dict[str, gpd.GeoDataFrame]) -> list[_Layer]:
     if (layer := bed_layer(beds)) is not None:
         unmapped = len(beds) - len(_valid_points(beds) if _valid_points(beds) is not None else [])
         out.append(_Layer(layer, bed_legend(unmapped), "topright"))
+    if (layer := green_channel_layer(results.get("green_channel"))) is not None:
+        out.append(_Layer(layer, green_channel_legend(), "topright"))
     if (stations := _valid_points(results.get("stations"))) is not None:
         out.append(_Layer(station_layer(stations), station_legend()))
     out.append(_Layer(_label_layer(d)))

@@ -22,7 +22,7 @@ import pandas as pd
 
 #: Layer order in ``results.gpkg``.
 LAYERS: tuple[str, ...] = (
-    "districts", "stations", "health_centres", "beds", "demand", "coverage_areas",
+    "districts", "stations", "health_centres", "beds", "green_channel", "demand", "coverage_areas",
 )  # fmt: skip
 
 
