@@ -59,7 +59,7 @@ def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
 
     sc = load_scenario(BASELINE).with_overrides({"plans.beds.targets.140105": 9.0})
     data = load_taiyuan()
-    plan = _beds(sc, data, _study_area(sc, data), tmp_path)
+    plan = _beds(sc, data, _study_area(sc, data), tmp_path, {})
     row = plan.districts.set_index("code").loc["140105"]
     assert row["rate_2025"] == 9.0
     assert row["beds_2025_target"] == 12_216  # ceil(9.0 x 1,357,242 / 1000)
