@@ -162,3 +162,27 @@ def validate_command(scenario: Path = typer.Argument(..., help="Scenario YAML fi
     if problems:
         raise typer.Exit(2)
     console.print(f"{scenario}: valid")
+
+
+@app.command("compare")
+def compare_command(
+    run_a: Path = typer.Argument(..., help="First run folder (left)."),
+    run_b: Path = typer.Argument(..., help="Second run folder (right)."),
+    out: Path = typer.Option(Path("runs/compare"), "-o", "--out", help="Folder for compare.html and compare.csv."),
+) -> None:
+    """Explain what changed between two runs, by district, with a side-by-side map."""
+    from optimizer.outputs.compare import compare_runs
+
+    changes = compare_runs(run_a, run_b, out)
+    cols = [c for c in ("amb_planned", "amb_np_planned", "stations", "pop_covered", "beds_planned")
+            if f"{c}_change" in changes.columns]
+    table = _table(f"{run_a.name} → {run_b.name}", ["district", *[f"{c} (A → B)" for c in cols]])
+    for row in changes.itertuples():
+        cells = []
+        for c in cols:
+            va, vb = getattr(row, f"{c}_a"), getattr(row, f"{c}_b")
+            cells.append(f"{va:,.0f} → {vb:,.0f} ({vb - va:+,.0f})")
+        table.add_row(f"{row.code} {row.name_zh}", *cells)
+    console.print(table)
+    console.print(f"compare.html: {(out / 'compare.html').resolve()}")
+    console.print(f"compare.csv: {(out / 'compare.csv').resolve()}")

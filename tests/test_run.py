@@ -63,3 +63,26 @@ def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
     row = plan.districts.set_index("code").loc["140105"]
     assert row["rate_2025"] == 9.0
     assert row["beds_2025_target"] == 12_216  # ceil(9.0 x 1,357,242 / 1000)
+
+
+def test_compare_runs_writes_map_and_table(run, tmp_path):
+    from optimizer.outputs.compare import compare_runs
+
+    changes = compare_runs(run.folder, run.folder, tmp_path / "cmp")
+    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"compare.html", "compare.csv"}
+    assert len(changes) == 10 and (changes["amb_planned_change"] == 0).all()
+    from optimizer.outputs.assets import find_external_refs
+
+    assert find_external_refs((tmp_path / "cmp" / "compare.html").read_text()) == []
+
+
+def test_district_changes_by_hand():
+    import geopandas as gpd
+
+    from optimizer.outputs.compare import district_changes
+
+    a = gpd.GeoDataFrame({"code": ["1", "2"], "name_zh": ["甲", "乙"], "amb_planned": [10, 5],
+                          "pop_covered": [100, 50]}, geometry=[None, None])
+    b = a.assign(amb_planned=[12, 5], pop_covered=[90, 70])
+    out = district_changes(a, b).set_index("code")
+    assert out.loc["1", "amb_planned_change"] == 2 and out.loc["2", "pop_covered_change"] == 20
