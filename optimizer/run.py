@@ -23,7 +23,7 @@ from optimizer import network, norms, settings, sites, traveltime
 from optimizer.data import load_taiyuan
 from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
-from optimizer.models import green_channel
+from optimizer.models import green_channel, primary_care
 from optimizer.models.ambulances import AmbulancePlan
 from optimizer.models.beds import BedPlan
 from optimizer.outputs import tables
@@ -140,6 +140,43 @@ def _green_channel(sc: Scenario, data, G) -> dict[str, Any]:
     return {"routes": routes, "unlocated": green_channel.unlocated(senders, receivers), "reserved_icu": reserved}
 
 
+#: Cutoff of the patient travel-time matrices (minutes): long enough to reach every resident,
+#: because the p-median assigns everyone to some centre.
+PATIENT_CUTOFF_MINUTES = 120.0
+
+
+def _patient_minutes(sc: Scenario, G, cand: gpd.GeoDataFrame, points: gpd.GeoDataFrame):
+    """Sites × demand patient minutes within one district (ordinary, not ambulance, speed)."""
+    if cand.empty or points.empty:
+        return None
+    tt = traveltime.travel_time_matrix(G, cand, points, PATIENT_CUTOFF_MINUTES,
+                                       snap_tolerance_m=sc.network.snap_tolerance_m,
+                                       circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph)
+    minutes = tt.minutes.copy()
+    # Patients travel at ordinary speed: undo the ambulance factor on network-timed pairs.
+    minutes.data = minutes.data * np.where(tt.pair_estimated, 1.0, sc.network.ambulance_speed_factor)
+    return minutes
+
+
+def _primary_care(sc: Scenario, data, area, cand, points, G, chc):
+    pc = sc.plans.primary_care
+    minutes = {code: _patient_minutes(sc, G, cand[cand["district_code"] == code],
+                                      points[points["district_code"] == code])
+               for code in chc["code"]}
+    seats = data.seats.set_index("code").to_crs(settings.CRS_METRIC).geometry
+    metric = cand.to_crs(settings.CRS_METRIC).geometry
+    seat_km = np.array([g.distance(seats[c]) / 1000 if c in seats.index else 0.0
+                        for g, c in zip(metric, cand["district_code"], strict=True)])
+    counties = list(area.loc[area["norm_class"] == "county", "code"])
+    solver = None if sc.solver.name == "auto" else sc.solver.name
+    return primary_care.site_health_centres(
+        minutes, cand, points, chc, max_minutes=pc.max_travel_minutes, counties=counties,
+        seat_distance_km=seat_km, subcentres=(pc.subcentres_per_county.min, pc.subcentres_per_county.max),
+        demand_xy=np.column_stack([points.to_crs(settings.CRS_METRIC).geometry.x,
+                                   points.to_crs(settings.CRS_METRIC).geometry.y]),
+        solver=solver, time_limit=min(sc.solver.time_limit_s, 30.0))
+
+
 def _beds(sc: Scenario, data, area, log_dir: Path, reserved_icu: dict[str, int]):
     beds = sc.plans.beds
     # The scenario's targets and strategies (defaults: the embedded annex-1 table) win.
@@ -209,8 +246,10 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
                                         chc_per_street=sc.plans.primary_care.chc_per_street,
                                         extra_threshold=sc.plans.primary_care.extra_chc_threshold,
                                         extra_per_residents=sc.plans.primary_care.extra_chc_per_residents)
-        layers = _layers(sc, data, area, cand, points, tt, amb, beds, chc, G)
-        summary = _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings)
+        pc = step("health centres", _primary_care, sc, data, area, cand, points, G, chc) \
+            if sc.plans.primary_care.enabled else None
+        layers = _layers(sc, data, area, cand, points, tt, amb, beds, chc, G, pc)
+        summary = _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc)
         if gc is not None:
             layers["green_channel"] = gc["routes"]
             summary["green_channel"] = _green_summary(gc)
@@ -219,7 +258,7 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
     return RunOutput(folder, layers, summary, timings)
 
 
-def _district_layer(area, amb, beds, chc) -> gpd.GeoDataFrame:
+def _district_layer(area, amb, beds, chc, pc=None) -> gpd.GeoDataFrame:
     d = area[["code", "name_zh", "name_en", "kind", "norm_class", "population", "population_quality",
               "geometry"]].rename(columns={"population": "residents"})
     if amb is not None:
@@ -228,6 +267,9 @@ def _district_layer(area, amb, beds, chc) -> gpd.GeoDataFrame:
         d = d.merge(amb.districts[cols], on="code", how="left")
     d = d.merge(chc[["code", "required_chc", "required_thc"]].rename(
         columns={"required_chc": "chc_required", "required_thc": "thc_required"}), on="code", how="left")
+    if pc is not None:
+        d = d.merge(pc.districts.rename(columns={"pop_within_standard": "pop_within_pc_standard"}), on="code",
+                    how="left")
     if beds is not None:
         b = beds.districts.rename(columns={"beds_2025_target": "beds_target", "shortfall": "bed_shortfall",
                                            "rate_2025": "beds_per_1000_target"})
@@ -269,8 +311,14 @@ def _coverage_layer(sc, stations, G) -> gpd.GeoDataFrame:
     return areas[["site_id", "minutes", "estimated", "geometry"]]
 
 
-def _layers(sc, data, area, cand, points, tt, amb, beds, chc, G) -> dict[str, gpd.GeoDataFrame]:
-    layers = {"districts": _district_layer(area, amb, beds, chc), "demand": _demand_layer(points, amb, tt)}
+def _layers(sc, data, area, cand, points, tt, amb, beds, chc, G, pc) -> dict[str, gpd.GeoDataFrame]:
+    layers = {"districts": _district_layer(area, amb, beds, chc, pc), "demand": _demand_layer(points, amb, tt)}
+    if pc is not None:
+        geo = cand.set_index("site_id").geometry
+        est = pd.Series(tt.site_estimated, index=tt.site_ids)
+        centres = pc.centres.assign(name=pc.centres["site_id"], estimated=pc.centres["site_id"].map(est))
+        layers["health_centres"] = gpd.GeoDataFrame(centres, geometry=centres["site_id"].map(geo).to_numpy(),
+                                                    crs=settings.CRS_GEOGRAPHIC)
     if amb is not None:
         layers["stations"] = _station_layer(cand, amb, tt)
         layers["coverage_areas"] = _coverage_layer(sc, layers["stations"], G)
@@ -313,7 +361,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings) -> dict[str, Any]:
+def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc=None) -> dict[str, Any]:
     kpis: dict[str, Any] = {"pop_total": int(area["population"].sum())}
     notes = ["Population within districts is an estimate (grid model, optimizer/demand.py).",
              "Travel times outside the road extract are straight-line estimates (flag 'estimated')."]
@@ -325,6 +373,12 @@ def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings) -> dict[st
         status, optimal, gap = amb.status, amb.optimal, amb.gap
     kpis["chc_required"] = int(chc["required_chc"].sum())
     kpis["thc_required"] = int(chc["required_thc"].sum())
+    if pc is not None:
+        kpis["chc_planned"] = int(pc.districts["chc_planned"].sum())
+        kpis["thc_planned"] = int(pc.districts["thc_planned"].sum())
+        kpis["subcentres_planned"] = int((pc.centres["kind"] == "subcentre").sum())
+        kpis["pop_within_pc_standard"] = round(float(pc.districts["pop_within_standard"].sum()))
+        notes += pc.notes
     if beds is not None:
         kpis["beds_target_per_1000"] = beds.citywide["district_targets_per_1000"]
         kpis["beds_planned_per_1000"] = beds.citywide["planned_per_1000"]

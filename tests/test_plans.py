@@ -107,3 +107,30 @@ def test_greedy_start_is_feasible_and_not_better_than_optimum():
     assert v.sum() == 6 and v[2] >= 1  # fleet cap used; the county keeps its centre
     r = plan.solve(solver="highs")
     assert r.objective >= float(p.obj @ start) - 1e-6
+
+
+def test_health_centres_sited_by_p_median():
+    from optimizer.models.primary_care import site_health_centres
+
+    # district U: 3 candidate sites on a line, 4 demand points; county C: 2 sites, 2 points
+    m_u = sp.csr_matrix(np.array([[1.0, 4.0, 9.0, 12.0],
+                                  [6.0, 2.0, 3.0, 7.0],
+                                  [12.0, 9.0, 4.0, 1.0]]))
+    m_c = sp.csr_matrix(np.array([[1.0, 30.0], [30.0, 2.0]]))
+    sites = pd.DataFrame({"site_id": ["u0", "u1", "u2", "c0", "c1"], "district_code": ["U"] * 3 + ["C"] * 2,
+                          "location_quality": "test"})
+    demand = pd.DataFrame({"demand_id": list("abcdef"), "district_code": ["U"] * 4 + ["C"] * 2,
+                           "population": [100, 10, 10, 100, 50, 60]})
+    required = pd.DataFrame({"code": ["U", "C"], "required_chc": [2, 0], "required_thc": [0, 2]})
+    xy = np.zeros((6, 2))
+    r = site_health_centres({"U": m_u, "C": m_c}, sites, demand, required, max_minutes=5,
+                            counties=["C"], seat_distance_km=np.array([0, 0, 0, 1.0, 20.0]), demand_xy=xy,
+                            subcentres=(1, 1), solver="highs")
+    got = r.centres.set_index("site_id")
+    # U: opening u0 and u2 costs 100*1 + 10*4 + 10*4 + 100*1 = 280, the least of the 3 pairs
+    assert set(got.index) == {"u0", "u2", "c0", "c1"}
+    assert (got.loc[["u0", "u2"], "kind"] == "chc").all()
+    assert got.loc["c1", "kind"] == "subcentre"  # farthest from the seat, catchment >= median
+    assert got.loc["c0", "kind"] == "thc"
+    d = r.districts.set_index("code")
+    assert d.loc["U", "pop_within_standard"] == 220 and d.loc["C", "pop_within_standard"] == 110

@@ -34,6 +34,8 @@ def test_summary_against_norms(run):
     districts = pyogrio.read_dataframe(run.folder / "results.gpkg", layer="districts")
     assert (districts["amb_planned"] >= districts["amb_norm"]).all()
     assert districts["residents"].sum() == k["pop_total"]
+    if "chc_planned" in k:  # every required health centre is sited
+        assert (k["chc_planned"], k["thc_planned"]) == (k["chc_required"], k["thc_required"])
     if not summary["optimal"]:
         assert "not proven optimal" in summary["status"]
 
