@@ -29,7 +29,9 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m pip install -q -e '.[dev,benchmark]'
 	$(BIN)/python benchmarks/bench_traveltime.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean:
 	rm -rf $(VENV) build .cache runs
