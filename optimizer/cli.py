@@ -11,7 +11,9 @@ Exit codes
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -35,7 +37,13 @@ app.add_typer(network_app, name="network")
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(width=_WIDTH)
 err_console = Console(stderr=True, width=_WIDTH)
-_STATE = {"debug": False}
+_STATE = {"debug": False, "json": False}
+
+
+def _emit(event: dict) -> None:
+    """Write one JSON log line to stderr (``--log-json``: machine-readable batch logs)."""
+    sys.stderr.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    sys.stderr.flush()
 
 
 @app.callback()
@@ -101,10 +109,16 @@ def network_summary(
 def run() -> None:
     """Entry point wrapping the Typer app with error-to-exit-code handling."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HealthoptError as exc:
         if _STATE["debug"]:
             raise
+        if _STATE["json"]:
+            _emit({"event": "error", "exit_code": exc.exit_code, "message": str(exc)})
+            sys.exit(exc.exit_code)
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -128,12 +142,30 @@ def run_command(
     scenario: Path = typer.Argument(..., help="Scenario YAML file."),
     out: Path = typer.Option(Path("runs"), "-o", "--out", help="Parent folder of the run folder."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only the output folder."),
+    log_json: bool = typer.Option(False, "--log-json", help="JSON lines: steps on stderr, result on stdout."),
 ) -> None:
     """Run a scenario and write map, report, GeoPackage and summaries."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from optimizer.run import run_scenario
 
-    say = (lambda _m: None) if quiet else (lambda m: err_console.print(f"[dim]· {m}…[/]"))
-    result = run_scenario(scenario, out, progress=say)
+    t0 = time.perf_counter()
+    if log_json or quiet:
+        _STATE["json"] = log_json
+        say = (lambda m: _emit({"event": "step", "step": m, "elapsed_s": round(time.perf_counter() - t0, 3)})) \
+            if log_json else (lambda _m: None)
+        result = run_scenario(scenario, out, progress=say)
+    else:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("starting", total=None)
+            result = run_scenario(scenario, out, progress=lambda m: bar.update(task, description=m))
+    if log_json:
+        s = result.summary
+        print(json.dumps({"event": "done", "folder": str(result.folder), "status": s["status"],
+                          "optimal": s["optimal"], "kpis": s["kpis"], "timings_s": result.timings},
+                         ensure_ascii=False, default=str))
+        return
     if quiet:
         console.print(str(result.folder))
         return
