@@ -21,6 +21,7 @@ import pandas as pd
 from optimizer import demand as demand_mod
 from optimizer import network, norms, settings, sites, traveltime
 from optimizer.data import load_taiyuan
+from optimizer.data.layers import read_facilities
 from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
 from optimizer.models import green_channel, primary_care
@@ -92,17 +93,40 @@ def _off_network_candidates(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                             geometry=best.geometry.to_numpy(), crs=settings.CRS_METRIC).to_crs(4326)
 
 
+def _existing(sc: Scenario, kind: str) -> gpd.GeoDataFrame | None:
+    """Existing facilities of ``kind`` ("stations" / "health_centres") from the scenario's user layer."""
+    spec = getattr(sc.data, kind)
+    if spec is None:
+        return None
+    layer = read_facilities(spec.path, spec.crs, id_field=spec.id_field, name_field=spec.name_field,
+                            capacity_field=spec.capacity_field, layer=spec.layer)
+    return layer.assign(site_id=f"{kind}-" + layer["id"], location_quality="user")
+
+
 def _sites(sc: Scenario, data, area, G, points) -> gpd.GeoDataFrame:
     seats = data.seats[data.seats["code"].isin(area["code"])] if sc.sites.include_seats else None
+    stations, centres = _existing(sc, "stations"), _existing(sc, "health_centres")
+    extra = pd.concat([f for f in (_off_network_candidates(points), stations, centres) if f is not None
+                       and len(f)], ignore_index=True)
     cand = sites.candidate_sites(G, spacing_m=sc.sites.spacing_m, seats=seats,
-                                 extra=_off_network_candidates(points), districts=area,
-                                 boundary=area.union_all())
+                                 extra=gpd.GeoDataFrame(extra, geometry="geometry", crs=settings.CRS_GEOGRAPHIC),
+                                 districts=area, boundary=area.union_all())
+    for kind, layer in (("stations", stations), ("health_centres", centres)):
+        if layer is not None:
+            outside = sorted(set("user-" + layer["site_id"]) - set(cand.loc[cand["district_code"].notna(), "site_id"]))
+            if outside:
+                raise InputError(getattr(sc.data, kind).path, "geometry",
+                                 f"{len(outside)} existing facilities lie outside the study area "
+                                 f"(first: {outside[0].removeprefix('user-' + kind + '-')})")
     cand = cand[cand["district_code"].notna()].reset_index(drop=True)
-    cand["existing"] = False
-    cand["max_vehicles"] = sc.plans.ambulances.max_vehicles_per_station
-    if sc.data.stations is not None:
-        raise InputError(sc.source, "data.stations",
-                         "existing-station layers are not wired into runs yet; remove the entry")
+    cand["existing"] = cand["site_id"].str.startswith("user-stations-")
+    cand["existing_centre"] = cand["site_id"].str.startswith("user-health_centres-")
+    per_station = sc.plans.ambulances.max_vehicles_per_station
+    cand["max_vehicles"] = per_station
+    if stations is not None and "capacity" in stations:
+        given = dict(zip("user-" + stations["site_id"], stations["capacity"], strict=True))
+        held = cand["site_id"].map(given)
+        cand["max_vehicles"] = np.maximum(per_station, held.fillna(0)).astype(int)
     return cand
 
 

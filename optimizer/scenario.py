@@ -336,6 +336,7 @@ class DemandLayer(Layer):
 class FacilityLayer(Layer):
     """Existing facilities (points); ``capacity_field`` holds vehicles or beds."""
 
+    id_field: Text = "id"
     name_field: Text = "name"
     capacity_field: Text | None = None
 

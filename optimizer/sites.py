@@ -203,7 +203,7 @@ def candidate_sites(
     )
     parts = [net]
     if seats is not None and len(seats):
-        parts.append(_point_sites(seats, "district_seat", "adcode", "seat-", "given"))
+        parts.append(_point_sites(seats, "district_seat", _code_column(seats) or "adcode", "seat-", "given"))
     if extra is not None and len(extra):
         parts.append(_point_sites(extra, "user", "site_id", "user-", "given"))
     sites = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=settings.CRS_GEOGRAPHIC)

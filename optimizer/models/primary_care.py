@@ -4,8 +4,8 @@ Per district, the norm count of centres (:func:`optimizer.norms.health_centre_no
 one community health service centre (CHC) per street plus extras, one township health
 centre (THC) per town or township) is sited by a p-median over the district's demand
 points and candidate sites: least resident-weighted travel time, every resident assigned
-to a centre reachable within the travel-time matrix's cutoff. Existing centres (a user
-layer) are kept.
+to a centre reachable within the travel-time matrix's cutoff. Existing centres (a user layer)
+are kept open and count towards the norm.
 
 Street and township boundaries are not published, so which chosen site is a CHC and which
 a THC is decided by a rule: the sites serving the densest catchments (residents per
@@ -71,7 +71,8 @@ def _blocks(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray) -> tuple[np.nda
     return reps, np.searchsorted(block[reps], block)
 
 
-def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int, solver, time_limit):
+def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int, solver, time_limit,
+                    fixed: np.ndarray | None = None):
     """Solve the p-median over the district's (possibly block-merged) demand.
 
     Returns the result and each demand point's row in the solved instance (-1 if no
@@ -81,7 +82,7 @@ def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int,
     weight = np.bincount(block, weights=pop, minlength=reps.size)
     rows = sub[reps]
     reached = np.diff(rows.indptr) > 0
-    model = PMedian.from_cost_matrix(rows[reached], weight[reached], p)
+    model = PMedian.from_cost_matrix(rows[reached], weight[reached], p, predefined_facilities_arr=fixed)
     row_of_block = np.where(reached, np.cumsum(reached) - 1, -1)
     return model.solve(solver=solver, time_limit=time_limit), row_of_block[block]
 
@@ -161,7 +162,11 @@ def site_health_centres(
         if p == 0 or s_idx.size == 0:
             summary.append((req.code, 0, 0, 0, float(pop.sum())))
             continue
-        result, row = _solve_district(sub, pop, demand_xy[d_idx], min(p, s_idx.size), solver, time_limit)
+        fixed = sites["existing_centre"].to_numpy(bool)[s_idx] if "existing_centre" in sites else None
+        if fixed is not None:  # existing centres are kept, and count towards the norm
+            p = max(p, int(fixed.sum()))
+        result, row = _solve_district(sub, pop, demand_xy[d_idx], min(p, s_idx.size), solver, time_limit,
+                                      fixed)
         statuses.append(result.status)
         assign = result.assignments.set_index("demand_id")
         chosen = result.sites[result.sites["open"]].copy()
@@ -194,7 +199,8 @@ def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.Dat
     chosen["site_id"] = sites["site_id"].to_numpy()[chosen["site_index"]]
     chosen["district_code"] = sites["district_code"].to_numpy()[chosen["site_index"]]
     chosen["location_quality"] = sites["location_quality"].to_numpy()[chosen["site_index"]]
-    chosen["status"] = "new"
+    existing = sites["existing_centre"].to_numpy(bool) if "existing_centre" in sites else np.zeros(len(sites), bool)
+    chosen["status"] = np.where(existing[chosen["site_index"]], "existing", "new")
     distance = pd.Series(seat_distance_km[chosen["site_index"]], index=chosen.index)
     chosen["kind"] = _subcentres(chosen, distance, counties, subcentres)
     chosen["pop_served"] = chosen["pop_served"].round().astype(int)
