@@ -132,10 +132,6 @@ def _sites(sc: Scenario, data, area, G, points) -> gpd.GeoDataFrame:
 
 def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
     amb = sc.plans.ambulances
-    if amb.model == "dsm":
-        raise InputError(sc.source, "plans.ambulances.model",
-                         "dsm is available as a library model (optimizer.models) but not yet in the "
-                         "ambulance plan; use mexclp or mclp")
     nt = norms.ambulance_norms(area, amb.per_residents.model_dump(), amb.negative_pressure_share,
                                per_district_negative_pressure=amb.negative_pressure_per_district)
     counties = list(area.loc[area["norm_class"] == "county", "code"]) if amb.county_centre_required else []
@@ -144,9 +140,9 @@ def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
         per_district_negative_pressure=amb.negative_pressure_per_district, max_vehicles=amb.max_vehicles,
         max_new_stations=amb.max_new_stations, allow_closing=amb.allow_closing,
         station_cost=amb.costs.station, vehicle_cost=amb.costs.vehicle, budget=amb.costs.budget,
-        county_codes=counties, model="capacitated" if amb.model == "mclp" else "mexclp",
-        busy_fraction=amb.busy_fraction, staff_per_vehicle=amb.staff_per_vehicle.model_dump(),
-        shifts=amb.shifts,
+        county_codes=counties, model={"mclp": "capacitated"}.get(amb.model, amb.model),
+        busy_fraction=amb.busy_fraction, r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
+        staff_per_vehicle=amb.staff_per_vehicle.model_dump(), shifts=amb.shifts,
     )
     solver = None if sc.solver.name == "auto" else sc.solver.name
     return plan.solve(solver=solver, time_limit=sc.solver.time_limit_s, gap=max(sc.solver.gap, 1e-4),

@@ -134,3 +134,27 @@ def test_health_centres_sited_by_p_median():
     assert got.loc["c0", "kind"] == "thc"
     d = r.districts.set_index("code")
     assert d.loc["U", "pop_within_standard"] == 220 and d.loc["C", "pop_within_standard"] == 110
+
+
+def test_dsm_maximises_double_coverage_within_r1():
+    # Within r1 = 3 min: d0 <- s0 (2.0), d1 <- s1 (3.0); nothing else. District A has exactly
+    # 3 vehicles (its norm, fleet cap 4) and s1 must hold one (d2 is reachable only from s1).
+    # Covering d0 twice (30,000) takes s0 = 2, s1 = 1; d1 twice (20,000) would take s1 = 2 and
+    # leave d0 uncovered within r1, breaking alpha (50 % of 100,000 needs d0 + d1 once).
+    plan = _instance("dsm", r1_minutes=3.0, alpha=0.5, max_vehicles=4)
+    r = plan.solve(solver="highs")
+    assert r.optimal
+    assert r.objective == pytest.approx(30_000, abs=5)  # tie-break terms are below 5 persons
+    v = r.stations.set_index("site_id")["vehicles"]
+    assert (v["s0"], v["s1"], v["s2"]) == (2, 1, 1)
+
+
+def test_dsm_reports_residents_out_of_reach():
+    plan = _instance("dsm")
+    plan.minutes = plan.minutes.tolil()
+    plan.minutes[2, 3] = 0  # nobody reaches d3 (the county) any more
+    plan.minutes = plan.minutes.tocsr()
+    plan.minutes.eliminate_zeros()
+    plan.__post_init__()
+    with pytest.raises(InfeasiblePlanError, match=r"10,000 residents \(most in 乙县\)"):
+        plan.solve()

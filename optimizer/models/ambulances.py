@@ -114,6 +114,8 @@ class AmbulancePlan:
     model: str = "mexclp"
     busy_fraction: float = 0.3
     max_levels: int = 4
+    r1_minutes: float = 8.0
+    alpha: float = 0.75
     nearest_k: int = 12
     staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {"physician": 1, "nurse": 1, "driver": 1})
     shifts: int = 3
@@ -139,6 +141,7 @@ class AmbulancePlan:
     def check(self) -> None:
         """Explain, before solving, every norm that the budgets cannot meet."""
         reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
+        reasons += self._dsm_reasons()
         reasons += self._cost_reasons()
         if reasons:
             raise InfeasiblePlanError(reasons)
@@ -188,6 +191,20 @@ class AmbulancePlan:
             f"the fleet norms need at least {new_needed} new stations (at most {size} "
             f"ambulances per station); the scenario allows {self.max_new_stations} new stations"
         ]
+
+    def _dsm_reasons(self) -> list[str]:
+        if self.model != "dsm":
+            return []
+        pop = self.demand["population"].to_numpy(float)
+        reached = np.zeros(len(pop), dtype=bool)
+        reached[self._pairs[1]] = True
+        lost = (~reached) & (pop > 0)
+        if not lost.any():
+            return []
+        worst = self.demand.loc[lost].groupby("district_code")["population"].sum().idxmax()
+        name = self.norms.set_index("code")["name_zh"].get(worst, worst)
+        return [f"the double standard model needs every resident within the response standard, but "
+                f"{pop[lost].sum():,.0f} residents (most in {name}) have no candidate station that close"]
 
     def _cost_reasons(self) -> list[str]:
         if self.budget is None:
@@ -242,6 +259,8 @@ class AmbulancePlan:
         self._add_budgets(p, existing)
         if self.model == "mexclp":
             self._add_mexclp(p)
+        elif self.model == "dsm":
+            self._add_dsm(p)
         else:
             self._add_capacitated(p)
         return p
@@ -355,6 +374,32 @@ class AmbulancePlan:
             relaxable=False,
             description="coverage levels backed by vehicles within the standard",
         )
+
+    def _add_dsm(self, p: MilpProblem) -> None:
+        """Double standard model (Gendreau, Laporte & Semet 1997) with vehicles per station.
+
+        Every resident within the response standard (r2), a share ``alpha`` within
+        ``r1_minutes``; maximise the residents covered twice within ``r1_minutes``.
+        """
+        nd, ns = len(self.demand), len(self.sites)
+        pop = self.demand["population"].to_numpy(float)
+        site, dem = self._pairs
+        within_r2 = sp.csr_matrix((np.ones(site.size), (dem, site)), shape=(nd, ns))
+        coo = sp.coo_matrix(self.minutes)
+        near = coo.data <= self.r1_minutes + 1e-9
+        within_r1 = sp.csr_matrix((np.ones(near.sum()), (coo.col[near], coo.row[near])), shape=(nd, ns))
+        people = np.flatnonzero(pop > 0)
+        p.add_constraints("dsm_all_within_standard", {"v": within_r2[people]}, lb=1.0,
+                          description="every resident within the response standard (DSM)")
+        p.add_variables("once", nd, ub=1.0)
+        p.add_variables("twice", nd, ub=1.0, obj=pop)
+        eye = sp.identity(nd, format="csr")
+        p.add_constraints("dsm_levels", {"v": within_r1, "once": -eye, "twice": -eye}, lb=0.0,
+                          relaxable=False, description="double coverage backed by vehicles within r1")
+        p.add_constraints("dsm_twice_le_once", {"twice": eye, "once": -eye}, ub=0.0, relaxable=False,
+                          description="covered twice implies covered once")
+        p.add_constraints("dsm_alpha", {"once": pop[None, :]}, lb=self.alpha * pop.sum(),
+                          description=f"{self.alpha:.0%} of residents within {self.r1_minutes:g} minutes (DSM)")
 
     def _catchment_population(self) -> np.ndarray:
         site, dem = self._pairs

@@ -1,0 +1,47 @@
+"""Every location model builds and solves on the embedded Taiyuan data (迎泽区)."""
+
+import numpy as np
+import pytest
+
+from optimizer import demand, network, sites, traveltime
+from optimizer.data import load_taiyuan
+from optimizer.models import LSCP, MCLP, MEXCLP, BackupCoverage, PCenter, PMedian
+
+RADIUS = 10.0
+
+
+@pytest.fixture(scope="module")
+def instance():
+    data = load_taiyuan()
+    area = data.study_area(["140106"])
+    G = network.load_graph(data.roads_path)
+    points = demand.population_grid(area, roads=network.edges_gdf(G), seats=data.seats, snap=G)
+    cand = sites.candidate_sites(G, spacing_m=1000, districts=area, boundary=area.union_all())
+    cand = cand[cand["district_code"] == "140106"].reset_index(drop=True)
+    tt = traveltime.travel_time_matrix(G, cand, points, 30.0)
+    reached = np.asarray(tt.coverage(RADIUS).sum(axis=0)).ravel() > 0
+    points = points[reached].reset_index(drop=True)
+    tt = traveltime.travel_time_matrix(G, cand, points, 30.0)
+    return tt, points["population"].to_numpy(float)
+
+
+def test_every_model_solves(instance):
+    tt, w = instance
+    total = w.sum()
+    models = {
+        "lscp": LSCP.from_travel_times(tt, w, RADIUS),
+        "mclp": MCLP.from_travel_times(tt, w, RADIUS, 3),
+        "pmedian": PMedian.from_travel_times(tt, w, 3),
+        "pcenter": PCenter.from_travel_times(tt, w, 3),
+        "dsm": BackupCoverage.from_travel_times(tt, w, 6.0, RADIUS, 6, alpha=0.3),
+        "mexclp": MEXCLP.from_travel_times(tt, w, RADIUS, 6, 0.3),
+    }
+    results = {name: m.solve(time_limit=60) for name, m in models.items()}
+    for name, r in results.items():
+        assert r.has_solution, name
+    lscp = results["lscp"]
+    assert lscp.coverage["covered"].all()  # every resident within 10 min
+    mclp = results["mclp"]
+    assert 0 < mclp.objective <= total and len(mclp.open_sites) == 3
+    assert results["pcenter"].objective <= 30.0
+    assert results["pmedian"].objective > 0
