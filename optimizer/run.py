@@ -17,6 +17,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from optimizer import demand as demand_mod
 from optimizer import network, norms, settings, sites, traveltime
@@ -192,8 +193,7 @@ def _primary_care(sc: Scenario, data, area, cand, points, G, chc):
     return primary_care.site_health_centres(
         minutes, cand, points, chc, max_minutes=pc.max_travel_minutes, counties=counties,
         seat_distance_km=seat_km, subcentres=(pc.subcentres_per_county.min, pc.subcentres_per_county.max),
-        demand_xy=np.column_stack([points.to_crs(settings.CRS_METRIC).geometry.x,
-                                   points.to_crs(settings.CRS_METRIC).geometry.y]),
+        demand_xy=shapely.get_coordinates(points.to_crs(settings.CRS_METRIC).geometry),
         solver=solver, time_limit=min(sc.solver.time_limit_s, 30.0))
 
 
