@@ -18,6 +18,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from optimizer.errors import HealthoptError
@@ -106,6 +107,16 @@ def network_summary(
         console.print(table)
 
 
+def _one_line(exc: HealthoptError) -> str:
+    """Return the error on one line: of several scenario problems, the first and a count of the rest."""
+    problems = getattr(exc, "problems", None) or []
+    if len(problems) < 2:
+        return str(exc)
+    more = len(problems) - 1
+    return (f"{problems[0].one_line()} (and {more} more problem{'s' if more > 1 else ''}: "
+            f"'healthopt validate {problems[0].source}' lists them all)")
+
+
 def run() -> None:
     """Entry point wrapping the Typer app with error-to-exit-code handling."""
     try:
@@ -119,7 +130,8 @@ def run() -> None:
         if _STATE["json"]:
             _emit({"event": "error", "exit_code": exc.exit_code, "message": str(exc)})
             sys.exit(exc.exit_code)
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote user text such as "[low, high]": never let rich read it as markup.
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted: nothing partial was written")
@@ -133,7 +145,7 @@ def run() -> None:
             sys.exit(code)
         if _STATE["debug"]:
             raise
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)")
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug)")
         sys.exit(1)
 
 
@@ -150,8 +162,8 @@ def run_command(
     from optimizer.run import run_scenario
 
     t0 = time.perf_counter()
+    _STATE["json"] = log_json  # reset too: the app may be called again in the same process
     if log_json or quiet:
-        _STATE["json"] = log_json
         say = (lambda m: _emit({"event": "step", "step": m, "elapsed_s": round(time.perf_counter() - t0, 3)})) \
             if log_json else (lambda _m: None)
         result = run_scenario(scenario, out, progress=say)
@@ -190,7 +202,7 @@ def validate_command(scenario: Path = typer.Argument(..., help="Scenario YAML fi
 
     problems = validate_file(scenario)
     for problem in problems:
-        err_console.print(problem.one_line(), highlight=False, soft_wrap=True)
+        err_console.print(problem.one_line(), highlight=False, soft_wrap=True, markup=False)
     if problems:
         raise typer.Exit(2)
     console.print(f"{scenario}: valid")
@@ -218,3 +230,64 @@ def compare_command(
     console.print(table)
     console.print(f"compare.html: {(out / 'compare.html').resolve()}")
     console.print(f"compare.csv: {(out / 'compare.csv').resolve()}")
+
+
+@app.command("batch")
+def batch_command(
+    path: Path = typer.Argument(..., help="Folder of scenario files, or a sweep file (see scenarios/sweeps/)."),
+    out: Path = typer.Option(Path("runs"), "-o", "--out", help="Parent folder of the batch folder."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Local worker processes."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786)."),
+    database: str | None = typer.Option(None, "--database", help="Also write results to PostGIS (postgresql://...)."),
+) -> None:
+    """Run many scenarios (resumable): summary table, trade-off charts and an index of maps."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from optimizer.batch import run_batch
+    from optimizer.outputs.batch import write_batch_outputs
+
+    if database:
+        from optimizer.outputs.postgis import check_database
+
+        check_database(database)  # fail before hours of solving, not after
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("scenarios", total=None)
+
+        def notify(event: str, record: dict | None) -> None:
+            if event == "plan":
+                bar.update(task, total=record["todo"], description=f"scenarios ({record['skipped']} done before)")
+            elif event == "inputs":
+                bar.update(task, description=f"shared inputs for {record['members']} scenarios")
+            elif event == "done":
+                bar.update(task, advance=1, description=f"{record['name']}: {record['status']}")
+
+        result = run_batch(path, out, workers=workers, scheduler=scheduler, notify=notify)
+    files = write_batch_outputs(result)
+    if database:
+        from optimizer.outputs.batch import write_database
+
+        schema = write_database(database, result)
+        console.print(f"PostGIS: schema {schema}")
+    _batch_table(result)
+    for key in ("index", "summary_csv", "summary_gpkg", "chart_png", "chart_html"):
+        console.print(f"{files[key].name}: {files[key]}")
+    if any(r.get("status") == "error" for r in result.records):
+        raise typer.Exit(1)
+    if result.failed:
+        raise typer.Exit(3)
+
+
+def _batch_table(result) -> None:
+    table = _table(f"{result.batch.name}: {len(result.records)} scenarios ({len(result.skipped)} finished "
+                   "before, skipped)", ["scenario", "status", "fleet", "covered", "seconds", "note"])
+    for record in result.records:
+        kpis = (record.get("summary") or {}).get("kpis") or {}
+        covered = kpis["pop_covered"] / kpis["pop_total"] if kpis.get("pop_total") else None
+        note = "" if record.get("status") == "ok" else str(record.get("message", "")).splitlines()[0][:100]
+        table.add_row(escape(record.get("name", "")), record.get("status", "not run"),
+                      str(kpis.get("fleet_planned", "")), f"{covered:.1%}" if covered is not None else "",
+                      str(record.get("seconds", "")), escape(note))
+    console.print(table)
+    ok = sum(r.get("status") == "ok" for r in result.records)
+    console.print(f"{ok} planned, {len(result.records) - ok} without a plan")

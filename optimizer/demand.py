@@ -33,11 +33,14 @@ User demand layers (:func:`demand_from_layer`): points are kept as they are; pol
 (e.g. streets 街道 or townships with their own counts) are by default distributed to the
 same grid cells by area share, so that large rural townships do not collapse to one
 point; ``polygons="point"`` keeps one representative point per polygon instead.
+:func:`demand_from_file` reads such a layer from a file and snaps it like the grid, so
+runs treat both kinds of demand alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -47,6 +50,7 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
+from optimizer.data.layers import read_demand_layer
 from optimizer.errors import InputError
 from optimizer.settings import (
     CRS_GEOGRAPHIC,
@@ -60,9 +64,11 @@ from optimizer.settings import (
 __all__ = [
     "DEFAULT_DECAY_KM",
     "DEMAND_COLUMNS",
+    "demand_from_file",
     "demand_from_layer",
     "grid_cells",
     "population_grid",
+    "require_on_network",
     "snap_flags",
 ]
 
@@ -510,7 +516,13 @@ def demand_from_layer(
 def _user_population(values: pd.Series, field: str, source: str | None, is_csv: bool) -> np.ndarray:
     """Check populations (numeric, >= 0) and round them to integers keeping the total."""
     num = pd.to_numeric(values, errors="coerce")
-    for bad, what in ((num.isna(), "not a number"), (num < 0, "negative population")):
+    infinite = num.notna() & ~np.isfinite(num.astype(float))
+    checks = (
+        (num.isna(), "not a number"),
+        (infinite, "not a finite number"),
+        (num < 0, "negative population"),
+    )
+    for bad, what in checks:
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
@@ -619,6 +631,54 @@ def _demand_area_share(
     return out[out["population"] > 0].reset_index(drop=True)
 
 
+def demand_from_file(
+    path: str | Path,
+    crs: str | int,
+    districts: gpd.GeoDataFrame,
+    *,
+    population_field: str = "population",
+    layer: str | int | None = None,
+    cell_urban_m: float = DEFAULT_CELL_URBAN_M,
+    cell_county_m: float = DEFAULT_CELL_COUNTY_M,
+    snap: Any = None,
+    snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
+) -> gpd.GeoDataFrame:
+    """Read a user demand layer file and turn it into demand points like :func:`population_grid`.
+
+    Parameters
+    ----------
+    path : str or Path
+        Points or polygons with residents, see :func:`optimizer.data.layers.read_layer`.
+    crs : str or int
+        Declared coordinate system of the file.
+    districts : geopandas.GeoDataFrame
+        Study-area district polygons with ``code`` and ``norm_class`` columns.
+    population_field : str
+        Column of residents.
+    layer : str or int, optional
+        GeoPackage layer.
+    cell_urban_m, cell_county_m : float
+        Grid cell sizes over which polygons are spread.
+    snap : array_like or networkx graph, optional
+        If given, :func:`snap_flags` is applied with ``snap_tolerance_m``.
+    snap_tolerance_m : float
+        Off-network threshold in metres.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As :func:`demand_from_layer` (``population_quality`` from the layer's
+        ``population_quality`` column, else ``"user"``), plus ``on_network``/``snap_m``
+        when ``snap`` is given.
+    """
+    gdf = read_demand_layer(path, crs, population_field=population_field, layer=layer)
+    out = demand_from_layer(
+        gdf, districts, population_field=population_field, cell_urban_m=cell_urban_m,
+        cell_county_m=cell_county_m,
+    )
+    return out if snap is None else snap_flags(out, snap, snap_tolerance_m)
+
+
 # --- network snapping -----------------------------------------------------------------
 
 
@@ -657,6 +717,37 @@ def snap_flags(
     out["snap_m"] = np.asarray(dist, dtype=float)
     out["on_network"] = out["snap_m"].to_numpy() <= tolerance_m
     return out
+
+
+def require_on_network(demand: gpd.GeoDataFrame, source: str | Path, tolerance_m: float) -> None:
+    """Refuse a road network that reaches none of the demand points.
+
+    Off-network points get straight-line estimates, which is right for a few villages
+    beyond the extract but means a wrong extract (another city, or roads so broken up
+    that the kept strongly connected part lies elsewhere) when it applies to everyone.
+
+    Parameters
+    ----------
+    demand : geopandas.GeoDataFrame
+        Output of :func:`snap_flags` (``on_network`` column).
+    source : str or Path
+        Road network file, named in the error.
+    tolerance_m : float
+        The snap tolerance that was used, for the message.
+
+    Raises
+    ------
+    InputError
+        If no demand point is on the network.
+    """
+    if len(demand) == 0 or bool(demand["on_network"].any()):
+        return
+    codes = ", ".join(sorted(set(demand["district_code"].astype(str))))
+    raise InputError(
+        source, "geometry",
+        f"the usable road network (its largest strongly connected part) passes within {tolerance_m:g} m "
+        f"of none of the study area's residents (districts {codes}): is this the extract of another area?",
+    )
 
 
 def _node_xy_metric(nodes: Any) -> np.ndarray:

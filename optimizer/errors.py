@@ -48,7 +48,9 @@ class InputError(HealthoptError):
         where = self.source or "<input>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        # Messages may quote library errors that span lines; the promise is one line.
+        message = " ".join(part.strip() for part in self.message.splitlines())
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
 
 
 class InfeasiblePlanError(HealthoptError):

@@ -319,6 +319,7 @@ def _read_lines(path: Path, drivable: frozenset[str]) -> tuple[nx.MultiDiGraph, 
     records = gdf[tag_columns].to_dict("records")
     other = gdf["other_tags"].tolist() if "other_tags" in gdf.columns else [None] * len(gdf)
     xy, part = shapely.get_coordinates(gdf.geometry.to_numpy(), return_index=True)
+    _check_lonlat(path, xy)
     # one node per distinct vertex: ways share vertex coordinates at junctions
     coords, inverse = np.unique(xy, axis=0, return_inverse=True)
     splits = np.split(inverse.ravel(), np.flatnonzero(np.diff(part)) + 1)
@@ -329,6 +330,18 @@ def _read_lines(path: Path, drivable: frozenset[str]) -> tuple[nx.MultiDiGraph, 
         if is_drivable(tags, drivable) and len(splits[i]) > 1:
             ways.append((_way_attrs(tags, _osmid(rec.get("osm_id"), i)), splits[i]))
     return _graph_from_ways(coords, ways), len(records), len(ways)
+
+
+def _check_lonlat(path: Path, xy: np.ndarray) -> None:
+    """Refuse vertices that cannot be degrees (a lines layer saved in metres without its CRS)."""
+    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+    if bad.any():
+        x, y = xy[np.flatnonzero(bad)[0]]
+        raise InputError(
+            path, "geometry",
+            f"coordinates are not longitude/latitude (a vertex at {x:.1f}, {y:.1f}): OSM data is WGS84; "
+            "reproject the layer to EPSG:4326 or keep its crs in the file",
+        )
 
 
 def _read_pbf(path: Path, drivable: frozenset[str]) -> tuple[nx.MultiDiGraph, int, int]:
@@ -622,6 +635,12 @@ def build_graph(
             raise InputError(path, "boundary", "no drivable roads inside the study area")
     add_speeds(G, table, **factors)
     G = _largest_scc(_simplify(G), report)
+    if G.number_of_edges() == 0:
+        raise InputError(
+            path, "highway",
+            f"roads too disconnected: no two of the {report.nodes_before_scc} junctions are linked both ways "
+            "(e.g. one-way streets that never meet), so no ambulance can drive there and back",
+        )
     report.build_seconds = time.perf_counter() - started
     G.graph.update(
         crs=settings.CRS_GEOGRAPHIC,

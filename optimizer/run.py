@@ -7,6 +7,7 @@ folder renamed at the end), so an interrupted run leaves nothing half-written.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,11 +70,17 @@ def _graph(sc: Scenario, data, area: gpd.GeoDataFrame):
 
 
 def _demand(sc: Scenario, data, area, G) -> gpd.GeoDataFrame:
-    points = demand_mod.population_grid(
-        area, roads=network.edges_gdf(G), seats=data.seats, snap=G,
-        cell_urban_m=sc.demand.cell_urban_m, cell_county_m=sc.demand.cell_county_m,
-        snap_tolerance_m=sc.network.snap_tolerance_m,
-    )
+    common = {"snap": G, "cell_urban_m": sc.demand.cell_urban_m, "cell_county_m": sc.demand.cell_county_m,
+              "snap_tolerance_m": sc.network.snap_tolerance_m}
+    spec = sc.data.demand
+    if spec is None:
+        points = demand_mod.population_grid(area, roads=network.edges_gdf(G), seats=data.seats, **common)
+    else:
+        points = demand_mod.demand_from_file(spec.path, spec.crs, area, population_field=spec.population_field,
+                                             layer=spec.layer, **common)
+    if sc.data.osm is not None:
+        # The embedded extract covers central Taiyuan only, so only a user's own extract is held to this.
+        demand_mod.require_on_network(points, sc.data.osm.path, sc.network.snap_tolerance_m)
     urban = set(sc.area.urban)
     points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
                                           sc.response_minutes.county)
@@ -107,10 +114,11 @@ def _existing(sc: Scenario, kind: str) -> gpd.GeoDataFrame | None:
 def _sites(sc: Scenario, data, area, G, points) -> gpd.GeoDataFrame:
     seats = data.seats[data.seats["code"].isin(area["code"])] if sc.sites.include_seats else None
     stations, centres = _existing(sc, "stations"), _existing(sc, "health_centres")
-    extra = pd.concat([f for f in (_off_network_candidates(points), stations, centres) if f is not None
-                       and len(f)], ignore_index=True)
-    cand = sites.candidate_sites(G, spacing_m=sc.sites.spacing_m, seats=seats,
-                                 extra=gpd.GeoDataFrame(extra, geometry="geometry", crs=settings.CRS_GEOGRAPHIC),
+    frames = [f for f in (_off_network_candidates(points), stations, centres) if f is not None and len(f)]
+    # No frame at all when every resident is on the network and no facility layer is given.
+    extra = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
+                             crs=settings.CRS_GEOGRAPHIC) if frames else None
+    cand = sites.candidate_sites(G, spacing_m=sc.sites.spacing_m, seats=seats, extra=extra,
                                  districts=area, boundary=area.union_all())
     for kind, layer in (("stations", stations), ("health_centres", centres)):
         if layer is not None:
@@ -147,7 +155,8 @@ def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
     )
     solver = None if sc.solver.name == "auto" else sc.solver.name
     return plan.solve(solver=solver, time_limit=sc.solver.time_limit_s, gap=max(sc.solver.gap, 1e-4),
-                      threads=sc.solver.threads, log_path=log_dir / "solver_ambulances.log"), nt
+                      threads=sc.solver.threads, log_path=log_dir / "solver_ambulances.log",
+                      relax_norms=sc.solver.relax_norms_if_infeasible), nt
 
 
 def _green_channel(sc: Scenario, data, G) -> dict[str, Any]:
@@ -179,11 +188,16 @@ def _patient_minutes(sc: Scenario, G, cand: gpd.GeoDataFrame, points: gpd.GeoDat
     return minutes
 
 
-def _primary_care(sc: Scenario, data, area, cand, points, G, chc):
+def _patient_minutes_by_district(sc: Scenario, area, G, cand, points) -> dict[str, Any]:
+    """Patient minutes (sites × demand) within each district, keyed by district code."""
+    return {code: _patient_minutes(sc, G, cand[cand["district_code"] == code],
+                                   points[points["district_code"] == code])
+            for code in area["code"]}
+
+
+def _primary_care(sc: Scenario, data, area, cand, points, minutes, chc):
     pc = sc.plans.primary_care
-    minutes = {code: _patient_minutes(sc, G, cand[cand["district_code"] == code],
-                                      points[points["district_code"] == code])
-               for code in chc["code"]}
+    minutes = {code: minutes.get(code) for code in chc["code"]}
     seats = data.seats.set_index("code").to_crs(settings.CRS_METRIC).geometry
     metric = cand.to_crs(settings.CRS_METRIC).geometry
     seat_km = np.array([g.distance(seats[c]) / 1000 if c in seats.index else 0.0
@@ -235,9 +249,85 @@ def run_scenario(path: str | Path, out_dir: str | Path = "runs", *, progress: Pr
     return run_loaded(sc, Path(out_dir) / sc.name, say)
 
 
-def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
-    """Run an already validated scenario into ``folder`` (atomically)."""
+#: Scenario sections that decide the shared inputs (road graph, demand, sites, travel times).
+INPUT_SECTIONS: tuple[str, ...] = ("area", "data", "year", "population", "network", "demand", "sites")
+
+
+@dataclass
+class Inputs:
+    """The expensive, scenario-independent part of a run, shared by every scenario with the same key.
+
+    Built by :func:`prepare_inputs`; a batch builds it once per distinct key and hands it
+    to every scenario (in-process, pickled to worker processes or scattered to Dask workers).
+    """
+
+    key: str
+    data: Any
+    area: gpd.GeoDataFrame
+    graph: Any
+    osm_source: Path
+    points: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    travel_times: traveltime.TravelTimes
+    patient_minutes: dict[str, Any] | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def inputs_key(sc: Scenario) -> str:
+    """Return the hash of everything :func:`prepare_inputs` depends on (response standards excluded).
+
+    Scenarios with the same key share one :class:`Inputs`; the travel-time matrix is built at
+    the largest standard of the group and cut per scenario (:meth:`TravelTimes.within`).
+    """
+    resolved = sc.resolved_dict()
+    parts = {name: resolved[name] for name in INPUT_SECTIONS}
+    parts["max_vehicles_per_station"] = sc.plans.ambulances.max_vehicles_per_station
+    parts["primary_care"] = sc.plans.primary_care.enabled
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def travel_cutoff(sc: Scenario) -> float:
+    """Return the largest response standard that applies to some district of the study area."""
+    urban = set(sc.area.urban)
+    kinds = {code in urban for code in sc.area.districts}
+    return float(max(sc.response_minutes.urban if is_urban else sc.response_minutes.county for is_urban in kinds))
+
+
+def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress | None = None) -> Inputs:
+    """Build the shared inputs of ``sc``: data, road graph, demand, candidate sites, travel times.
+
+    Parameters
+    ----------
+    sc : Scenario
+        Any scenario of the group (they share :func:`inputs_key`).
+    cutoff : float, optional
+        Travel-time cutoff in minutes (default: the scenario's largest response standard).
+    say : callable, optional
+        Progress messages.
+
+    Returns
+    -------
+    Inputs
+    """
+    say = say or (lambda _msg: None)
     timings: dict[str, float] = {}
+    step = _stepper(timings, say)
+    data = step("data", load_taiyuan)
+    area = _study_area(sc, data)
+    G, osm_source = step("road graph", _graph, sc, data, area)
+    points = step("demand", _demand, sc, data, area, G)
+    cand = step("candidate sites", _sites, sc, data, area, G, points)
+    tt = step("travel times", lambda: traveltime.travel_time_matrix(
+        G, cand, points, cutoff or travel_cutoff(sc), snap_tolerance_m=sc.network.snap_tolerance_m,
+        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph))
+    patient = step("patient travel times", _patient_minutes_by_district, sc, area, G, cand, points) \
+        if sc.plans.primary_care.enabled else None
+    return Inputs(inputs_key(sc), data, area, G, osm_source, points, cand, tt, patient, timings)
+
+
+def _stepper(timings: dict[str, float], say: Progress) -> Callable[..., Any]:
+    """Return ``step(name, fn, *args)``: announce, time and run one step of a run."""
 
     def step(name: str, fn, *args):
         say(name)
@@ -246,15 +336,43 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
         timings[name] = round(time.perf_counter() - t0, 3)
         return out
 
-    data = step("data", load_taiyuan)
-    area = _study_area(sc, data)
-    G, osm_source = step("road graph", _graph, sc, data, area)
-    points = step("demand", _demand, sc, data, area, G)
-    cand = step("candidate sites", _sites, sc, data, area, G, points)
-    cutoff = max(sc.response_minutes.urban, sc.response_minutes.county)
-    tt = step("travel times", lambda: traveltime.travel_time_matrix(
-        G, cand, points, cutoff, snap_tolerance_m=sc.network.snap_tolerance_m,
-        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph))
+    return step
+
+
+def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
+    """Run an already validated scenario into ``folder`` (atomically)."""
+    return run_prepared(sc, prepare_inputs(sc, say=say), folder, say)
+
+
+def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | None = None) -> RunOutput:
+    """Plan ``sc`` on shared ``inputs`` and write its outputs into ``folder`` (atomically).
+
+    Parameters
+    ----------
+    sc : Scenario
+        The scenario; ``inputs_key(sc)`` must equal ``inputs.key``.
+    inputs : Inputs
+        From :func:`prepare_inputs` (possibly built for another scenario of the same group).
+    folder : Path
+        Output folder (replaced as a whole when the run succeeds).
+    say : callable, optional
+        Progress messages.
+
+    Returns
+    -------
+    RunOutput
+    """
+    if inputs_key(sc) != inputs.key:
+        raise ValueError(f"inputs {inputs.key} were built for another group than scenario {sc.name!r}")
+    say = say or (lambda _msg: None)
+    timings = dict(inputs.timings)
+    step = _stepper(timings, say)
+    data, area, G, cand = inputs.data, inputs.area, inputs.graph, inputs.sites
+    points = inputs.points.copy()
+    urban = set(sc.area.urban)
+    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
+                                          sc.response_minutes.county)
+    tt = inputs.travel_times.within(travel_cutoff(sc))
     with tables.atomic_folder(folder) as tmp:
         amb = nt = None
         if sc.plans.ambulances.enabled:
@@ -266,16 +384,28 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
                                         chc_per_street=sc.plans.primary_care.chc_per_street,
                                         extra_threshold=sc.plans.primary_care.extra_chc_threshold,
                                         extra_per_residents=sc.plans.primary_care.extra_chc_per_residents)
-        pc = step("health centres", _primary_care, sc, data, area, cand, points, G, chc) \
+        pc = step("health centres", _primary_care, sc, data, area, cand, points, inputs.patient_minutes, chc) \
             if sc.plans.primary_care.enabled else None
         layers = _layers(sc, data, area, cand, points, tt, amb, beds, chc, G, pc)
-        summary = _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc)
+        summary = _summary(sc, data, area, amb, nt, beds, chc, inputs.osm_source, timings, pc)
         if gc is not None:
             layers["green_channel"] = gc["routes"]
             summary["green_channel"] = _green_summary(gc)
             summary["data_quality"] += _green_notes(gc)
+        if amb is not None and amb.relaxed:
+            _mark_relaxed(summary, amb)
         step("outputs", _write, sc, tmp, layers, summary)
     return RunOutput(folder, layers, summary, timings)
+
+
+def _mark_relaxed(summary: dict[str, Any], amb) -> None:
+    """Record that the plan meets the norms only in part (``solver.relax_norms_if_infeasible``)."""
+    summary["norms_met"] = False
+    summary["relaxed_norms"] = list(amb.relaxed)
+    summary["infeasible_reasons"] = list(amb.infeasible_reasons)
+    summary["status"] = f"best plan under relaxed norms ({summary['status']})"
+    summary["data_quality"].insert(0, "The budgets cannot meet every norm; this is the best plan under relaxed "
+                                      "norms: " + "; ".join(amb.relaxed))
 
 
 def _district_layer(area, amb, beds, chc, pc=None) -> gpd.GeoDataFrame:

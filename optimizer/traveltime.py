@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -321,6 +321,35 @@ class TravelTimes:
         return sparse.csr_matrix(
             (np.ones(keep.sum(), bool), (M.row[keep], M.col[keep])), shape=self.shape
         )
+
+    def within(self, minutes: float) -> TravelTimes:
+        """Return the matrix cut down to ``minutes``, as if it had been built with that cutoff.
+
+        Batch runs build one matrix at the largest response standard of a sweep and cut it
+        per scenario, so every scenario sees exactly the matrix a single run would build.
+
+        Parameters
+        ----------
+        minutes : float
+            New cutoff; at most ``cutoff_minutes``.
+
+        Returns
+        -------
+        TravelTimes
+            ``self`` when ``minutes`` is not smaller than the cutoff.
+        """
+        if minutes > self.cutoff_minutes + 1e-9:
+            raise InputError(None, "minutes", f"cannot extend a {self.cutoff_minutes} min matrix to {minutes} min")
+        if minutes >= self.cutoff_minutes:
+            return self
+        M = self.minutes
+        keep = M.data <= minutes
+        rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))[keep]
+        indptr = np.zeros(M.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=M.shape[0]), out=indptr[1:])
+        cut = sparse.csr_matrix((M.data[keep], M.indices[keep], indptr), shape=M.shape)
+        cut.has_canonical_format = True
+        return replace(self, minutes=cut, pair_estimated=self.pair_estimated[keep], cutoff_minutes=float(minutes))
 
     def estimated_pairs(self) -> sparse.csr_matrix:
         """Return a boolean matrix of the pairs whose time is a straight-line estimate."""
@@ -631,19 +660,23 @@ def service_areas(
         entry["edge_buffers"] = (buffer_m, *_edge_buffers(G, buffer_m))
     _, u_pos, v_pos, buffers = entry["edge_buffers"]
     _, xy = _node_tree(G)
+    # The union is the slow part (~1 s per area); batch runs ask for the same stations again.
+    memo = entry.setdefault("service_areas", {})
     records = []
     for i, source in enumerate(source_nodes):
         row = times.getrow(i)
         secs = np.full(len(G), np.inf)
         secs[row.indices] = row.data
         for limit in thresholds:
-            reach = secs <= limit * 60.0
-            sel = reach[u_pos] & reach[v_pos]
-            geom = shapely.union_all(buffers[sel]) if sel.any() else None
-            if geom is None or geom.is_empty:
-                src_xy = xy[node_positions(G, [source])[0]]
-                geom = shapely.Point(src_xy).buffer(buffer_m)
-            records.append({"source_node": source, "minutes": limit, "geometry": geom})
+            key = (source, limit, buffer_m, reverse)
+            if key not in memo:
+                reach = secs <= limit * 60.0
+                sel = reach[u_pos] & reach[v_pos]
+                geom = shapely.union_all(buffers[sel]) if sel.any() else None
+                if geom is None or geom.is_empty:
+                    geom = shapely.Point(xy[node_positions(G, [source])[0]]).buffer(buffer_m)
+                memo[key] = geom
+            records.append({"source_node": source, "minutes": limit, "geometry": memo[key]})
     gdf = gpd.GeoDataFrame(records, geometry="geometry", crs=settings.CRS_METRIC)
     return gdf.to_crs(settings.CRS_GEOGRAPHIC)
 

@@ -97,18 +97,18 @@ def test_crs_must_be_declared():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match=r"nope\.gpkg: file not found"):
+    with pytest.raises(InputError, match=r"nope\.gpkg: path: file not found"):
         read_layer(tmp_path / "nope.gpkg", crs="wgs84", kind="sites")
 
 
 def test_unreadable_and_empty_files(tmp_path):
     bad = tmp_path / "broken.geojson"
     bad.write_text("{ this is not json", encoding="utf-8")
-    with pytest.raises(InputError, match=r"broken\.geojson: cannot read"):
+    with pytest.raises(InputError, match=r"broken\.geojson: format: cannot read"):
         read_layer(bad, crs="wgs84", kind="sites")
-    with pytest.raises(InputError, match=r"empty\.csv: file is empty"):
+    with pytest.raises(InputError, match=r"empty\.csv: format: file is empty"):
         read_layer(_write_csv(tmp_path, "empty.csv", ""), crs="wgs84", kind="sites")
-    with pytest.raises(InputError, match=r"header\.csv: layer has no features"):
+    with pytest.raises(InputError, match=r"header\.csv: features: layer has no features"):
         read_layer(_write_csv(tmp_path, "header.csv", "id,lon,lat\n"), crs="wgs84", kind="sites")
 
 

@@ -158,3 +158,19 @@ def test_dsm_reports_residents_out_of_reach():
     plan.__post_init__()
     with pytest.raises(InfeasiblePlanError, match=r"10,000 residents \(most in 乙县\)"):
         plan.solve()
+
+
+def test_relaxed_norms_give_the_best_plan_the_budget_allows():
+    # Budget 3 < norm 4. B must keep its county centre (1 vehicle), so the least shortfall
+    # is one ambulance in A; A's 2 vehicles then serve 60,000 of its 90,000 residents.
+    r = _instance("capacitated", max_vehicles=3).solve(solver="highs", relax_norms=True)
+    by = r.districts.set_index("code")
+    assert (by.loc["A", "amb_planned"], by.loc["B", "amb_planned"]) == (2, 1)
+    assert r.relaxed == ["甲区 (A): 2 ambulances against the fleet norm of 3 (short 1)"]
+    assert any("budget allows 3" in reason for reason in r.infeasible_reasons)
+    assert r.totals["pop_covered"] == 70000 and r.totals["np_planned"] >= 2
+
+
+def test_feasible_plan_is_not_relaxed():
+    r = _instance("capacitated").solve(solver="highs", relax_norms=True)
+    assert r.relaxed == [] and r.infeasible_reasons == [] and r.optimal

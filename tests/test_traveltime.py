@@ -252,3 +252,21 @@ def test_service_areas(tiny):
     assert small.contains(Point(PTS["A"]))
     assert big.contains(Point(PTS["B"])) and not small.contains(Point(PTS["B"]))
     assert big.area > small.area
+
+
+def test_within_equals_a_matrix_built_with_the_smaller_cutoff(taiyuan):
+    # Batch runs cut one wide matrix per scenario: it must equal the narrow build exactly.
+    rng = np.random.default_rng(5)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(112.45, 112.65, 300),
+                                                       rng.uniform(37.75, 37.95, 300)), crs=4326)
+    sites, demand = pts.iloc[:30].reset_index(drop=True), pts.iloc[30:].reset_index(drop=True)
+    wide = traveltime.travel_time_matrix(taiyuan, sites, demand, cutoff_minutes=20)
+    narrow = traveltime.travel_time_matrix(taiyuan, sites, demand, cutoff_minutes=9)
+    cut = wide.within(9)
+    assert cut.cutoff_minutes == 9 and narrow.minutes.nnz < wide.minutes.nnz
+    assert (cut.minutes != narrow.minutes).nnz == 0
+    assert np.array_equal(cut.minutes.indptr, narrow.minutes.indptr)
+    assert np.array_equal(cut.pair_estimated, narrow.pair_estimated) and cut.pair_estimated.any()
+    assert wide.within(20) is wide
+    with pytest.raises(InputError, match="cannot extend"):
+        wide.within(25)

@@ -115,7 +115,7 @@ def read_layer(
     gdf = gdf.set_crs(None, allow_override=True) if gdf.crs is not None else gdf
     gdf = gdf.reset_index(drop=True)
     if gdf.empty:
-        raise InputError(source, None, "layer has no features")
+        raise InputError(source, "features", "layer has no features")
     _check_required(gdf, required, source)
     fields = COUNT_FIELDS if count_fields is None else count_fields
     for field in fields:
@@ -257,16 +257,17 @@ def _read_vector(path: Path, layer: str | int | None) -> tuple[gpd.GeoDataFrame,
     """Read a vector file; return it and its own CRS (None when it has none)."""
     source = str(path)
     if not path.exists():
-        raise InputError(source, None, "file not found")
+        raise InputError(source, "path", "file not found")
     if path.suffix.lower() not in _VECTOR_SUFFIXES:
         raise InputError(
-            source, None, "unsupported format; use .gpkg, .geojson, .shp or .csv with lon/lat"
+            source, "format", "unsupported format; use .gpkg, .geojson, .shp or .csv with lon/lat"
         )
     try:
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        _check_layer_name(path, layer)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(source, None, f"cannot read file: {first}") from None
+        raise InputError(source, "format", f"cannot read file: {first}") from None
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(source, "geometry", "file has no geometry column")
     file_crs = gdf.crs
@@ -275,6 +276,21 @@ def _read_vector(path: Path, layer: str | int | None) -> tuple[gpd.GeoDataFrame,
     if path.suffix.lower() in {".geojson", ".json"} and not _geojson_has_crs_member(path):
         file_crs = None
     return gdf, file_crs
+
+
+def _check_layer_name(path: Path, layer: str | int | None) -> None:
+    """Name the layers a file does have when the requested one is not among them."""
+    if layer is None:
+        return
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except (pyogrio.errors.DataSourceError, ValueError):
+        return  # the file itself is unreadable: the caller says so
+    missing = layer not in names if isinstance(layer, str) else not 0 <= layer < len(names)
+    if missing:
+        raise InputError(
+            str(path), "layer", f"no layer {layer!r} in the file (layers: {', '.join(names) or 'none'})"
+        )
 
 
 def _geojson_has_crs_member(path: Path) -> bool:
@@ -288,14 +304,21 @@ def _read_csv(path: Path) -> tuple[gpd.GeoDataFrame, None]:
     """Read a CSV with lon/lat columns into points; CSV carries no CRS metadata."""
     source = str(path)
     if not path.exists():
-        raise InputError(source, None, "file not found")
+        raise InputError(source, "path", "file not found")
     try:
         df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise InputError(source, None, "file is empty") from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(source, "format", "file is empty (not even a header line)") from None
+    except UnicodeDecodeError as exc:
+        # Excel saves Chinese CSVs as GBK unless told otherwise ("CSV UTF-8").
+        raise InputError(
+            source, "encoding",
+            f"cannot read CSV (UTF-8 expected): byte 0x{exc.object[exc.start]:02x} at position {exc.start} "
+            "is not UTF-8; save the file as 'CSV UTF-8'",
+        ) from None
+    except pd.errors.ParserError as exc:
         first = str(exc).splitlines()[0]
-        raise InputError(source, None, f"cannot read CSV (UTF-8 expected): {first}") from None
+        raise InputError(source, "format", f"cannot read CSV: {first}") from None
     df.columns = [str(c).strip() for c in df.columns]
     lon_col = _find_column(df.columns, _LON_NAMES, source, "longitude")
     lat_col = _find_column(df.columns, _LAT_NAMES, source, "latitude")
@@ -362,17 +385,18 @@ def _check_required(gdf: gpd.GeoDataFrame, required: Sequence[str], source: str)
 
 
 def _check_counts(values: pd.Series, field: str, source: str, is_csv: bool) -> pd.Series:
-    """Check that counts (population, beds, ...) are numbers >= 0, without blanks."""
+    """Check that counts (population, beds, ...) are finite numbers >= 0, without blanks."""
     num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna().to_numpy()
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            source,
-            field,
-            f"{_where(pos, is_csv)}not a number: {values.iloc[pos]!r}",
-            line=_line(pos, is_csv),
-        )
+    blank = (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+    # "inf" parses as a number but would break every sum and rounding downstream.
+    for bad, what in ((blank, "missing value"), (num.isna().to_numpy(), "not a number"),
+                      (~np.isfinite(num.to_numpy(dtype=float)), "not a finite number")):
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            shown = "" if what == "missing value" else f": {_show(values.iloc[pos])}"
+            raise InputError(
+                source, field, f"{_where(pos, is_csv)}{what}{shown}", line=_line(pos, is_csv)
+            )
     neg = (num < 0).to_numpy()
     if neg.any():
         pos = int(np.flatnonzero(neg)[0])
@@ -383,6 +407,11 @@ def _check_counts(values: pd.Series, field: str, source: str, is_csv: bool) -> p
             line=_line(pos, is_csv),
         )
     return num
+
+
+def _show(value: object) -> str:
+    """Render a cell value as the user wrote it: numbers plain (``inf``, not ``np.float64(inf)``)."""
+    return f"{float(value):g}" if isinstance(value, int | float | np.number) else repr(value)
 
 
 def _check_ids(gdf: gpd.GeoDataFrame, id_field: str, source: str, is_csv: bool) -> None:
@@ -455,10 +484,15 @@ def _check_geometry(
 
 
 def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
-    """Return the polygons of a repaired geometry (or the geometry if not polygonal)."""
-    if geom.geom_type != "GeometryCollection":
+    """Return the polygons of a repaired geometry (empty when none are left).
+
+    A polygon without area (all corners on one line) "repairs" to lines: that is a
+    different feature, not a fixed one, so it counts as unrepairable.
+    """
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
-    polys = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+    parts = shapely.get_parts(geom)
+    polys = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(polys) if polys else shapely.Polygon()
 
 

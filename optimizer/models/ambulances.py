@@ -61,6 +61,10 @@ class AmbulancePlanResult:
         Solver outcome in plain words.
     notes : list of str
         Modelling notes for the report (e.g. nearest-k restriction, no existing stations).
+    relaxed : list of str
+        Norms the plan misses, in planning terms (only when solved with relaxed norms).
+    infeasible_reasons : list of str
+        Why the plan with the full norms is impossible (only when norms were relaxed).
     """
 
     stations: pd.DataFrame
@@ -73,6 +77,8 @@ class AmbulancePlanResult:
     objective: float | None
     solve_seconds: float
     notes: list[str] = field(default_factory=list)
+    relaxed: list[str] = field(default_factory=list)
+    infeasible_reasons: list[str] = field(default_factory=list)
 
     @property
     def optimal(self) -> bool:
@@ -219,8 +225,12 @@ class AmbulancePlan:
         ]
 
     # ------------------------------------------------------------------ model
-    def build(self) -> MilpProblem:
-        """Assemble the MILP (variables, norms, budgets, objective)."""
+    def build(self, relax_norms: bool = False) -> MilpProblem:
+        """Assemble the MILP (variables, norms, budgets, objective).
+
+        With ``relax_norms`` every norm row gets a shortfall variable (``short_*`` blocks)
+        so that the budgets, which stay hard, decide how far the norms can be met.
+        """
         ns = len(self.sites)
         existing = self.sites["existing"].to_numpy(bool)
         cap = self.sites["max_vehicles"].to_numpy(float)
@@ -255,7 +265,7 @@ class AmbulancePlan:
             relaxable=False,
             description="negative-pressure vehicles are part of the fleet",
         )
-        self._add_norms(p)
+        self._add_norms(p, relax_norms)
         self._add_budgets(p, existing)
         if self.model == "mexclp":
             self._add_mexclp(p)
@@ -275,23 +285,31 @@ class AmbulancePlan:
         )
         return M, codes
 
-    def _add_norms(self, p: MilpProblem) -> None:
+    def _add_norms(self, p: MilpProblem, relax: bool = False) -> None:
         D, codes = self._district_matrix()
+
+        def short(name: str, rows: int) -> dict[str, Any]:
+            if not relax:
+                return {}
+            p.add_variables(name, rows)
+            return {name: sp.identity(rows, format="csr")}
+
         p.add_constraints(
             "fleet_norm",
-            {"v": D},
+            {"v": D, **short("short_fleet", len(codes))},
             lb=self.norms["min_vehicles"].to_numpy(float),
             description="the fleet norm in every district (1 ambulance per 30,000 urban / 10,000 county residents)",
         )
         share = self.negative_pressure_share
         ones = np.ones((1, len(self.sites)))
         p.add_constraints(
-            "np_share", {"n": ones, "v": -share * ones}, lb=0.0, description=f"the {share:.0%} negative-pressure share"
+            "np_share", {"n": ones, "v": -share * ones, **short("short_np", 1)}, lb=0.0,
+            description=f"the {share:.0%} negative-pressure share",
         )
         if self.per_district_negative_pressure:
             p.add_constraints(
                 "np_share_district",
-                {"n": D, "v": -share * D},
+                {"n": D, "v": -share * D, **short("short_np_district", len(codes))},
                 lb=0.0,
                 description=f"the {share:.0%} negative-pressure share in every district",
             )
@@ -299,7 +317,7 @@ class AmbulancePlan:
         if county_rows:
             p.add_constraints(
                 "county_centre",
-                {"open": D[county_rows]},
+                {"open": D[county_rows], **short("short_county", len(county_rows))},
                 lb=1.0,
                 description="a county emergency centre in every county",
             )
@@ -414,15 +432,96 @@ class AmbulancePlan:
         gap: float | None = 1e-4,
         threads: int | None = None,
         log_path=None,
+        relax_norms: bool = False,
     ) -> AmbulancePlanResult:
-        """Check, build and solve the plan; explain infeasibility in planning terms."""
-        self.check()
+        """Check, build and solve the plan; explain infeasibility in planning terms.
+
+        With ``relax_norms`` an impossible plan is not an error: the best plan under
+        relaxed norms is returned (:meth:`solve_relaxed`), with the reasons and the
+        shortfalls in ``infeasible_reasons`` and ``relaxed``.
+        """
+        args = (solver, time_limit, gap, threads, log_path)
+        try:
+            self.check()
+        except InfeasiblePlanError as exc:
+            if not relax_norms:
+                raise
+            return self.solve_relaxed(exc.reasons, *args)
         p = self.build()
         start = self._greedy_start(p)
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         if out.x is None:
-            raise InfeasiblePlanError(self._diagnose(p, solver, out))
+            reasons = self._diagnose(p, solver, out)
+            if relax_norms and out.status_code == "infeasible":
+                return self.solve_relaxed(reasons, *args)
+            raise InfeasiblePlanError(reasons)
         return self._result(p, out, solver)
+
+    def solve_relaxed(
+        self,
+        reasons: list[str],
+        solver: str | None = None,
+        time_limit: float | None = None,
+        gap: float | None = 1e-4,
+        threads: int | None = None,
+        log_path=None,
+    ) -> AmbulancePlanResult:
+        """Return the best plan that misses the norms as little as the budgets allow.
+
+        Lexicographic, in two solves: first the smallest total shortfall (ambulances,
+        negative-pressure vehicles and county centres below their norms) under the hard
+        budgets; then, with the total shortfall held at that minimum, the usual coverage
+        objective, started from the first solution.
+        """
+        p = self.build(relax_norms=True)
+        slacks = [name for name in p.blocks if name.startswith("short_")]
+        first = p.copy()
+        first.set_objective({name: 1.0 for name in slacks}, sense="min")
+        limit = None if time_limit is None else max(time_limit / 4, 1.0)
+        out1 = solve_problem(first, solver, limit, None, threads, None)
+        if out1.x is None:
+            raise InfeasiblePlanError([*reasons, "even with every norm relaxed the budgets leave no plan "
+                                       "(the new-station or money budget cannot keep the existing stations)"])
+        total = sum(float(p.value(out1.x, name).sum()) for name in slacks)
+        p.add_constraints("norm_shortfall", {name: np.ones((1, p.blocks[name].size)) for name in slacks},
+                          ub=total + 1e-6, relaxable=False, description="the smallest norm shortfall")
+        out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=out1.x)
+        if out.x is None:  # the time limit hit before the first solution was improved on
+            out = out1
+        result = self._result(p, out, solver)
+        result.relaxed = self._shortfalls(p, out.x)
+        result.infeasible_reasons = list(reasons)
+        return result
+
+    def _shortfalls(self, p: MilpProblem, x: np.ndarray) -> list[str]:
+        """Say which norms the relaxed plan misses, by district, in planning terms."""
+        _D, codes = self._district_matrix()
+        names = self.norms.set_index("code")["name_zh"]
+        v = np.round(p.value(x, "v"))
+        n = np.round(p.value(x, "n"))
+        by_district = pd.Series(v).groupby(self.sites["district_code"].to_numpy()).sum()
+        np_by_district = pd.Series(n).groupby(self.sites["district_code"].to_numpy()).sum()
+        out = []
+        for code, need, s in zip(codes, self.norms["min_vehicles"], p.value(x, "short_fleet"), strict=True):
+            if s > 0.5:
+                out.append(f"{names[code]} ({code}): {int(by_district.get(code, 0))} ambulances against the fleet "
+                           f"norm of {int(need)} (short {round(s)})")
+        share = self.negative_pressure_share
+        if p.value(x, "short_np")[0] > 0.05:  # below that it is solver tolerance, not a shortfall
+            out.append(f"negative-pressure vehicles: {int(n.sum())} of {int(v.sum())} against the {share:.0%} "
+                       f"share (short {p.value(x, 'short_np')[0]:.1f})")
+        if "short_np_district" in p.blocks:
+            for code, s in zip(codes, p.value(x, "short_np_district"), strict=True):
+                if s > 0.05:
+                    out.append(f"{names[code]} ({code}): {int(np_by_district.get(code, 0))} negative-pressure of "
+                               f"{int(by_district.get(code, 0))} ambulances against the {share:.0%} share "
+                               f"(short {s:.1f})")
+        if "short_county" in p.blocks:
+            counties = [c for c in codes if c in self.county_codes]
+            for code, s in zip(counties, p.value(x, "short_county"), strict=True):
+                if s > 0.5:
+                    out.append(f"{names[code]} ({code}): no county emergency centre")
+        return out
 
     def _greedy_start(self, p: MilpProblem) -> np.ndarray | None:
         """Build a feasible MEXCLP plan greedily (Daskin 1983's heuristic) to start the MIP from.

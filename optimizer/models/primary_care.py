@@ -203,5 +203,6 @@ def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.Dat
     chosen["status"] = np.where(existing[chosen["site_index"]], "existing", "new")
     distance = pd.Series(seat_distance_km[chosen["site_index"]], index=chosen.index)
     chosen["kind"] = _subcentres(chosen, distance, counties, subcentres)
-    chosen["pop_served"] = chosen["pop_served"].round().astype(int)
+    # A district with fewer demand points than required centres (e.g. a coarse user layer) leaves some idle.
+    chosen["pop_served"] = chosen["pop_served"].fillna(0).round().astype(int)
     return chosen[columns].sort_values(["district_code", "site_id"]).reset_index(drop=True)

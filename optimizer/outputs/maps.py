@@ -950,6 +950,10 @@ def status_line(summary: dict[str, Any]) -> tuple[bool, str]:
     optimal = bool(summary.get("optimal", status == "optimal"))
     gap = summary.get("gap")
     gap_text = "" if is_missing(gap) or optimal else f" (optimality gap ≤ {fmt_pct(gap, 1)})"
+    relaxed = summary.get("relaxed_norms") or []
+    if relaxed:
+        return False, (f"⚠ 规范未满足 Norms relaxed: the budgets cannot meet {len(relaxed)} norm"
+                       f"{'s' if len(relaxed) > 1 else ''}; best plan under relaxed norms{gap_text}")
     if optimal:
         return True, "✓ 最优 Optimal plan (proven)"
     if "not proven optimal" in status.lower():

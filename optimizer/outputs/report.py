@@ -360,6 +360,8 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any]
         "quality": list(summary.get("data_quality") or []),
         "missing": missing_layers(results) + _missing_plans(summary),
         "sources": list(summary.get("sources") or []),
+        "relaxed": list(summary.get("relaxed_norms") or []),
+        "infeasible_reasons": list(summary.get("infeasible_reasons") or []),
         "map_html": map_html,
     }
 

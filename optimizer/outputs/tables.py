@@ -36,6 +36,7 @@ def atomic_folder(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is shared like any other
     try:
         yield tmp
         if final.exists():
@@ -51,6 +52,12 @@ def atomic_folder(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _plain(value):
@@ -86,16 +93,27 @@ def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
     frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
 
 
-def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def plain_columns(frame: pd.DataFrame, *, bool_as_int: bool = True) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose attribute columns hold plain, writable values.
+
+    Object columns keep ``str`` and ``None`` and turn anything else into ``str``; with
+    ``bool_as_int`` (GeoPackage, which has no boolean type) ``bool`` columns become ``int8``.
+    Geometry columns are left alone. Shared by :func:`write_gpkg` and
+    :mod:`optimizer.outputs.postgis`.
+    """
     out = frame.copy()
     for col in out.columns:
-        if col == out.geometry.name:
+        if isinstance(out[col].dtype, gpd.array.GeometryDtype):
             continue
-        if out[col].dtype == bool:
-            out[col] = out[col].astype("int8")  # GeoPackage has no boolean type
+        if out[col].dtype == bool and bool_as_int:
+            out[col] = out[col].astype("int8")
         elif out[col].dtype == object:
             out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return out
+
+
+def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return plain_columns(frame, bool_as_int=True)
 
 
 def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
@@ -111,6 +129,11 @@ def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
         frame = layers.get(name)
         if frame is None or len(frame) == 0:
             continue
-        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+        write_gpkg_layer(path, name, frame)
         written.append(name)
     return written
+
+
+def write_gpkg_layer(path: Path, name: str, frame: gpd.GeoDataFrame) -> None:
+    """Write one layer to a GeoPackage (booleans as 0/1, mixed objects as text)."""
+    _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")

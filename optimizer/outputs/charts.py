@@ -1,0 +1,97 @@
+"""Trade-off charts of a batch: residents covered against fleet size, one line per response standard.
+
+The PNG (matplotlib) is for reports and slides; the HTML (Plotly, its JavaScript inlined so it
+opens offline) lets a planner hover over a point to see the scenario behind it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+X, Y = "fleet_planned", "coverage_share"
+SERIES, FACET = "response_urban_min", "congestion"
+# English only: the PNG must not depend on a CJK font being installed.
+X_LABEL = "Ambulances planned"
+Y_LABEL = "Residents covered within the standard (%)"
+
+
+def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
+    cols = ["scenario", X, Y, SERIES, FACET, "norms_met"]
+    data = pd.DataFrame(frame[[c for c in cols if c in frame]]).dropna(subset=[X, Y])
+    data = data.assign(covered_pct=data[Y].astype(float) * 100)
+    return data.sort_values([FACET, SERIES, X, "scenario"], kind="mergesort")
+
+
+def tradeoff_png(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Draw coverage against fleet size, one line per urban standard, one panel per congestion factor.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Batch summary rows of planned scenarios.
+    path : str or Path
+        PNG file.
+    title : str
+        Chart title.
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = _prepared(frame)
+    facets = sorted(data[FACET].unique()) or [1.0]
+    fig, axes = plt.subplots(1, len(facets), figsize=(5.5 * len(facets), 4.2), sharey=True, squeeze=False)
+    for ax, factor in zip(axes[0], facets, strict=True):
+        part = data[data[FACET] == factor]
+        for minutes, line in part.groupby(SERIES, sort=True):
+            ax.plot(line[X], line["covered_pct"], marker="o", label=f"{minutes:g} min urban standard")
+            relaxed = line[line["norms_met"] == False]  # noqa: E712 - None means unknown
+            ax.scatter(relaxed[X], relaxed["covered_pct"], s=60, facecolors="none", edgecolors="#b71c1c")
+        ax.set_title(f"congestion × {factor:g}" if len(facets) > 1 else title)
+        ax.set_xlabel(X_LABEL)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(Y_LABEL)
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    if len(facets) > 1 and title:
+        fig.suptitle(title)
+    fig.text(0.01, 0.01, "Red ring: norms relaxed (budget below the norm). Population is an estimate.", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
+
+
+def tradeoff_html(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Write the same chart as a self-contained interactive HTML page (Plotly, works offline).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Batch summary rows of planned scenarios.
+    path : str or Path
+        HTML file.
+    title : str
+        Chart title.
+
+    Returns
+    -------
+    Path
+    """
+    import plotly.express as px
+
+    data = _prepared(frame)
+    data = data.assign(standard=data[SERIES].map(lambda m: f"{m:g} min"),
+                       norms=data["norms_met"].map({True: "met", False: "relaxed"}).fillna("n/a"))
+    fig = px.line(data, x=X, y="covered_pct", color="standard", facet_col=FACET if data[FACET].nunique() > 1
+                  else None, markers=True, hover_name="scenario", hover_data={"norms": True},
+                  labels={X: X_LABEL, "covered_pct": Y_LABEL, "standard": "Urban standard", FACET: "Congestion"},
+                  title=title)
+    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="tradeoff")
+    return Path(path)

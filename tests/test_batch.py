@@ -1,0 +1,177 @@
+"""Batch jobs: sweep expansion, shared inputs, local vs Dask runs, resuming after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from optimizer.batch import load_batch, run_batch
+from optimizer.batch import runner as batch_runner
+from optimizer.errors import InputError
+from optimizer.outputs.batch import write_batch_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
+# One urban district, no primary care or beds: a member plans in a few seconds.
+FAST_SET = {
+    "area.districts": ["140106"], "area.urban": ["140106"], "plans.ambulances.model": "mclp",
+    "plans.primary_care.enabled": False, "plans.beds.enabled": False, "outputs.report": False,
+    "solver.time_limit_s": 30, "solver.threads": 1, "solver.relax_norms_if_infeasible": True,
+}
+
+
+def write_sweep(folder: Path, grid: dict, name: str = "t", **set_) -> Path:
+    lines = ["sweep:", f"  name: {name}", f"  base: {BASELINE}", "  set:"]
+    lines += [f"    {k}: {json.dumps(v)}" for k, v in {**FAST_SET, **set_}.items()]
+    lines += ["  grid:"] + [f"    {k}: {json.dumps(v)}" for k, v in grid.items()]
+    path = folder / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- sweep files ----------------------------------------------------------------------------
+
+
+def test_sweep_expands_the_grid_with_ranges_and_fixed_values(tmp_path):
+    path = write_sweep(tmp_path, {"response_minutes.urban": [8, 12.5],
+                                  "plans.ambulances.max_vehicles": {"start": 10, "stop": 20, "step": 5}})
+    batch = load_batch(path)
+    assert [m.name for m in batch.members] == [
+        "t-urban8_max_vehicles10", "t-urban8_max_vehicles15", "t-urban8_max_vehicles20",
+        "t-urban12p5_max_vehicles10", "t-urban12p5_max_vehicles15", "t-urban12p5_max_vehicles20"]
+    last = batch.members[-1]
+    assert last.params == {"response_minutes.urban": 12.5, "plans.ambulances.max_vehicles": 20}
+    assert last.scenario.response_minutes.urban == 12.5 and last.scenario.plans.ambulances.max_vehicles == 20
+    assert last.scenario.area.districts == ["140106"] and not last.scenario.plans.beds.enabled
+    assert batch.parameters == ["response_minutes.urban", "plans.ambulances.max_vehicles"]
+    assert len({m.digest for m in batch.members}) == 6
+
+
+def test_shipped_sweeps_expand_to_their_documented_sizes():
+    assert len(load_batch(ROOT / "scenarios" / "sweeps" / "taiyuan_core_fleet.yaml").members) == 50
+    assert len(load_batch(ROOT / "scenarios" / "sweeps" / "taiyuan_overnight.yaml").members) == 180
+
+
+@pytest.mark.parametrize(("grid", "field", "message"), [
+    ({"response_minutes.urban": [0]}, "sweep.grid.response_minutes.urban", "greater than 0"),
+    ({"plans.ambulances.max_vehicle": [5]}, "sweep.grid.plans.ambulances.max_vehicle", "max_vehicles"),
+    ({"plans.ambulances.max_vehicles": {"start": 9, "stop": 1, "step": 1}},
+     "sweep.grid.plans.ambulances.max_vehicles", "stop >= start"),
+    ({"plans.ambulances.max_vehicles": []}, "sweep.grid.plans.ambulances.max_vehicles", "non-empty list"),
+    ({"plans.ambulances.max_vehicles": {"start": 1, "stop": 100000, "step": 1}, "response_minutes.urban":
+      [8, 9]}, "sweep.grid", "more than 5,000"),
+])
+def test_bad_sweep_names_file_and_field(tmp_path, grid, field, message):
+    path = write_sweep(tmp_path, grid)
+    with pytest.raises(InputError) as info:
+        load_batch(path)
+    assert info.value.source == str(path) and info.value.field == field
+    assert message in info.value.message and "\n" not in info.value.one_line()
+
+
+def test_folder_batch_needs_unique_names(tmp_path):
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text("name: same\n")
+    with pytest.raises(InputError, match="must be unique in a batch.*same"):
+        load_batch(tmp_path)
+    (tmp_path / "b.yaml").write_text("name: other\n")
+    assert [m.name for m in load_batch(tmp_path).members] == ["same", "other"]
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
+    calls = []
+    real = batch_runner.prepare_inputs
+
+    def counting(sc, **kw):
+        calls.append((sc.network.congestion, kw.get("cutoff")))
+        return real(sc, **kw)
+
+    monkeypatch.setattr(batch_runner, "prepare_inputs", counting)
+    path = write_sweep(tmp_path, {"network.congestion": [1.0, 1.5], "response_minutes.urban": [8, 12]},
+                       **{"outputs.map": False, "plans.ambulances.max_vehicles": 20})
+    run = run_batch(path, tmp_path / "runs")
+    assert [r["status"] for r in run.records] == ["ok"] * 4
+    # two groups (congestion changes the graph); each matrix is built at the group's widest standard
+    assert calls == [(1.0, 12.0), (1.5, 12.0)]
+    by = {r["name"]: r["summary"]["kpis"] for r in run.records}
+    assert by["t-congestion1_urban8"]["pop_covered"] <= by["t-congestion1_urban12"]["pop_covered"]
+
+
+def test_local_and_dask_runs_agree_and_rerun_skips_finished(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    path = write_sweep(tmp_path, {"response_minutes.urban": [8, 12], "plans.ambulances.max_vehicles": [12, 20]})
+    local = run_batch(path, tmp_path / "local", workers=2)
+    files = write_batch_outputs(local)
+    assert [r["status"] for r in local.records] == ["ok"] * 4
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        remote = run_batch(path, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    remote_files = write_batch_outputs(remote)
+    assert files["summary_csv"].read_bytes() == remote_files["summary_csv"].read_bytes()
+    for member in local.batch.members:
+        a = (local.folder / member.name / "summary.json").read_bytes()
+        assert a == (remote.folder / member.name / "summary.json").read_bytes()
+    table = pd.read_csv(files["summary_csv"])
+    assert list(table["fleet_planned"]) == [12, 20, 12, 20]
+    assert list(table["norms_met"]) == [False, True, False, True]  # the norm for 迎泽区 is 20
+    assert table.loc[0, "norms_relaxed"].startswith("迎泽区 (140106): 12 ambulances against the fleet norm of 20")
+    index = files["index"].read_text()
+    for link in table["map"]:
+        assert f'href="{link}"' in index and (local.folder / link).exists()
+    assert "plotly" in files["chart_html"].read_text()[:20000].lower()
+    assert files["chart_png"].read_bytes()[:4] == b"\x89PNG"
+    again = run_batch(path, tmp_path / "local", workers=2)
+    assert again.ran == [] and len(again.skipped) == 4
+
+
+def healthopt(*args, **kw):
+    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_failing_member_is_reported_and_the_rest_continue(tmp_path):
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [12, 20]},
+                       **{"solver.relax_norms_if_infeasible": False, "outputs.map": False})
+    out = healthopt("batch", path, "-o", tmp_path / "runs")
+    assert out.returncode == 3, out.stderr
+    assert "1 planned, 1 without a plan" in out.stdout
+    record = json.loads((tmp_path / "runs" / "t" / ".status" / "t-max_vehicles12.json").read_text())
+    assert record["status"] == "infeasible"
+    assert "the fleet norm needs 20 ambulances" in record["message"] and "budget allows 12" in record["message"]
+    assert (tmp_path / "runs" / "t" / "t-max_vehicles20" / "summary.json").exists()
+    assert not (tmp_path / "runs" / "t" / "t-max_vehicles12").exists()
+
+
+def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18, 20]}, **{"outputs.map": False})
+    folder = tmp_path / "runs" / "t"
+    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "batch", str(path), "-o",
+           str(tmp_path / "runs")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((folder / ".status").glob("*.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # the next member is now mid-run
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.stem for p in (folder / ".status").glob("*.json"))
+    assert finished, "no member finished before the kill"
+    # every visible scenario folder is complete; half-written ones are hidden temporaries
+    for sub in folder.iterdir():
+        if sub.is_dir() and not sub.name.startswith("."):
+            assert (sub / "summary.json").exists() and (sub / "results.gpkg").exists()
+    resumed = run_batch(path, tmp_path / "runs")
+    assert set(resumed.skipped) == set(finished) and set(resumed.ran).isdisjoint(finished)
+    assert [r["status"] for r in resumed.records] == ["ok"] * 4
+    assert not list(folder.glob(".*.partial"))
