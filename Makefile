@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python -m pip install -q -e '.[dev,benchmark]'
 	$(BIN)/python benchmarks/bench_traveltime.py
 	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) build .cache runs

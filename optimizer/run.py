@@ -81,10 +81,7 @@ def _demand(sc: Scenario, data, area, G) -> gpd.GeoDataFrame:
     if sc.data.osm is not None:
         # The embedded extract covers central Taiyuan only, so only a user's own extract is held to this.
         demand_mod.require_on_network(points, sc.data.osm.path, sc.network.snap_tolerance_m)
-    urban = set(sc.area.urban)
-    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
-                                          sc.response_minutes.county)
-    return points
+    return points  # response standards are set per scenario in run_prepared
 
 
 def _off_network_candidates(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -931,14 +931,15 @@ def _bound_message(kind: str, ctx: dict[str, Any], value: Any) -> str:
 def _extra_message(loc: tuple[Any, ...]) -> str:
     """Explain an unknown key, suggesting the closest allowed field."""
     key = str(loc[-1]) if loc else "?"
+    shown = repr(key) if _odd_key(key) else f"'{key}'"
     model = _model_at(loc[:-1])
     if model is None:
-        return f"unknown field '{key}'"
+        return f"unknown field {shown}"
     allowed = list(model.model_fields)
     hint = _suggest(key, allowed)
     if hint:
-        return f"unknown field '{key}'{hint}"
-    return f"unknown field '{key}' (allowed: {', '.join(allowed)})"
+        return f"unknown field {shown}{hint}"
+    return f"unknown field {shown} (allowed: {', '.join(allowed)})"
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -973,7 +974,7 @@ def _message(err: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     if kind == "extra_forbidden":
         return _extra_message(loc)
     if kind == "invalid_key":
-        return f"field names must be text, got {loc[-1] if loc else '?'}"
+        return f"field names must be text, got {_show(value)}"
     if kind in _TYPE_WORDS:
         return _typed_message(kind, value)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -1000,9 +1001,12 @@ _MISSING = object()
 
 
 def _raw_key(node: dict[Any, Any], item: Any) -> Any:
-    """Return the raw mapping key matching a loc item (compared as text), or a sentinel."""
+    """Return the raw mapping key matching a loc item (equal, or equal as text), or a sentinel.
+
+    The key itself is returned, not the item: pydantic reports a ``true`` key as ``1``.
+    """
     if item in node:
-        return item
+        return next((key for key in node if key == item), item)
     for key in node:
         if str(key) == str(item):
             return key
@@ -1054,7 +1058,25 @@ def _join(name: str, part: Any, index: bool = False) -> str:
     """Append a mapping key (``a.b``) or a list index (``a[3]``) to a dotted name."""
     if index:
         return f"{name}[{part}]"
-    return f"{name}.{part}" if name else str(part)
+    key = _key_text(part)
+    return f"{name}.{key}" if name else key
+
+
+def _odd_key(text: str) -> bool:
+    """Whether a key would be invisible or break the line if printed as is."""
+    return not text or text != text.strip() or not text.isprintable()
+
+
+def _key_text(key: Any) -> str:
+    """Spell a mapping key as a field-name part, as in YAML (``true``, ``null``).
+
+    Empty keys, keys with surrounding spaces and keys holding line breaks or control
+    characters are quoted and escaped, so every problem stays visible and on one line.
+    """
+    if isinstance(key, bool) or key is None:
+        return _show(key)
+    text = str(key)
+    return repr(text) if _odd_key(text) else text
 
 
 def _line_for(path: tuple[Any, ...], lines: _Lines) -> int | None:
@@ -1159,7 +1181,7 @@ class _LineWalker:
         """Construct a scalar or tagged value; PyYAML's own slips become YAML errors."""
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as exc:
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read this {node.tag} value ({exc})", node.start_mark
             ) from None
@@ -1355,3 +1377,35 @@ def validate_file(path: str | Path) -> list[InputError]:
         Sorted by line.
     """
     return _check_file(path)[1]
+
+
+def read_yaml_file(path: str | Path, what: str = "file") -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Read a YAML file with line numbers (as for scenarios), for sweep and batch files.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is, for the empty-file message.
+
+    Returns
+    -------
+    tuple
+        The data and ``{key path: 1-based line}``.
+
+    Raises
+    ------
+    ScenarioError
+        Unreadable file or invalid YAML (file and line named).
+    """
+    path = Path(path)
+    text, problems = _read(path)
+    if text is None:
+        raise ScenarioError(problems)
+    parsed = _parse_yaml(text, str(path))
+    if parsed.problems:
+        problems = [InputError(p.source, p.field, p.message.replace("the scenario file", f"the {what}"), p.line)
+                    for p in parsed.problems]
+        raise ScenarioError(problems)
+    return parsed.data, parsed.lines

@@ -80,7 +80,7 @@ def test_bad_sweep_names_file_and_field(tmp_path, grid, field, message):
 def test_folder_batch_needs_unique_names(tmp_path):
     for name in ("a.yaml", "b.yaml"):
         (tmp_path / name).write_text("name: same\n")
-    with pytest.raises(InputError, match="must be unique in a batch.*same"):
+    with pytest.raises(InputError, match=r"must be unique in a batch.*same"):
         load_batch(tmp_path)
     (tmp_path / "b.yaml").write_text("name: other\n")
     assert [m.name for m in load_batch(tmp_path).members] == ["same", "other"]
@@ -151,6 +151,24 @@ def test_failing_member_is_reported_and_the_rest_continue(tmp_path):
     assert "the fleet norm needs 20 ambulances" in record["message"] and "budget allows 12" in record["message"]
     assert (tmp_path / "runs" / "t" / "t-max_vehicles20" / "summary.json").exists()
     assert not (tmp_path / "runs" / "t" / "t-max_vehicles12").exists()
+
+
+def test_batch_goes_into_postgis_for_qgis(tmp_path, postgis_url):
+    import geopandas as gpd
+    import psycopg
+
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [16, 20]}, **{"outputs.map": False})
+    out = healthopt("batch", path, "-o", tmp_path / "runs", "--database", postgis_url)
+    assert out.returncode == 0, out.stderr
+    assert "PostGIS: schema t" in out.stdout
+    with psycopg.connect(postgis_url) as conn:
+        rows = conn.execute("SELECT scenario, fleet_planned FROM t.batch_summary ORDER BY scenario").fetchall()
+        stations = dict(conn.execute("SELECT scenario, sum(vehicles) FROM t.stations GROUP BY scenario").fetchall())
+        srid = conn.execute("SELECT DISTINCT ST_SRID(geom) FROM t.districts").fetchall()
+    assert rows == [("t-max_vehicles16", 16), ("t-max_vehicles20", 20)]
+    gpkg = tmp_path / "runs" / "t" / "t-max_vehicles16" / "results.gpkg"
+    assert stations == {"t-max_vehicles16": 16, "t-max_vehicles20": 20}
+    assert int(gpd.read_file(gpkg, layer="stations")["vehicles"].sum()) == 16 and srid == [(4326,)]
 
 
 def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):

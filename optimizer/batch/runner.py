@@ -62,6 +62,7 @@ def run_batch(
     workers: int = 1,
     scheduler: str | None = None,
     notify: Notify | None = None,
+    share_inputs: bool = True,
 ) -> BatchRun:
     """Run every member of a batch that has not finished yet.
 
@@ -79,6 +80,9 @@ def run_batch(
     notify : callable, optional
         ``notify(event, record)`` with events ``"plan"`` (record: ``{"todo", "skipped"}``),
         ``"inputs"`` (record: ``{"key", "members"}``) and ``"done"`` (the member's record).
+    share_inputs : bool
+        Build the inputs once per group (default). ``False`` rebuilds them for every
+        scenario (in this process only; the benchmark's baseline).
 
     Returns
     -------
@@ -97,7 +101,7 @@ def run_batch(
     if scheduler:
         records = _run_dask(groups, folder, scheduler, notify)
     elif workers == 1:
-        records = _run_here(groups, folder, notify)
+        records = _run_here(groups, folder, notify, share_inputs)
     else:
         records = _run_pool(groups, folder, workers, notify)
     for record in records:
@@ -192,10 +196,11 @@ def _prepare(members: list[Member]) -> Inputs | None:
 # --- three ways to run --------------------------------------------------------------------
 
 
-def _run_here(groups: dict[str, list[Member]], folder: Path, notify: Notify) -> Iterator[dict[str, Any]]:
+def _run_here(groups: dict[str, list[Member]], folder: Path, notify: Notify,
+              share: bool = True) -> Iterator[dict[str, Any]]:
     for key, members in groups.items():
         notify("inputs", {"key": key, "members": len(members)})
-        inputs = _prepare(members)
+        inputs = _prepare(members) if share else None
         for member in members:
             yield run_member(member, inputs, folder)
 
