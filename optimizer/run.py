@@ -405,6 +405,13 @@ def _mark_relaxed(summary: dict[str, Any], amb) -> None:
                                       "norms: " + "; ".join(amb.relaxed))
 
 
+def _population_note(sc: Scenario) -> str:
+    if sc.data.demand is None:
+        return "Population within districts is an estimate (grid model, optimizer/demand.py)."
+    return (f"Population points come from the user layer {sc.data.demand.path.name} (quality as given there); "
+            "the fleet norms still use the 2020 census totals per district.")
+
+
 def _district_layer(area, amb, beds, chc, pc=None) -> gpd.GeoDataFrame:
     d = area[["code", "name_zh", "name_en", "kind", "norm_class", "population", "population_quality",
               "geometry"]].rename(columns={"population": "residents"})
@@ -510,7 +517,7 @@ def _versions() -> dict[str, str]:
 
 def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc=None) -> dict[str, Any]:
     kpis: dict[str, Any] = {"pop_total": int(area["population"].sum())}
-    notes = ["Population within districts is an estimate (grid model, optimizer/demand.py).",
+    notes = [_population_note(sc),
              "Travel times outside the road extract are straight-line estimates (flag 'estimated')."]
     status, optimal, gap = "no optimisation run", True, None
     if amb is not None:

@@ -174,3 +174,24 @@ def test_relaxed_norms_give_the_best_plan_the_budget_allows():
 def test_feasible_plan_is_not_relaxed():
     r = _instance("capacitated").solve(solver="highs", relax_norms=True)
     assert r.relaxed == [] and r.infeasible_reasons == [] and r.optimal
+
+
+def test_relaxed_shortfall_is_shared_in_proportion_to_the_norms():
+    # A has 90,000 residents, B 30,000, both norms 3, budget 4. Coverage alone would give
+    # A 3 and B 1 (B short 2); shared in proportion each district is short by 1.
+    minutes = sp.csr_matrix(np.array([[2.0, 2.0, 2.0, 0.0], [3.0, 3.0, 3.0, 0.0],
+                                      [0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]]))
+    sites = pd.DataFrame({"site_id": ["a0", "a1", "b0", "b1"], "district_code": ["A", "A", "B", "B"],
+                          "existing": False, "max_vehicles": 3})
+    demand = pd.DataFrame({"demand_id": ["d0", "d1", "d2", "d3"], "district_code": ["A", "A", "A", "B"],
+                           "population": [30000, 30000, 30000, 30000], "standard_minutes": 12.0})
+    norms = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙区"], "norm_class": "urban",
+                          "residents": [90000, 30000], "residents_per_vehicle": 30000.0,
+                          "min_vehicles": [3, 3], "min_negative_pressure": [0, 0]})
+    plan = AmbulancePlan(minutes, sites, demand, norms, model="capacitated", max_vehicles=4)
+    r = plan.solve(solver="highs", relax_norms=True)
+    by = r.districts.set_index("code")["amb_planned"]
+    assert (by["A"], by["B"]) == (2, 2)
+    assert r.relaxed == ["甲区 (A): 2 ambulances against the fleet norm of 3 (short 1)",
+                         "乙区 (B): 2 ambulances against the fleet norm of 3 (short 1)"]
+    assert r.totals["pop_covered"] == 90000

@@ -46,5 +46,6 @@ def test_user_demand_layer_replaces_the_grid(tmp_path, name, crs, method):
         + out.summary["kpis"]["pop_outside"] == total
     written = json.loads((out.folder / "summary.json").read_text(encoding="utf-8"))
     assert written["kpis"]["pop_total"] == total
+    assert written["data_quality"][0].startswith("Population points come from the user layer ")
     if method == "user_point":
         assert len(demand) == 4 and demand["estimated"].dtype == bool

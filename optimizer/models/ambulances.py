@@ -471,7 +471,10 @@ class AmbulancePlan:
         Lexicographic, in two solves: first the smallest total shortfall (ambulances,
         negative-pressure vehicles and county centres below their norms) under the hard
         budgets; then, with the total shortfall held at that minimum, the usual coverage
-        objective, started from the first solution.
+        objective. The missing ambulances are shared among districts in proportion to
+        their norms (each district short by at most its rounded-up share), so that no
+        district is stripped to raise coverage elsewhere; only if station limits make that
+        impossible does coverage alone decide.
         """
         p = self.build(relax_norms=True)
         slacks = [name for name in p.blocks if name.startswith("short_")]
@@ -485,13 +488,26 @@ class AmbulancePlan:
         total = sum(float(p.value(out1.x, name).sum()) for name in slacks)
         p.add_constraints("norm_shortfall", {name: np.ones((1, p.blocks[name].size)) for name in slacks},
                           ub=total + 1e-6, relaxable=False, description="the smallest norm shortfall")
-        out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=out1.x)
-        if out.x is None:  # the time limit hit before the first solution was improved on
+        fair, start = self._proportional(p, out1.x)
+        out = solve_problem(fair, solver, time_limit, gap, threads, log_path, start=start)
+        if out.status_code == "infeasible":
+            out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=out1.x)
+        if out.x is None:  # the time limit hit before any plan of the second solve
             out = out1
         result = self._result(p, out, solver)
         result.relaxed = self._shortfalls(p, out.x)
         result.infeasible_reasons = list(reasons)
         return result
+
+    def _proportional(self, p: MilpProblem, x: np.ndarray) -> tuple[MilpProblem, np.ndarray | None]:
+        """Cap each district's fleet shortfall at its share of the total (rounded up)."""
+        short = float(p.value(x, "short_fleet").sum())
+        norm = self.norms["min_vehicles"].to_numpy(float)
+        caps = np.ceil(short * norm / max(norm.sum(), 1.0) - 1e-9)
+        fair = p.copy()
+        fair.set_bounds("short_fleet", ub=caps)
+        fits = bool(np.all(p.value(x, "short_fleet") <= caps + 1e-6))
+        return fair, (x if fits else None)
 
     def _shortfalls(self, p: MilpProblem, x: np.ndarray) -> list[str]:
         """Say which norms the relaxed plan misses, by district, in planning terms."""
