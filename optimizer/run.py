@@ -22,7 +22,7 @@ import shapely
 
 from optimizer import demand as demand_mod
 from optimizer import network, norms, settings, sites, traveltime
-from optimizer.data import load_taiyuan
+from optimizer.data import load_taiyuan, overlay
 from optimizer.data.layers import read_facilities
 from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
@@ -50,6 +50,21 @@ class RunOutput:
 
 def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _run_data(sc: Scenario):
+    """Load the embedded dataset and apply the scenario's own boundaries and hospital points."""
+    data = load_taiyuan()
+    spec = sc.data.boundaries
+    if spec is not None:
+        data = overlay.with_boundaries(data, spec.path, spec.crs, codes=list(sc.area.districts),
+                                       code_field=spec.code_field, name_field=spec.name_field, layer=spec.layer)
+    spec = sc.data.hospitals
+    if spec is not None:
+        # After the boundaries: a hospital's district is the (user) polygon holding its point.
+        data = overlay.with_hospitals(data, spec.path, spec.crs, name_field=spec.name_field, id_field=spec.id_field,
+                                      capacity_field=spec.capacity_field, layer=spec.layer)
+    return data
 
 
 def _study_area(sc: Scenario, data) -> gpd.GeoDataFrame:
@@ -158,13 +173,16 @@ def _ambulances(sc: Scenario, area, cand, points, tt, log_dir: Path):
 
 def _green_channel(sc: Scenario, data, G) -> dict[str, Any]:
     gc = sc.plans.green_channel
-    senders, receivers = green_channel.senders_and_receivers(list(gc.senders), list(gc.receivers),
-                                                             data.green_channel, data.seats)
+    proxies = green_channel.senders_and_receivers(list(gc.senders), list(gc.receivers), data.green_channel,
+                                                  data.seats)
+    senders, receivers = (overlay.relocate(f, data.hospital_layer) for f in proxies)
     routes = green_channel.referral_routes(G, senders, receivers, circuity=sc.network.circuity,
                                            fallback_speed_kph=sc.network.fallback_speed_kph,
                                            snap_tolerance_m=sc.network.snap_tolerance_m)
     reserved = green_channel.reserved_icu(list(gc.receivers), data.hospitals["name_zh"], gc.reserved_icu_beds)
-    return {"routes": routes, "unlocated": green_channel.unlocated(senders, receivers), "reserved_icu": reserved}
+    still_proxies = [n for f in (senders, receivers) for n in f.loc[f["location_quality"] == "proxy", "name_zh"]]
+    return {"routes": routes, "unlocated": green_channel.unlocated(senders, receivers), "reserved_icu": reserved,
+            "proxies": still_proxies}
 
 
 #: Cutoff of the patient travel-time matrices (minutes): long enough to reach every resident,
@@ -209,6 +227,7 @@ def _primary_care(sc: Scenario, data, area, cand, points, minutes, chc):
 
 
 def _beds(sc: Scenario, data, area, log_dir: Path, reserved_icu: dict[str, int]):
+    overlay.require_in_area(data, area["code"])
     beds = sc.plans.beds
     # The scenario's targets and strategies (defaults: the embedded annex-1 table) win.
     table = data.beds_district.assign(
@@ -310,8 +329,10 @@ def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress |
     say = say or (lambda _msg: None)
     timings: dict[str, float] = {}
     step = _stepper(timings, say)
-    data = step("data", load_taiyuan)
+    data = step("data", _run_data, sc)
     area = _study_area(sc, data)
+    if sc.plans.beds.enabled:
+        overlay.require_in_area(data, area["code"])  # before the slow steps; _beds checks again per scenario
     G, osm_source = step("road graph", _graph, sc, data, area)
     points = step("demand", _demand, sc, data, area, G)
     cand = step("candidate sites", _sites, sc, data, area, G, points)
@@ -385,6 +406,7 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
             if sc.plans.primary_care.enabled else None
         layers = _layers(sc, data, area, cand, points, tt, amb, beds, chc, G, pc)
         summary = _summary(sc, data, area, amb, nt, beds, chc, inputs.osm_source, timings, pc)
+        summary["data_quality"] += _layer_notes(sc, data)
         if gc is not None:
             layers["green_channel"] = gc["routes"]
             summary["green_channel"] = _green_summary(gc)
@@ -401,8 +423,8 @@ def _mark_relaxed(summary: dict[str, Any], amb) -> None:
     summary["relaxed_norms"] = list(amb.relaxed)
     summary["infeasible_reasons"] = list(amb.infeasible_reasons)
     summary["status"] = f"best plan under relaxed norms ({summary['status']})"
-    summary["data_quality"].insert(0, "The budgets cannot meet every norm; this is the best plan under relaxed "
-                                      "norms: " + "; ".join(amb.relaxed))
+    summary["data_quality"].insert(0, f"The budgets cannot meet {len(amb.relaxed)} norms: this is the best plan "
+                                      "under relaxed norms (listed at the top of the report and in relaxed_norms).")
 
 
 def _population_note(sc: Scenario) -> str:
@@ -482,7 +504,7 @@ def _layers(sc, data, area, cand, points, tt, amb, beds, chc, G, pc) -> dict[str
         h["infectious_beds"] = 0
         cols = ["name", "district_code", "beds_2022", "beds_change", "beds_2025", "icu_min", "icu_max",
                 "reserved_icu", "infectious_beds"]
-        layers["beds"] = proxy_points(h[cols], data.seats)
+        layers["beds"] = overlay.relocate(proxy_points(h[cols], data.seats), data.hospital_layer, name_col="name")
     return layers
 
 
@@ -492,15 +514,25 @@ def _green_summary(gc: dict[str, Any]) -> dict[str, Any]:
             "reserved_icu": gc["reserved_icu"]}
 
 
+def _layer_notes(sc: Scenario, data) -> list[str]:
+    """Return notes on the scenario's boundaries and hospitals layers (what they replaced, what matched nothing)."""
+    gc = sc.plans.green_channel
+    used = [*gc.senders, *gc.receivers] if gc.enabled else []
+    return [*data.warnings, *overlay.hospital_notes(data, used)]
+
+
 def _green_notes(gc: dict[str, Any]) -> list[str]:
-    notes = ["Green channel: hospital locations are district-seat proxies (no published coordinates)."]
+    notes = []
+    if gc["proxies"]:
+        notes.append("Green channel: locations of " + ", ".join(gc["proxies"]) + " are district-seat proxies "
+                     "(no published coordinates).")
     routes = gc["routes"]
     if len(routes) and routes["estimated"].any():
         notes.append(f"Green channel: {int(routes['estimated'].sum())} of {len(routes)} referral times are "
                      "straight-line estimates (no road data in Jinzhong).")
     if gc["unlocated"]:
         notes.append("Green channel: no location known for " + ", ".join(gc["unlocated"])
-                     + "; give a hospitals layer to include them.")
+                     + "; add them to a hospitals layer (data.hospitals) to include them.")
     return notes
 
 

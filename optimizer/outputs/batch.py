@@ -141,6 +141,7 @@ body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei",Arial,sans-serif;margi
 h1{font-size:22px;margin:0 0 4px} .sub{color:#555;margin-bottom:12px}
 table{border-collapse:collapse;font-size:13px} th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}
 th{background:#f3f3f3;cursor:pointer;position:sticky;top:0} td.l,th.l{text-align:left}
+td{vertical-align:top} td.l{max-width:340px;font-size:12px}
 tr.ok td.s{color:#1b5e20} tr.bad td.s{color:#b71c1c;font-weight:bold} tr.relaxed td.s{color:#a65c00}
 .warn{background:#fff3cd;border:1px solid #e08214;padding:6px 10px;margin:8px 0;display:inline-block}
 img{max-width:100%;border:1px solid #ddd}
