@@ -22,7 +22,7 @@ import shapely
 
 from optimizer import demand as demand_mod
 from optimizer import network, norms, settings, sites, traveltime
-from optimizer.data import load_taiyuan, overlay
+from optimizer.data import TaiyuanData, load_taiyuan, overlay
 from optimizer.data.layers import read_facilities
 from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
@@ -52,7 +52,7 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _run_data(sc: Scenario):
+def _run_data(sc: Scenario) -> TaiyuanData:
     """Load the embedded dataset and apply the scenario's own boundaries and hospital points."""
     data = load_taiyuan()
     spec = sc.data.boundaries

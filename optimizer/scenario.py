@@ -321,7 +321,12 @@ class Layer(_Model):
 
 
 class BoundariesLayer(Layer):
-    """District polygons with the district code in ``code_field``."""
+    """District polygons with the district code in ``code_field``.
+
+    They replace the embedded polygons of every district of ``area.districts`` (each must
+    be present); names and census population stay those of the embedded tables
+    (:func:`optimizer.data.overlay.with_boundaries`).
+    """
 
     code_field: Text = "adcode"
     name_field: Text = "name"
@@ -334,7 +339,11 @@ class DemandLayer(Layer):
 
 
 class FacilityLayer(Layer):
-    """Existing facilities (points); ``capacity_field`` holds vehicles or beds."""
+    """Existing facilities (points); ``capacity_field`` holds vehicles or beds.
+
+    For ``data.hospitals`` the points are matched to the embedded hospitals by
+    ``name_field`` (:func:`optimizer.data.overlay.with_hospitals`).
+    """
 
     id_field: Text = "id"
     name_field: Text = "name"

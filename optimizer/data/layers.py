@@ -1,4 +1,4 @@
-"""Reading and validating user layers (facilities, candidate sites, demand).
+"""Reading and validating user layers (facilities, candidate sites, demand, boundaries).
 
 Every user layer must declare its coordinate system (``crs=``): Chinese data is often in
 GCJ-02 or BD-09 and nothing in a file tells them apart from WGS84, so this module never
@@ -51,6 +51,7 @@ _KIND_GEOMS: dict[str, frozenset[str]] = {
     "facilities": frozenset({"Point"}),
     "sites": frozenset({"Point"}),
     "demand": frozenset({"Point", "Polygon"}),
+    "boundaries": frozenset({"Polygon"}),
 }
 
 _LON_NAMES = ("lon", "lng", "long", "longitude", "x")
@@ -79,8 +80,9 @@ def read_layer(
     crs : str or int
         Declared coordinate system: ``"wgs84"``, ``"gcj02"``, ``"bd09"`` or an EPSG code.
         Mandatory; must agree with the file's own CRS metadata where it has any.
-    kind : {"facilities", "sites", "demand"}
-        Layer role: facilities and sites must be points, demand points or polygons.
+    kind : {"facilities", "sites", "demand", "boundaries"}
+        Layer role: facilities and sites must be points, demand points or polygons,
+        boundaries polygons.
     required : sequence of str
         Columns that must be present (matched exactly).
     layer : str or int, optional

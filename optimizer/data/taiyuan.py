@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
 from optimizer import settings
 from optimizer.errors import InputError
+
+if TYPE_CHECKING:
+    from optimizer.data.overlay import HospitalLayer
 
 #: Official city totals (Shanxi 7th census bulletin No. 2) the unit figures must add up to.
 OFFICIAL_CITY_TOTALS: dict[str, int] = {"140100": 5_304_061, "140700": 3_379_498}
@@ -53,6 +57,11 @@ class TaiyuanData:
         One row per embedded file with title, source, licence, CRS and quality.
     root : Path
         Folder the data was read from.
+    warnings : list of str
+        Data-quality notes about this copy of the data (e.g. user layers applied to it).
+    hospital_layer : GeoDataFrame or None
+        Points of the scenario's hospitals layer (see :mod:`optimizer.data.overlay`);
+        None for the embedded data alone, which has no hospital coordinates.
     """
 
     districts: gpd.GeoDataFrame
@@ -67,6 +76,7 @@ class TaiyuanData:
     manifest: pd.DataFrame
     root: Path
     warnings: list[str] = field(default_factory=list)
+    hospital_layer: HospitalLayer | None = None
 
     @property
     def roads_path(self) -> Path:
