@@ -52,7 +52,7 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _run_data(sc: Scenario) -> TaiyuanData:
+def scenario_data(sc: Scenario) -> TaiyuanData:
     """Load the embedded dataset and apply the scenario's own boundaries and hospital points."""
     data = load_taiyuan()
     spec = sc.data.boundaries
@@ -329,7 +329,7 @@ def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress |
     say = say or (lambda _msg: None)
     timings: dict[str, float] = {}
     step = _stepper(timings, say)
-    data = step("data", _run_data, sc)
+    data = step("data", scenario_data, sc)
     area = _study_area(sc, data)
     if sc.plans.beds.enabled:
         overlay.require_in_area(data, area["code"])  # before the slow steps; _beds checks again per scenario

@@ -21,6 +21,7 @@ from optimizer import settings
 from optimizer.batch.runner import BatchRun
 from optimizer.data import load_taiyuan
 from optimizer.outputs import tables
+from optimizer.run import scenario_data
 
 #: KPI columns taken from each scenario's summary (``kpis``), in this order.
 KPI_COLUMNS: tuple[str, ...] = (
@@ -45,8 +46,7 @@ def summary_frame(run: BatchRun) -> gpd.GeoDataFrame:
     rows = [_row(member, record, run.batch.parameters)
             for member, record in zip(run.batch.members, run.records, strict=True)]
     frame = pd.DataFrame(rows)
-    areas = _areas([m.scenario.area.districts for m in run.batch.members])
-    geometry = [areas[tuple(m.scenario.area.districts)] for m in run.batch.members]
+    geometry = _areas([m.scenario for m in run.batch.members])
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=settings.CRS_GEOGRAPHIC)
 
 
@@ -83,9 +83,18 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _areas(district_lists: list[Sequence[str]]) -> dict[tuple[str, ...], Any]:
-    data = load_taiyuan()
-    return {key: data.study_area(list(key)).union_all() for key in {tuple(d) for d in district_lists}}
+def _areas(scenarios: list) -> list[Any]:
+    """Return each scenario's study area outline (its own boundaries layer if it has one)."""
+    cache: dict[tuple[Any, ...], Any] = {}
+    out = []
+    for sc in scenarios:
+        spec = sc.data.boundaries
+        key = (tuple(sc.area.districts), None if spec is None else (str(spec.path), str(spec.crs)))
+        if key not in cache:
+            data = load_taiyuan() if spec is None else scenario_data(sc)
+            cache[key] = data.study_area(list(sc.area.districts)).union_all()
+        out.append(cache[key])
+    return out
 
 
 def timings_frame(run: BatchRun) -> pd.DataFrame:
