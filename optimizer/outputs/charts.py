@@ -40,14 +40,13 @@ def tradeoff_png(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> P
     -------
     Path
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: no backend switch, so a notebook's own plots keep working.
+    from matplotlib.figure import Figure
 
     data = _prepared(frame)
     facets = sorted(data[FACET].unique()) or [1.0]
-    fig, axes = plt.subplots(1, len(facets), figsize=(5.5 * len(facets), 4.2), sharey=True, squeeze=False)
+    fig = Figure(figsize=(5.5 * len(facets), 4.2))
+    axes = fig.subplots(1, len(facets), sharey=True, squeeze=False)
     for ax, factor in zip(axes[0], facets, strict=True):
         part = data[data[FACET] == factor]
         for minutes, line in part.groupby(SERIES, sort=True):
@@ -64,7 +63,6 @@ def tradeoff_png(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> P
     fig.text(0.01, 0.01, "Red ring: norms relaxed (budget below the norm). Population is an estimate.", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 
