@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -104,8 +105,14 @@ def run_batch(
         records = _run_here(groups, folder, notify, share_inputs)
     else:
         records = _run_pool(groups, folder, workers, notify)
-    for record in records:
-        notify("done", record)
+    try:
+        for record in records:
+            notify("done", record)
+    except BaseException:
+        if not scheduler:  # local workers have stopped by now; Dask workers may still be writing
+            _clean_partial(folder)
+            shutil.rmtree(folder / INPUTS_DIR, ignore_errors=True)
+        raise
     shutil.rmtree(folder / INPUTS_DIR, ignore_errors=True)
     return BatchRun(batch, folder, [read_record(folder, m.name) or {} for m in batch.members],
                     [m.name for m in skipped], [m.name for m in todo])
@@ -210,11 +217,16 @@ _WORKER_INPUTS: dict[str, Inputs | None] = {}
 
 def _run_from_file(member: Member, inputs_path: str | None, folder: Path) -> dict[str, Any]:
     """Worker-process side: load the group's pickled inputs once per process, then run."""
-    if inputs_path is not None and inputs_path not in _WORKER_INPUTS:
-        _WORKER_INPUTS.clear()  # one group at a time is enough; keeps worker memory flat
-        with open(inputs_path, "rb") as fh:
-            _WORKER_INPUTS[inputs_path] = pickle.load(fh)
-    return run_member(member, _WORKER_INPUTS.get(inputs_path) if inputs_path else None, folder)
+    try:
+        if inputs_path is not None and inputs_path not in _WORKER_INPUTS:
+            _WORKER_INPUTS.clear()  # one group at a time is enough; keeps worker memory flat
+            with open(inputs_path, "rb") as fh:
+                _WORKER_INPUTS[inputs_path] = pickle.load(fh)
+        return run_member(member, _WORKER_INPUTS.get(inputs_path) if inputs_path else None, folder)
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the workers too; the current scenario has cleaned up after itself. Exit
+        # instead of going on with the scenarios already queued to this worker.
+        os._exit(130)
 
 
 def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
@@ -229,6 +241,9 @@ def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
                 futures += [pool.submit(_run_from_file, m, inputs_path, folder) for m in members]
             for fut in as_completed(futures):
                 yield fut.result()
+        except BrokenProcessPool:
+            raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
+                               "scenarios are kept: rerun the batch to resume") from None
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
