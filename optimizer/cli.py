@@ -4,9 +4,14 @@ Exit codes
 ----------
 0  success
 1  unexpected internal error (a bug: please report it with ``--debug`` output)
-2  bad input (scenario, data layer, arguments): one line naming file and field
+2  bad input (scenario, data layer, arguments): one line naming file and field; also a
+   solver time limit too short to find any feasible plan (names ``solver.time_limit_s``:
+   the fix is a scenario setting, not the norms)
 3  infeasible plan: the norms cannot be met within the budgets (explained in words)
-130 interrupted (Ctrl-C): nothing partial is written
+130 interrupted (Ctrl-C, SIGINT): the solver is stopped and nothing partial is written
+
+A plan stopped by the time limit with a feasible plan is a success (0): it is written and
+marked "not proven optimal" with its gap in ``summary.json``, the report and the map.
 """
 
 from __future__ import annotations
@@ -117,11 +122,23 @@ def _one_line(exc: HealthoptError) -> str:
             f"'healthopt validate {problems[0].source}' lists them all)")
 
 
+def _interrupted() -> None:
+    """Report Ctrl-C (the run's temporary folder is already removed) and exit with 130."""
+    message = "interrupted: nothing partial was written"
+    if _STATE["json"]:  # keep stderr parseable as JSON lines
+        _emit({"event": "interrupted", "exit_code": 130, "message": message})
+    else:
+        err_console.print(message)
+    sys.exit(130)
+
+
 def run() -> None:
     """Entry point wrapping the Typer app with error-to-exit-code handling."""
     try:
         # Without standalone mode click returns (not raises) the code of typer.Exit.
         code = app(standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130) before it can reach the handler below
+            _interrupted()
         if isinstance(code, int) and code:
             sys.exit(code)
     except HealthoptError as exc:
@@ -134,8 +151,7 @@ def run() -> None:
         err_console.print(f"[bold red]error:[/] {escape(_one_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("interrupted: nothing partial was written")
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors carry their own exit code

@@ -61,3 +61,26 @@ class InfeasiblePlanError(HealthoptError):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = list(reasons)
         super().__init__("; ".join(self.reasons))
+
+
+class SolverLimitError(HealthoptError):
+    """The solver stopped at its time limit before it found any feasible plan.
+
+    Exit code 2, like bad input: the fix is a scenario setting (``solver.time_limit_s``),
+    not the norms or budgets, which exit code 3 is about.
+
+    Parameters
+    ----------
+    plan : str
+        The plan in words, e.g. ``"ambulance plan"``.
+    time_limit : float
+        The limit that was hit, in seconds.
+    """
+
+    exit_code = 2
+
+    def __init__(self, plan: str, time_limit: float) -> None:
+        self.plan = plan
+        self.time_limit = time_limit
+        super().__init__(f"solver.time_limit_s: the solver found no feasible {plan} within the {time_limit:g} s "
+                         "time limit; raise solver.time_limit_s")

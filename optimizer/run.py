@@ -49,7 +49,18 @@ class RunOutput:
 
 
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Return the SHA-256 of a file, a shapefile with its sidecars (.dbf, .prj, ...) or a folder (e.g. .gdb)."""
+    path = Path(path)
+    files = _files_of(path)
+    base = path if path.is_dir() else path.parent
+    digest = hashlib.sha256()
+    for f in files:
+        if len(files) > 1:  # names too: renaming a sidecar changes what GDAL reads
+            digest.update(f.relative_to(base).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:  # in chunks: OSM extracts can be larger than memory allows
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def scenario_data(sc: Scenario) -> TaiyuanData:
@@ -537,14 +548,17 @@ def _green_notes(gc: dict[str, Any]) -> list[str]:
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("healthopt", "geopandas", "shapely", "osmnx", "networkx", "scipy", "numpy", "pandas",
-                "pulp", "highspy", "folium", "pydantic"):
+    """Return the versions of Python, of every package that shapes the results and of the C libraries under them."""
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("healthopt", "geopandas", "shapely", "pyogrio", "pyproj", "osmnx", "networkx", "scipy", "numpy",
+                "pandas", "pulp", "highspy", "folium", "pydantic"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
-    return out
+    return out | _library_versions()
 
 
 def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc=None) -> dict[str, Any]:
@@ -571,10 +585,15 @@ def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc=None) -
         kpis["citywide_target_per_1000"] = beds.citywide["target_per_1000"]
         notes.append("District bed stocks for 2022 are estimated from the 2022 per-1,000 rates.")
         notes += beds.unmet
+    status, optimal, gap = _worst_status(status, optimal, gap, pc)
+    solver = _solver_summary(sc, amb, beds, pc)
+    if not solver["reproducible"]:
+        notes.insert(0, _NOT_REPRODUCIBLE)
     base = sc.plans.ambulances.baseline
     return {
         "scenario": {"name": sc.name, "description": sc.description, "year": sc.year},
         "status": status, "optimal": bool(optimal), "gap": gap,
+        "solver": solver,
         "kpis": kpis,
         "baseline": {"fleet_planned": base.vehicles, "np_planned": base.negative_pressure,
                      "np_share": base.negative_pressure / base.vehicles if base.vehicles else None,
@@ -583,7 +602,7 @@ def _summary(sc, data, area, amb, nt, beds, chc, osm_source, timings, pc=None) -
         "response_minutes": sc.response_minutes.model_dump(),
         "data_quality": notes,
         "sources": [f"{r.Index}: {r.source} ({r.quality})" for r in data.manifest.itertuples()],
-        "inputs": {"osm_sha256": _file_hash(osm_source), "scenario": str(sc.source)},
+        "inputs": _inputs(sc, data, osm_source),
         "versions": _versions(),
     }
 
@@ -602,3 +621,92 @@ def _write(sc: Scenario, tmp: Path, layers, summary) -> None:
         html = write_map(tmp / "map.html", layers, summary, offline=offline)
         if sc.outputs.report:
             write_report(tmp / "report.html", layers, summary, map_html=html, offline=offline)
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+#: Data-quality note of a run whose solves did not all finish (see README, Reproducibility).
+_NOT_REPRODUCIBLE = ("Not reproducible: a solver stopped at its time limit (solver.time_limit_s), and where a "
+                     "time-limited solve stops depends on machine speed and load, so a rerun may give another plan. "
+                     "Runs whose solves finish (optimal or within the gap) give identical results.")
+
+
+def _worst_status(status: str, optimal: bool, gap: float | None, pc) -> tuple[str, bool, float | None]:
+    """Fold the health-centre solves into the run status: a time-limited one makes the run not proven optimal."""
+    if pc is None or "not proven" not in pc.status or not optimal:
+        return status, optimal, gap
+    return f"health centres: {pc.status}", False, None  # the ambulance gap would belong to another plan
+
+
+def _solver_summary(sc: Scenario, amb, beds, pc) -> dict[str, Any]:
+    """Return the solver settings and each plan's outcome; ``reproducible``: every solve finished."""
+    from optimizer.solve import RANDOM_SEED, resolve_solver
+
+    plans: dict[str, Any] = {}
+    if amb is not None:
+        plans["ambulances"] = {"status": amb.status, "optimal": bool(amb.optimal), "gap": amb.gap}
+    if pc is not None:
+        plans["health_centres"] = {"status": pc.status, "optimal": "not proven" not in pc.status}
+    if beds is not None:
+        plans["beds"] = {"status": beds.status}
+    finished = all(plan.get("optimal", True) for plan in plans.values())
+    return {"name": resolve_solver(None if sc.solver.name == "auto" else sc.solver.name),
+            "time_limit_s": sc.solver.time_limit_s, "gap_requested": sc.solver.gap, "threads": sc.solver.threads,
+            "random_seed": RANDOM_SEED, "plans": plans, "reproducible": finished}
+
+
+def _inputs(sc: Scenario, data, osm_source: Path) -> dict[str, Any]:
+    """Return the SHA-256 of every input: scenario, road data, user layers and each embedded table."""
+    resolved = json.dumps(sc.resolved_dict(), sort_keys=True, ensure_ascii=False, default=str)
+    out: dict[str, Any] = {
+        "scenario": {"path": str(sc.source) if sc.source else None,
+                     "sha256": _file_hash(sc.source) if sc.source else None},
+        # Overrides (Scenario.with_overrides, batch sweeps) change the run but not the file.
+        "scenario_resolved_sha256": hashlib.sha256(resolved.encode()).hexdigest(),
+        "osm": {"path": _shown_path(osm_source, Path(data.root)), "sha256": _file_hash(osm_source)},
+    }
+    layers = {kind: getattr(sc.data, kind) for kind in ("boundaries", "demand", "stations", "health_centres",
+                                                         "hospitals")}
+    out["layers"] = {kind: {"path": str(spec.path), "sha256": _file_hash(spec.path)}
+                     for kind, spec in layers.items() if spec is not None}
+    root = Path(data.root)
+    files = ["manifest.csv", *sorted(set(data.manifest["file"]))]
+    # Relative names: the dataset's install folder differs between machines, its content must not.
+    out["embedded"] = {name: _file_hash(root / name) for name in files}
+    return out
+
+
+def _library_versions() -> dict[str, str]:
+    """Return the GDAL, GEOS and PROJ versions: they write and transform the geometries."""
+    out = {}
+    try:
+        import pyogrio
+
+        out["gdal"] = pyogrio.__gdal_version_string__
+    except ImportError:  # pragma: no cover - pyogrio is a dependency
+        pass
+    out["geos"] = shapely.geos_version_string
+    try:
+        import pyproj
+
+        out["proj"] = pyproj.proj_version_str
+    except ImportError:  # pragma: no cover - geopandas needs pyproj
+        pass
+    return out
+
+
+def _files_of(path: Path) -> list[Path]:
+    """Return the files GDAL reads for ``path``, sorted: a folder's, a shapefile and its sidecars, or the file."""
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file())
+    if path.suffix.lower() == ".shp":
+        return sorted(f for f in path.parent.iterdir() if f.is_file() and f.name.startswith(path.stem + "."))
+    return [path]
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    """Return ``path`` as ``embedded:<relative path>`` inside the embedded dataset, else as given."""
+    try:
+        return "embedded:" + Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -36,13 +36,38 @@ route avoids; CBC via PuLP also reports no bound, so its gap is unknown on time 
 
 Exactness: unless ``gap`` is given, the relative MIP gap is set to 0 for every backend
 (HiGHS' own default is 1e-4), so "optimal" means proven optimal.
+
+Limits, Ctrl-C and reproducibility
+----------------------------------
+A time-limited status names the limit ("time limit reached (120 s) — best plan found, not
+proven optimal"). HiGHS runs in highspy's solver thread (``Highs.startSolve``) because
+``Highs.run()`` in the main thread defers Python's SIGINT handling until the solve ends,
+i.e. until the time limit; on Ctrl-C the solve is cancelled through HiGHS' interrupt
+callbacks and :class:`KeyboardInterrupt` is raised again, never a partial result. HiGHS
+checks the flag between the LP solves of its branch and bound but not inside one (its LP
+relaxation has no callback), so it stops within one LP solve: 0.6–3.6 s measured on the
+full Taiyuan baseline, 7–10 s during its root LP on a loaded 2-core machine. After
+:data:`INTERRUPT_GRACE_S` the run stops without it (the solver thread is a daemon and
+ends with the process). CBC runs as a child process, which is killed on Ctrl-C (with its
+temporary files). ``highs-pulp`` calls ``Highs.run()`` itself, so Ctrl-C waits for its end.
+
+HiGHS gets a fixed ``random_seed`` (:data:`RANDOM_SEED`), so a solve that finishes (optimal
+or within the gap) gives the same plan every time, with 1 or 2 threads alike. A solve
+stopped by its wall-clock time limit does not: where it stops depends on machine speed
+and load. HiGHS 1.15 has no deterministic work limit; its node limit ``mip_max_nodes`` stops
+at the same plan every time (1 or 2 threads), but 30 nodes of the Taiyuan baseline took
+120–210 s here, so it cannot stand in for a time budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +84,13 @@ SOLVERS: tuple[str, ...] = ("highs", "cbc", "highs-pulp")
 
 #: Backend used for ``solver=None`` / ``"auto"`` (chosen by measurement, see module docstring).
 DEFAULT_SOLVER: str = "highs"
+
+#: HiGHS ``random_seed``: fixed (it is also HiGHS' default) so that no global option change
+#: or future default can make two runs of the same scenario differ.
+RANDOM_SEED: int = 0
+
+#: Seconds to wait after Ctrl-C for HiGHS to stop before the run ends without it.
+INTERRUPT_GRACE_S: float = 5.0
 
 #: Status codes and their plain-words descriptions.
 STATUS_WORDS: dict[str, str] = {
@@ -182,6 +214,8 @@ def solve_problem(
     else:
         out = _solve_pulp(problem, name, time_limit, gap, threads, log_path)
     out.seconds = time.perf_counter() - t0
+    if out.status_code.startswith("time_limit") and time_limit is not None:
+        out.status = out.status.replace("time limit reached", f"time limit reached ({time_limit:g} s)", 1)
     return out
 
 
@@ -209,6 +243,7 @@ def _solve_highs(
     else:
         h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(gap) if gap is not None else 0.0)
+    h.setOptionValue("random_seed", RANDOM_SEED)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     if threads is not None:
@@ -257,7 +292,7 @@ def _solve_highs(
         sol.col_value = np.asarray(start, dtype=float).tolist()
         sol.value_valid = True
         h.setSolution(sol)
-    h.run()
+    _run_interruptible(h)
     ms = h.getModelStatus()
     message = h.modelStatusToString(ms)
     info = h.getInfo()
@@ -300,6 +335,26 @@ def _solve_highs(
         "highs",
         message,
     )
+
+
+def _run_interruptible(h) -> None:
+    """Run ``h`` in highspy's solver thread; on Ctrl-C cancel it and raise KeyboardInterrupt.
+
+    ``highspy.Highs.solve()`` does the same but prints to stdout, exits the process after
+    five Ctrl-C and returns the interrupted incumbent, which a run must not write.
+    """
+    h.HandleUserInterrupt = True  # HiGHS polls cancelSolve() through its interrupt callbacks
+    h.startSolve()
+    try:
+        while not h.wait(0.1)[0]:
+            pass
+    except KeyboardInterrupt:
+        h.cancelSolve()
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        # A second Ctrl-C ends this wait too: the solver thread is a daemon and dies with the process.
+        while time.monotonic() < deadline and not h.wait(0.1)[0]:
+            pass
+        raise
 
 
 # --------------------------------------------------------------------------- PuLP (CBC / HiGHS)
@@ -345,14 +400,55 @@ def to_pulp(problem: MilpProblem):
     return lp, variables
 
 
-def _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path):
-    return pulp.PULP_CBC_CMD(
+def _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path, tmp_dir: str | None = None):
+    cmd = pulp.PULP_CBC_CMD(
         msg=False,
         timeLimit=time_limit,
         gapRel=rel_gap,
         threads=threads,
         logPath=str(log_path) if log_path is not None else None,
     )
+    if tmp_dir is not None:
+        cmd.tmpDir = tmp_dir
+    return cmd
+
+
+@contextlib.contextmanager
+def _solver_processes() -> Iterator[str]:
+    """Yield a private folder for PuLP's solver files; on Ctrl-C kill the solver it started.
+
+    PuLP waits for CBC with ``Popen.wait()`` and has no cleanup for an interrupted wait, so
+    the child would run on to its time limit and its model files stay in the temp folder.
+    PuLP's reference to ``subprocess`` is swapped for one that records the children.
+    """
+    from pulp.apis import coin_api
+
+    started = []
+    real = coin_api.subprocess
+
+    class _Recording:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def Popen(*args, **kwargs):  # noqa: N802 - the name PuLP calls
+            proc = real.Popen(*args, **kwargs)
+            started.append(proc)
+            return proc
+
+    folder = tempfile.mkdtemp(prefix="healthopt-pulp-")
+    coin_api.subprocess = _Recording()
+    try:
+        yield folder
+    except BaseException:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    finally:
+        coin_api.subprocess = real
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _safe_name(name: str) -> str:
@@ -372,17 +468,20 @@ def _solve_pulp(
     lp, variables = to_pulp(problem)
     rel_gap = float(gap) if gap is not None else 0.0
     if name == "cbc":
-        with warnings.catch_warnings():  # PuLP 3.3 flags the bundled CBC for PuLP 4.0
-            warnings.simplefilter("ignore", DeprecationWarning)
-            cmd = _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path)
+        with _solver_processes() as tmp_dir:
+            with warnings.catch_warnings():  # PuLP 3.3 flags the bundled CBC for PuLP 4.0
+                warnings.simplefilter("ignore", DeprecationWarning)
+                cmd = _cbc_cmd(pulp, time_limit, rel_gap, threads, log_path, tmp_dir)
+            lp.solve(cmd)
     else:
         if not pulp.HiGHS().available():  # pragma: no cover - highspy is a dependency
             raise InputError(None, "solver", "PuLP cannot find HiGHS (install highspy)")
-        extra = {}
+        extra = {"random_seed": RANDOM_SEED}
         if log_path is not None:
-            extra = {"log_file": str(log_path), "log_to_console": False}
+            extra.update({"log_file": str(log_path), "log_to_console": False})
         cmd = pulp.HiGHS(msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra)
-    lp.solve(cmd)
+        # PuLP calls Highs.run() in this thread: Ctrl-C takes effect only when the solve ends.
+        lp.solve(cmd)
     sol_status = lp.sol_status
     message = pulp.LpStatus.get(lp.status, str(lp.status))
     x = None

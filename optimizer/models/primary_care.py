@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from optimizer.errors import InfeasiblePlanError, SolverLimitError
 from optimizer.models.median import PMedian
 
 
@@ -167,6 +168,7 @@ def site_health_centres(
             p = max(p, int(fixed.sum()))
         result, row = _solve_district(sub, pop, demand_xy[d_idx], min(p, s_idx.size), solver, time_limit,
                                       fixed)
+        _require_solution(result, req.code, time_limit)
         statuses.append(result.status)
         assign = result.assignments.set_index("demand_id")
         chosen = result.sites[result.sites["open"]].copy()
@@ -189,6 +191,15 @@ def site_health_centres(
     notes = ["Health centres: CHC / THC labels follow a density rule (no street or township boundaries "
              "are published); county sub-centres are the THCs farthest from the seat with large catchments."]
     return PrimaryCareResult(centres, districts, notes, worst)
+
+
+def _require_solution(result, code: str, time_limit: float | None) -> None:
+    """Stop with a planning-level error when a district's p-median has no plan."""
+    if result.has_solution:
+        return
+    if result.status_code == "time_limit_no_solution" and time_limit is not None:
+        raise SolverLimitError(f"health-centre plan for district {code}", time_limit)
+    raise InfeasiblePlanError([f"health-centre plan for district {code}: {result.status}"])
 
 
 def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.DataFrame:

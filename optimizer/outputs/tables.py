@@ -1,8 +1,9 @@
 """Tabular outputs of a run: ``results.gpkg``, ``summary.json``, ``summary.csv``.
 
 Everything is written in a stable order with stable number formatting so that the same
-scenario and data give byte-identical ``summary.json`` and identical GeoPackage
-attribute tables. Folders are written atomically (:func:`atomic_folder`).
+scenario and data give byte-identical ``summary.json`` and ``results.gpkg`` (its
+``last_change`` stamps are fixed, :func:`gpkg_timestamp`). Folders are written atomically
+(:func:`atomic_folder`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,5 +137,32 @@ def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
 
 
 def write_gpkg_layer(path: Path, name: str, frame: gpd.GeoDataFrame) -> None:
-    """Write one layer to a GeoPackage (booleans as 0/1, mixed objects as text)."""
-    _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+    """Write one layer to a GeoPackage (booleans as 0/1, mixed objects as text).
+
+    ``gpkg_contents.last_change`` gets :func:`gpkg_timestamp` instead of the clock, so the
+    same layers give a byte-identical file.
+    """
+    with _gdal_option("OGR_CURRENT_DATE", gpkg_timestamp()):
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+
+def gpkg_timestamp() -> str:
+    """Return the GeoPackage ``last_change`` stamp: ``SOURCE_DATE_EPOCH`` if set, else 1970-01-01.
+
+    The reproducible-builds convention: the same inputs give the same bytes.
+    """
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+@contextlib.contextmanager
+def _gdal_option(key: str, value: str) -> Iterator[None]:
+    """Set a GDAL config option for the block, then restore it (GDAL options are process-wide)."""
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: value})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: old})
