@@ -644,7 +644,7 @@ class Plans(_Model):
 class SolverOptions(_Model):
     """MILP solver choice and limits."""
 
-    name: Literal["auto", "highs", "cbc", "glpk"] = "auto"
+    name: Literal["auto", "highs", "cbc", "highs-pulp"] = "auto"
     time_limit_s: Annotated[float, Strict(), Field(gt=0.0, le=86_400.0)] = 120.0
     gap: Share = 0.0
     threads: Annotated[int, Strict(), Field(ge=1, le=256)] = 2
