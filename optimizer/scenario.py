@@ -1410,11 +1410,9 @@ def read_yaml_file(path: str | Path, what: str = "file") -> tuple[Any, dict[tupl
     """
     path = Path(path)
     text, problems = _read(path)
-    if text is None:
-        raise ScenarioError(problems)
-    parsed = _parse_yaml(text, str(path))
-    if parsed.problems:
-        problems = [InputError(p.source, p.field, p.message.replace("the scenario file", f"the {what}"), p.line)
-                    for p in parsed.problems]
-        raise ScenarioError(problems)
+    parsed = _parse_yaml(text, str(path)) if text is not None else None
+    problems = problems if parsed is None else parsed.problems
+    if problems:
+        raise ScenarioError([InputError(p.source, p.field, p.message.replace("the scenario file", f"the {what}")
+                                        .replace("scenario file", what), p.line) for p in problems])
     return parsed.data, parsed.lines
