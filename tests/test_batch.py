@@ -196,15 +196,15 @@ def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
 
 
 def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
-    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18, 20, 22, 24]}, **{"outputs.map": False})
+    # 12 scenarios with maps: far more than can finish in the moment after the first one does
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": list(range(14, 38, 2))})
     folder = tmp_path / "runs" / "t"
     cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "batch", str(path), "-o",
            str(tmp_path / "runs"), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((folder / ".status").glob("*.json")):
-        time.sleep(0.2)
-    time.sleep(1.0)
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     t0 = time.time()
     _out, err = proc.communicate(timeout=120)
@@ -212,4 +212,4 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
     assert "nothing partial was written" in err and "Traceback" not in err
     finished = {p.stem for p in (folder / ".status").glob("*.json")}
     assert {p.name for p in folder.iterdir()} == {".status", *finished}
-    assert len(finished) < 6
+    assert len(finished) < 12
