@@ -173,6 +173,36 @@ def dsm(
     return max(plans, default=None)
 
 
+
+def ambulance_mexclp(
+    D: np.ndarray,
+    w: np.ndarray,
+    T: float,
+    q: float,
+    caps: np.ndarray,
+    district: np.ndarray,
+    norms: dict[str, int],
+    max_new: int | None = None,
+    existing: np.ndarray | None = None,
+    levels: int = 4,
+) -> float | None:
+    """Best ambulance-plan score: ``Σ w (1 - q^min(n, levels))`` less 0.5 per open new station.
+
+    Every district gets exactly its norm of vehicles (the fleet budget equals the norm total),
+    ``existing`` sites stay open (at least one vehicle) and at most ``max_new`` other sites
+    open. This is the MEXCLP plan objective without the negative-pressure tie-break.
+    """
+    cover = (D <= T).astype(float)
+    new = np.ones(len(caps), dtype=bool) if existing is None else ~existing
+    plans = []
+    for y in allocations(caps, sum(norms.values()), existing):
+        opened = int(((y > 0) & new).sum())
+        over = max_new is not None and opened > max_new
+        if over or any(int(y[district == d].sum()) != n for d, n in norms.items()):
+            continue
+        plans.append(float((w * (1 - q ** np.minimum(cover @ y, levels))).sum()) - 0.5 * opened)
+    return max(plans, default=None)
+
 @st.composite
 def instances(
     draw: st.DrawFn, max_sites: int = 8, max_demand: int = 12

@@ -201,7 +201,9 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
     folder = tmp_path / "runs" / "t"
     cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "batch", str(path), "-o",
            str(tmp_path / "runs"), "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # A shell's background job inherits SIGINT ignored; a terminal's Ctrl-C finds it at its default.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not list((folder / ".status").glob("*.json")):
         time.sleep(0.1)

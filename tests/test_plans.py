@@ -1,9 +1,12 @@
 """Ambulance and bed plans on hand-checkable instances."""
 
+import bruteforce as bf
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optimizer.errors import InfeasiblePlanError
 from optimizer.models.ambulances import AmbulancePlan
@@ -195,3 +198,97 @@ def test_relaxed_shortfall_is_shared_in_proportion_to_the_norms():
     assert r.relaxed == ["甲区 (A): 2 ambulances against the fleet norm of 3 (short 1)",
                          "乙区 (B): 2 ambulances against the fleet norm of 3 (short 1)"]
     assert r.totals["pop_covered"] == 90000
+
+
+def _station_trap():
+    # A (norm 3): a0 reaches d5, a1 reaches d0, d1, d3. B (norm 2): b0 reaches d4, d5; b1 reaches
+    # d1, d2, d4. At most 3 stations of up to 3 ambulances. The greedy covers d5 from b0 and so has
+    # no station left for a0; the best plan reaches d5 from a0 and serves d4 from b1 alone.
+    pairs = {("a0", 5), ("b0", 4), ("b0", 5), ("a1", 0), ("a1", 1), ("a1", 3), ("b1", 1), ("b1", 2), ("b1", 4)}
+    ids = ["a0", "b0", "a1", "b1"]
+    minutes = sp.csr_matrix(np.array([[1.0 if (s, d) in pairs else 0.0 for d in range(6)] for s in ids]))
+    sites = pd.DataFrame({"site_id": ids, "district_code": ["A", "B", "A", "B"], "existing": False,
+                          "max_vehicles": 3})
+    demand = pd.DataFrame({"demand_id": [f"d{i}" for i in range(6)], "district_code": list("ABBABB"),
+                           "population": [7000, 7000, 6000, 7000, 4000, 5000], "standard_minutes": 12.0})
+    norms = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙区"], "norm_class": "urban",
+                          "residents": [90000, 60000], "residents_per_vehicle": 30000.0,
+                          "min_vehicles": [3, 2], "min_negative_pressure": [0, 0]})
+    return AmbulancePlan(minutes, sites, demand, norms, max_new_stations=3)
+
+
+def test_start_moves_a_station_the_greedy_misplaced():
+    from optimizer.models.ambulances import _greedy_vehicles, _VehicleSearch
+
+    plan = _station_trap()
+    p = plan.build()
+    cover, weight = plan._mexclp_groups
+    assert list(_greedy_vehicles(plan, cover, weight)) == [0, 1, 3, 1]
+    v = p.value(plan._greedy_start(p), "v")
+    assert list(v) == [1, 0, 2, 2]  # b0 closed (its ambulance to b1), a0 opened with one from a1
+    search = _VehicleSearch(plan, cover, weight)
+    D = np.where(plan.minutes.toarray() > 0, 1.0, np.inf).T
+    best = bf.ambulance_mexclp(D, plan.demand["population"].to_numpy(float), 12.0, 0.3, np.full(4, 3),
+                               plan.sites["district_code"].to_numpy(), {"A": 3, "B": 2}, max_new=3)
+    assert search.score(v) == pytest.approx(best) == pytest.approx(32281.8)
+    r = plan.solve(solver="highs", gap=None)
+    assert r.optimal and list(r.stations["site_id"]) == ["a0", "a1", "b1"]
+
+
+@st.composite
+def _plans(draw):
+    """Small random MEXCLP plans: 2 districts, 4-7 sites (some existing), norms, station budgets."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    ns, nd = draw(st.integers(4, 7)), draw(st.integers(3, 8))
+    minutes = np.where(rng.random((ns, nd)) < 0.45, rng.integers(1, 20, (ns, nd)), 0).astype(float)
+    district = np.array(["A", "B"])[np.arange(ns) % 2]
+    caps = rng.integers(1, 4, ns)
+    existing = rng.random(ns) < 0.2
+    norms = {d: int(rng.integers(int(existing[district == d].sum()), caps[district == d].sum() + 1))
+             for d in ("A", "B")}
+    sites = pd.DataFrame({"site_id": [f"s{j}" for j in range(ns)], "district_code": district,
+                          "existing": existing, "max_vehicles": caps})
+    demand = pd.DataFrame({"demand_id": [f"d{i}" for i in range(nd)], "district_code": "A",
+                           "population": rng.integers(0, 10, nd) * 1000, "standard_minutes": 12.0})
+    table = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙区"], "norm_class": "urban",
+                          "residents": [1, 1], "residents_per_vehicle": 30000.0,
+                          "min_vehicles": [norms["A"], norms["B"]], "min_negative_pressure": [0, 0]})
+    budget = draw(st.sampled_from([None, 2, 3, 4]))
+    plan = AmbulancePlan(sp.csr_matrix(minutes), sites, demand, table, max_new_stations=budget)
+    return plan, norms
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_plans())
+def test_start_is_feasible_never_below_greedy_and_solve_matches_brute_force(case):
+    from optimizer.models.ambulances import _greedy_vehicles, _VehicleSearch
+
+    plan, norms = case
+    try:
+        plan.check()
+    except InfeasiblePlanError:
+        return
+    p = plan.build()
+    cover, weight = plan._mexclp_groups
+    existing = plan.sites["existing"].to_numpy(bool)
+    D = np.where(plan.minutes.toarray() > 0, plan.minutes.toarray(), np.inf).T
+    best = bf.ambulance_mexclp(D, plan.demand["population"].to_numpy(float), 12.0, 0.3,
+                               plan.sites["max_vehicles"].to_numpy(int), plan.sites["district_code"].to_numpy(),
+                               norms, plan.max_new_stations, existing)
+    start = plan._greedy_start(p)
+    if best is None:
+        assert start is None
+        with pytest.raises(InfeasiblePlanError):
+            plan.solve(solver="highs")
+        return
+    search = _VehicleSearch(plan, cover, weight)
+    if start is not None:
+        A, lo, hi = p.assemble()
+        assert (A @ start >= lo - 1e-9).all() and (A @ start <= hi + 1e-9).all()
+        greedy = _greedy_vehicles(plan, cover, weight)
+        assert search.score(p.value(start, "v")) >= search.score(greedy) - 1e-9
+        assert search.score(p.value(start, "v")) <= best + 1e-6
+    r = plan.solve(solver="highs", gap=None)
+    v = r.stations.set_index("site_id")["vehicles"].reindex(plan.sites["site_id"]).fillna(0).to_numpy(int)
+    assert r.optimal and search.score(v) == pytest.approx(best, abs=0.1)  # the NP tie-break is below 0.1
