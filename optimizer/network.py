@@ -23,10 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import pickle
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -42,6 +40,7 @@ from shapely.geometry.base import BaseGeometry
 
 from optimizer import settings
 from optimizer.errors import InputError
+from optimizer.files import file_sha256, write_pickle
 
 #: Bump when the build logic changes so stale cached graphs are not reused.
 CACHE_VERSION: int = 1
@@ -559,15 +558,6 @@ def _largest_scc(G: nx.MultiDiGraph, report: BuildReport) -> nx.MultiDiGraph:
     return H
 
 
-def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_source(source: str | Path) -> Path:
     """Return the source path or raise InputError if it is missing."""
     path = Path(source)
@@ -674,19 +664,6 @@ def cache_key(
     return f"graph-{file_sha256(path)[:20]}-{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
-def _write_atomic(obj: Any, target: Path) -> None:
-    """Pickle ``obj`` to ``target`` via a temp file + rename, so readers never see half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_graph(
     source: str | Path,
     *,
@@ -737,7 +714,7 @@ def load_graph(
             target.unlink(missing_ok=True)  # stale or damaged: rebuild below
     G = build_graph(path, boundary=polygon, speeds=table, **kwargs)
     G.graph["cache"] = "miss"
-    _write_atomic(G, target)
+    write_pickle(target, G)
     return G
 
 

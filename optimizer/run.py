@@ -26,6 +26,7 @@ from optimizer.data import TaiyuanData, load_taiyuan, overlay
 from optimizer.data.layers import read_facilities
 from optimizer.data.places import proxy_points
 from optimizer.errors import InputError
+from optimizer.files import update_digest
 from optimizer.models import green_channel, primary_care
 from optimizer.models.ambulances import AmbulancePlan
 from optimizer.models.beds import BedPlan
@@ -57,9 +58,7 @@ def _file_hash(path: Path) -> str:
     for f in files:
         if len(files) > 1:  # names too: renaming a sidecar changes what GDAL reads
             digest.update(f.relative_to(base).as_posix().encode() + b"\0")
-        with f.open("rb") as fh:  # in chunks: OSM extracts can be larger than memory allows
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(chunk)
+        update_digest(digest, f)
     return digest.hexdigest()
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from optimizer.batch.sweep import Batch, Member, load_batch
 from optimizer.errors import HealthoptError, InfeasiblePlanError, InputError
+from optimizer.files import write_atomic, write_pickle
 from optimizer.run import Inputs, inputs_key, prepare_inputs, run_prepared, travel_cutoff
 
 #: Outcomes that a rerun keeps; an unexpected ``error`` (a bug, a crash) is retried.
@@ -155,7 +156,7 @@ def _clean_partial(folder: Path) -> None:
     """Remove what a killed run left half-written (temporary output folders and records)."""
     for leftover in folder.glob(".*.partial"):
         shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in (folder / STATUS_DIR).glob("*.tmp"):
+    for leftover in (folder / STATUS_DIR).glob(".*.tmp*"):
         leftover.unlink(missing_ok=True)
 
 
@@ -186,11 +187,8 @@ def run_member(member: Member, inputs: Inputs | None, folder: Path) -> dict[str,
 
 
 def _write_record(folder: Path, record: dict[str, Any]) -> None:
-    target = folder / STATUS_DIR / f"{record['name']}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, target)
+    text = json.dumps(record, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+    write_atomic(folder / STATUS_DIR / f"{record['name']}.json", lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def _prepare(members: list[Member]) -> Inputs | None:
@@ -250,15 +248,7 @@ def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
 
 
 def _pickle_inputs(inputs: Inputs | None, folder: Path, key: str) -> str | None:
-    if inputs is None:
-        return None
-    path = folder / INPUTS_DIR / f"{key}.pkl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(inputs, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
-    return str(path)
+    return None if inputs is None else str(write_pickle(folder / INPUTS_DIR / f"{key}.pkl", inputs))
 
 
 def _run_dask(groups: dict[str, list[Member]], folder: Path, address: str,

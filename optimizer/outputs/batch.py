@@ -8,7 +8,6 @@ to ``batch_timings.csv``.
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 from optimizer import settings
 from optimizer.batch.runner import BatchRun
 from optimizer.data import load_taiyuan
+from optimizer.files import write_atomic
 from optimizer.outputs import tables
 from optimizer.run import scenario_data
 
@@ -121,26 +121,17 @@ def write_batch_outputs(run: BatchRun) -> dict[str, Path]:
     out = {"summary_csv": folder / "batch_summary.csv", "summary_gpkg": folder / "batch_summary.gpkg",
            "timings_csv": folder / "batch_timings.csv", "chart_png": folder / "charts" / f"{CHART_NAME}.png",
            "chart_html": folder / "charts" / f"{CHART_NAME}.html", "index": folder / "index.html"}
-    _replace(out["summary_csv"], lambda p: pd.DataFrame(frame.drop(columns="geometry")).to_csv(
+    write_atomic(out["summary_csv"], lambda p: pd.DataFrame(frame.drop(columns="geometry")).to_csv(
         p, index=False, float_format="%.6g", lineterminator="\n"))
-    _replace(out["summary_gpkg"], lambda p: tables.write_gpkg_layer(p, "batch_summary", frame))
-    _replace(out["timings_csv"], lambda p: timings_frame(run).to_csv(p, index=False, lineterminator="\n"))
+    write_atomic(out["summary_gpkg"], lambda p: tables.write_gpkg_layer(p, "batch_summary", frame))
+    write_atomic(out["timings_csv"], lambda p: timings_frame(run).to_csv(p, index=False, lineterminator="\n"))
     from optimizer.outputs.charts import tradeoff_html, tradeoff_png
 
     ok = frame[frame["status"] == "ok"]
-    _replace(out["chart_png"], lambda p: tradeoff_png(ok, p, title=run.batch.name))
-    _replace(out["chart_html"], lambda p: tradeoff_html(ok, p, title=run.batch.name))
-    _replace(out["index"], lambda p: Path(p).write_text(index_html(run, frame), encoding="utf-8"))
+    write_atomic(out["chart_png"], lambda p: tradeoff_png(ok, p, title=run.batch.name))
+    write_atomic(out["chart_html"], lambda p: tradeoff_html(ok, p, title=run.batch.name))
+    write_atomic(out["index"], lambda p: Path(p).write_text(index_html(run, frame), encoding="utf-8"))
     return out
-
-
-def _replace(path: Path, write) -> None:
-    """Write ``path`` through a temporary file renamed into place (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    tmp.unlink(missing_ok=True)
-    write(tmp)
-    os.replace(tmp, path)
 
 
 # --- index.html ---------------------------------------------------------------------------
