@@ -513,7 +513,7 @@ class AmbulancePlan:
 
     def _shortfalls(self, p: MilpProblem, x: np.ndarray) -> list[str]:
         """Say which norms the relaxed plan misses, by district, in planning terms."""
-        _D, codes = self._district_matrix()
+        codes = list(self.norms["code"])
         names = self.norms.set_index("code")["name_zh"]
         v = np.round(p.value(x, "v"))
         n = np.round(p.value(x, "n"))
