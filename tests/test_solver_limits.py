@@ -16,7 +16,7 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from optimizer.outputs.maps import fmt_pct
+from optimizer.outputs.maps import fmt_gap
 from optimizer.run import run_loaded
 from optimizer.scenario import load_scenario
 
@@ -49,7 +49,7 @@ def test_time_limit_warning_with_gap_in_report_and_map(limited, page):
     summary = json.loads((limited / "summary.json").read_text(encoding="utf-8"))
     html = (limited / page).read_text(encoding="utf-8")
     assert "not proven optimal" in html and "(2 s)" in html
-    assert f"optimality gap ≤ {fmt_pct(summary['gap'], 1)}" in html
+    assert f"optimality gap ≤ {fmt_gap(summary['gap'])}" in html
 
 
 def test_time_limit_without_any_plan_is_a_one_line_error(tmp_path):

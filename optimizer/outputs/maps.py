@@ -185,6 +185,12 @@ def fmt_pct(value: Any, digits: int = 0) -> str:
     return "—" if is_missing(value) else f"{100 * float(value):.{digits}f} %"
 
 
+def fmt_gap(gap: float) -> str:
+    """Format an optimality gap with enough digits that a small gap never reads as ``0.0 %``."""
+    digits = 1 if gap >= 0.01 else 2 if gap >= 0.0001 else 3
+    return fmt_pct(gap, digits)
+
+
 def fmt_num(value: Any, digits: int = 2) -> str:
     """Format a decimal number (``—`` if missing)."""
     return "—" if is_missing(value) else f"{float(value):.{digits}f}"
@@ -949,7 +955,7 @@ def status_line(summary: dict[str, Any]) -> tuple[bool, str]:
     status = str(summary.get("status", "unknown"))
     optimal = bool(summary.get("optimal", status == "optimal"))
     gap = summary.get("gap")
-    gap_text = "" if is_missing(gap) or optimal else f" (optimality gap ≤ {fmt_pct(gap, 1)})"
+    gap_text = "" if is_missing(gap) or optimal else f" (optimality gap ≤ {fmt_gap(gap)})"
     relaxed = summary.get("relaxed_norms") or []
     if relaxed:
         return False, (f"⚠ 规范未满足 Norms relaxed: the budgets cannot meet {len(relaxed)} norm"
