@@ -15,8 +15,8 @@ $(BIN)/.installed: pyproject.toml
 
 # Offline map assets (Leaflet, jQuery, Bootstrap, Font Awesome, ...) at the versions Folium
 # links, taken from the npm registry into build/assets (never committed).
-build/assets/manifest.json: $(BIN)/.installed optimizer/outputs/assets.py
-	$(BIN)/python -m optimizer.outputs.assets fetch
+build/assets/manifest.json: $(BIN)/.installed healthopt/outputs/assets.py
+	$(BIN)/python -m healthopt.outputs.assets fetch
 
 install: $(BIN)/.installed build/assets/manifest.json
 
@@ -25,7 +25,7 @@ run: install
 	$(BIN)/healthopt run $(SCENARIO) -o $(OUT)
 
 test: install
-	$(BIN)/ruff check optimizer tests benchmarks
+	$(BIN)/ruff check healthopt tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: install

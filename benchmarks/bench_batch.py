@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from optimizer.batch import run_batch
-from optimizer.outputs.batch import write_batch_outputs
+from healthopt.batch import run_batch
+from healthopt.outputs.batch import write_batch_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"

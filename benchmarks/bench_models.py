@@ -18,8 +18,8 @@ every demand point has a handful of candidates and both libraries prove optimali
   must be equal. spopt runs in a child process capped at ``--spopt-cap`` seconds; if it
   does not finish, its build phase alone is reported.
 * Backend comparison (``highs``/``cbc``/``highs-pulp``) on a 3,000 × 1,000 instance and the
-  large one: the measurement behind ``optimizer.solve.DEFAULT_SOLVER``.
-* Taiyuan-like instance: road-network travel times from ``optimizer.traveltime`` if that
+  large one: the measurement behind ``healthopt.milp.solve.DEFAULT_SOLVER``.
+* Taiyuan-like instance: road-network travel times from ``healthopt.traveltime`` if that
   module and the embedded roads are available (skipped otherwise).
 """
 
@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from optimizer.models import LSCP, MCLP
+from healthopt.models import LSCP, MCLP
 
 
 def synthetic(n_demand: int, n_sites: int, speed_kph: float, radius: float, seed: int = 7):
@@ -194,9 +194,9 @@ def taiyuan(args):
         import geopandas as gpd
         from shapely.geometry import Point
 
-        from optimizer import network, settings, traveltime
+        from healthopt import network, settings, traveltime
     except Exception as exc:  # pragma: no cover - depends on the other modules
-        print(f"  skipped: optimizer.traveltime not importable ({exc})")
+        print(f"  skipped: healthopt.traveltime not importable ({exc})")
         return
     roads = settings.GEODATA_DIR / "roads" / "taiyuan_core_osm_lines.geojson"
     if not roads.exists():

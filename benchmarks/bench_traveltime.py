@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from optimizer import network, settings, traveltime
+from healthopt import network, settings, traveltime
 
 ROADS = settings.GEODATA_DIR / "roads" / "taiyuan_core_osm_lines.geojson"
 

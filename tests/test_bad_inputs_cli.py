@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer import cli
+from healthopt import cli
 
 HERE = Path(__file__).resolve().parent
 SCENARIO_CASES = sorted((HERE / "scenarios_bad").glob("*.yaml"))
@@ -119,5 +119,5 @@ def test_debug_shows_the_full_traceback(tmp_path):
                          text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 1  # an uncaught exception, as Python reports it
     assert "Traceback (most recent call last)" in out.stderr
-    assert "optimizer.errors.InputError: " in out.stderr and "negative count -120" in out.stderr
+    assert "healthopt.errors.InputError: " in out.stderr and "negative count -120" in out.stderr
     assert not runs.exists() or not any(runs.iterdir())

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimizer.batch import load_batch, run_batch
-from optimizer.batch import runner as batch_runner
-from optimizer.errors import InputError
-from optimizer.outputs.batch import write_batch_outputs
+from healthopt.batch import load_batch, run_batch
+from healthopt.batch import runner as batch_runner
+from healthopt.errors import InputError
+from healthopt.outputs.batch import write_batch_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
@@ -136,7 +136,7 @@ def test_local_and_dask_runs_agree_and_rerun_skips_finished(tmp_path):
 
 
 def healthopt(*args, **kw):
-    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", *map(str, args)]
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -174,7 +174,7 @@ def test_batch_goes_into_postgis_for_qgis(tmp_path, postgis_url):
 def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
     path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18, 20]}, **{"outputs.map": False})
     folder = tmp_path / "runs" / "t"
-    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "batch", str(path), "-o",
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "batch", str(path), "-o",
            str(tmp_path / "runs")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
@@ -199,7 +199,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
     # 12 scenarios with maps: far more than can finish in the moment after the first one does
     path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": list(range(14, 38, 2))})
     folder = tmp_path / "runs" / "t"
-    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "batch", str(path), "-o",
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "batch", str(path), "-o",
            str(tmp_path / "runs"), "--workers", "2"]
     # A shell's background job inherits SIGINT ignored; a terminal's Ctrl-C finds it at its default.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,

@@ -10,7 +10,7 @@ BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
 
 
 def healthopt(*args, cwd=None):
-    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", *map(str, args)]
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
 
 

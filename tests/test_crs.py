@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from optimizer.data import crs
-from optimizer.errors import InputError
-from optimizer.settings import GEODATA_DIR
+from healthopt.data import crs
+from healthopt.errors import InputError
+from healthopt.settings import GEODATA_DIR
 
 GEOD = Geod(ellps="WGS84")
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer import settings
-from optimizer.data import load_taiyuan
-from optimizer.errors import InputError
+from healthopt import settings
+from healthopt.data import load_taiyuan
+from healthopt.errors import InputError
 
 TAIYUAN = ["140105", "140106", "140107", "140108", "140109", "140110",
            "140121", "140122", "140123", "140181"]

@@ -14,16 +14,16 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.data.layers import read_demand_layer
-from optimizer.demand import (
+from healthopt.data.layers import read_demand_layer
+from healthopt.demand import (
     DEMAND_COLUMNS,
     _largest_remainder,
     demand_from_layer,
     population_grid,
     snap_flags,
 )
-from optimizer.errors import InputError
-from optimizer.settings import CRS_METRIC, DRIVABLE_HIGHWAYS, GEODATA_DIR
+from healthopt.errors import InputError
+from healthopt.settings import CRS_METRIC, DRIVABLE_HIGHWAYS, GEODATA_DIR
 
 FIX = Path(__file__).parent / "fixtures" / "layers"
 URBAN = {"140105", "140106", "140107", "140108", "140109", "140110"}

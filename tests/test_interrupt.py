@@ -22,7 +22,7 @@ BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
 #: Python ignores SIGINT if it starts with SIGINT ignored (e.g. under a non-interactive shell's
 #: background job), so the child installs the usual KeyboardInterrupt handler itself.
 CLI = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-       "from optimizer.cli import run; run()")
+       "from healthopt.cli import run; run()")
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="child processes read from /proc")
 

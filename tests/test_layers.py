@@ -11,9 +11,9 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from optimizer.data.layers import read_demand_layer, read_facilities, read_layer, read_sites
-from optimizer.errors import InputError
-from optimizer.settings import GEODATA_DIR
+from healthopt.data.layers import read_demand_layer, read_facilities, read_layer, read_sites
+from healthopt.errors import InputError
+from healthopt.settings import GEODATA_DIR
 
 FIX = Path(__file__).parent / "fixtures" / "layers"
 GEOD = Geod(ellps="WGS84")

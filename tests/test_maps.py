@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.outputs import assets, basemap
-from optimizer.outputs import maps as mp
-from optimizer.outputs.compare_map import build_compare_map
+from healthopt.outputs import assets, basemap
+from healthopt.outputs import maps as mp
+from healthopt.outputs.compare_map import build_compare_map
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.run_fixture import make_run
@@ -137,7 +137,7 @@ def test_deterministic_across_processes(tmp_path, assets_dir):
     script = (
         "import sys; sys.path.insert(0, 'tests')\n"
         "from fixtures.run_fixture import make_run\n"
-        "from optimizer.outputs.maps import write_map\n"
+        "from healthopt.outputs.maps import write_map\n"
         "r, s = make_run()\n"
         "write_map(sys.argv[1], r, s, offline=True)\n"
     )

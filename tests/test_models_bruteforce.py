@@ -7,8 +7,8 @@ from bruteforce import instances
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.errors import InfeasiblePlanError
-from optimizer.models import LSCP, MCLP, MEXCLP, PCenter, PMedian
+from healthopt.errors import InfeasiblePlanError
+from healthopt.models import LSCP, MCLP, MEXCLP, PCenter, PMedian
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optimizer.errors import InfeasiblePlanError, InputError
-from optimizer.models import DSM, LSCP, MCLP, MEXCLP, MilpProblem, PCenter, PMedian
+from healthopt.errors import InfeasiblePlanError, InputError
+from healthopt.models import DSM, LSCP, MCLP, MEXCLP, MilpProblem, PCenter, PMedian
 
 # 4 demand points on a line at 0, 10, 20, 30; 3 sites at 0, 15, 30 (minutes = distance)
 DEM = np.array([0.0, 10.0, 20.0, 30.0])

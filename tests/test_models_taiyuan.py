@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from optimizer import demand, network, sites, traveltime
-from optimizer.data import load_taiyuan
-from optimizer.models import LSCP, MCLP, MEXCLP, BackupCoverage, PCenter, PMedian
+from healthopt import demand, network, sites, traveltime
+from healthopt.data import load_taiyuan
+from healthopt.models import LSCP, MCLP, MEXCLP, BackupCoverage, PCenter, PMedian
 
 RADIUS = 10.0
 

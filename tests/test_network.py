@@ -1,4 +1,4 @@
-"""Tests for optimizer.network: building, speeds, oneway, SCC, cache and errors."""
+"""Tests for healthopt.network: building, speeds, oneway, SCC, cache and errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import shapely
 
-from optimizer import network, settings
-from optimizer.errors import InputError
+from healthopt import network, settings
+from healthopt.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "network"
 TINY = FIXTURES / "tiny_lines.geojson"

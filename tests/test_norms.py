@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optimizer import norms
-from optimizer.data import load_taiyuan
+from healthopt import norms
+from healthopt.data import load_taiyuan
 
 TAIYUAN = ["140105", "140106", "140107", "140108", "140109", "140110",
            "140121", "140122", "140123", "140181"]

@@ -17,8 +17,8 @@ import geopandas as gpd
 import pytest
 from folium.plugins import MeasureControl
 
-from optimizer.outputs import assets
-from optimizer.outputs.assets import (
+from healthopt.outputs import assets
+from healthopt.outputs.assets import (
     OfflineAssetError,
     discover_urls,
     fetch_assets,
@@ -27,8 +27,8 @@ from optimizer.outputs.assets import (
     make_offline,
     resolve_url,
 )
-from optimizer.outputs.basemap import OSM_ATTRIBUTION, offline_basemap, online_basemap
-from optimizer.outputs.legend import ColorRamp, Legend, LegendEntry, LegendSpec, add_legend
+from healthopt.outputs.basemap import OSM_ATTRIBUTION, offline_basemap, online_basemap
+from healthopt.outputs.legend import ColorRamp, Legend, LegendEntry, LegendSpec, add_legend
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import check_page, find_chromium
@@ -189,7 +189,7 @@ def test_inline_without_fetch_names_the_fetch_command(tmp_path: Path) -> None:
     with pytest.raises(OfflineAssetError) as err:
         inline_html(html, tmp_path)
     assert "leaflet@1.9.3" in " ".join(err.value.urls)
-    assert "python -m optimizer.outputs.assets fetch" in str(err.value)
+    assert "python -m healthopt.outputs.assets fetch" in str(err.value)
 
 
 def test_inline_detects_tampered_copy(assets_dir: Path, tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.errors import InfeasiblePlanError
-from optimizer.models.ambulances import AmbulancePlan
-from optimizer.models.beds import BedPlan
+from healthopt.errors import InfeasiblePlanError
+from healthopt.plans.ambulances import AmbulancePlan
+from healthopt.plans.beds import BedPlan
 
 
 def _instance(model="mexclp", **kw):
@@ -113,7 +113,7 @@ def test_greedy_start_is_feasible_and_not_better_than_optimum():
 
 
 def test_health_centres_sited_by_p_median():
-    from optimizer.models.primary_care import site_health_centres
+    from healthopt.plans.primary_care import site_health_centres
 
     # district U: 3 candidate sites on a line, 4 demand points; county C: 2 sites, 2 points
     m_u = sp.csr_matrix(np.array([[1.0, 4.0, 9.0, 12.0],
@@ -218,7 +218,7 @@ def _station_trap():
 
 
 def test_start_moves_a_station_the_greedy_misplaced():
-    from optimizer.models.ambulances import _greedy_vehicles, _VehicleSearch
+    from healthopt.plans.ambulances import _greedy_vehicles, _VehicleSearch
 
     plan = _station_trap()
     p = plan.build()
@@ -262,7 +262,7 @@ def _plans(draw):
           suppress_health_check=[HealthCheck.too_slow])
 @given(_plans())
 def test_start_is_feasible_never_below_greedy_and_solve_matches_brute_force(case):
-    from optimizer.models.ambulances import _greedy_vehicles, _VehicleSearch
+    from healthopt.plans.ambulances import _greedy_vehicles, _VehicleSearch
 
     plan, norms = case
     try:

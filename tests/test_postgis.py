@@ -15,9 +15,9 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import LineString, MultiPolygon, Point, box
 
-from optimizer import __version__
-from optimizer.errors import InputError
-from optimizer.outputs import postgis
+from healthopt import __version__
+from healthopt.errors import InputError
+from healthopt.outputs import postgis
 
 psycopg = pytest.importorskip("psycopg")
 

@@ -13,7 +13,7 @@ forbidden ones closed, demand assigned only to open sites at their true travel t
 the coverage recomputed from the open sites equal to the objective.
 
 When no plan exists the model must say so in the documented way: an
-:class:`~optimizer.errors.InfeasiblePlanError` from the pre-solve checks (unreachable
+:class:`~healthopt.errors.InfeasiblePlanError` from the pre-solve checks (unreachable
 demand, too few sites or vehicles, fixed sites over the limit, fixed costs over the
 budget), or a result with status ``infeasible`` whose ``raise_if_no_plan()`` raises it.
 Every test is derandomized so CI runs the same examples each time.
@@ -31,8 +31,8 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from optimizer.errors import InfeasiblePlanError
-from optimizer.models import DSM, LSCP, MCLP, MEXCLP, LocationResult, PCenter, PMedian
+from healthopt.errors import InfeasiblePlanError
+from healthopt.models import DSM, LSCP, MCLP, MEXCLP, LocationResult, PCenter, PMedian
 
 PROPS = settings(
     max_examples=60,

@@ -1,7 +1,7 @@
 """Property-based tests of the scenario validator (issue 6, item 5).
 
 Scenario files are generated two ways and each is written to a file and checked with
-:func:`optimizer.scenario.validate_file`:
+:func:`healthopt.scenario.validate_file`:
 
 * **mutations** of the shipped ``scenarios/taiyuan_2025_baseline.yaml``: values replaced
   by values of random types (whole numbers, negative numbers, floats with NaN and
@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, currently_in_test_context, event, example, g
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from optimizer.errors import InputError
-from optimizer.scenario import (
+from healthopt.errors import InputError
+from healthopt.scenario import (
     KNOWN_DISTRICTS,
     Scenario,
     ScenarioError,

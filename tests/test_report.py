@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.outputs import assets
-from optimizer.outputs.maps import build_map, render_map
-from optimizer.outputs.report import kpi_cards, render_report, write_report
+from healthopt.outputs import assets
+from healthopt.outputs.maps import build_map, render_map
+from healthopt.outputs.report import kpi_cards, render_report, write_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.run_fixture import make_run

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.run import _file_hash
+from healthopt.pipeline.run import _file_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
@@ -42,7 +42,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     scenario = _scenario(tmp)
     procs = []
     for label, seed in (("a", "1"), ("b", "2")):
-        cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "run", str(scenario), "-o",
+        cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "run", str(scenario), "-o",
                str(tmp / label), "--quiet"]
         procs.append(subprocess.Popen(cmd, env={**os.environ, "PYTHONHASHSEED": seed}, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))

@@ -6,9 +6,9 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from optimizer.errors import InfeasiblePlanError
-from optimizer.run import run_loaded
-from optimizer.scenario import load_scenario
+from healthopt.errors import InfeasiblePlanError
+from healthopt.pipeline.run import run_loaded
+from healthopt.scenario import load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
 
@@ -54,8 +54,8 @@ def test_infeasible_budget_leaves_no_folder(tmp_path):
 
 
 def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
-    from optimizer.data import load_taiyuan
-    from optimizer.run import _beds, _study_area
+    from healthopt.data import load_taiyuan
+    from healthopt.pipeline.run import _beds, _study_area
 
     sc = load_scenario(BASELINE).with_overrides({"plans.beds.targets.140105": 9.0})
     data = load_taiyuan()
@@ -66,12 +66,12 @@ def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
 
 
 def test_compare_runs_writes_map_and_table(run, tmp_path):
-    from optimizer.outputs.compare import compare_runs
+    from healthopt.outputs.compare import compare_runs
 
     changes = compare_runs(run.folder, run.folder, tmp_path / "cmp")
     assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"compare.html", "compare.csv"}
     assert len(changes) == 10 and (changes["amb_planned_change"] == 0).all()
-    from optimizer.outputs.assets import find_external_refs
+    from healthopt.outputs.assets import find_external_refs
 
     assert find_external_refs((tmp_path / "cmp" / "compare.html").read_text()) == []
 
@@ -79,7 +79,7 @@ def test_compare_runs_writes_map_and_table(run, tmp_path):
 def test_district_changes_by_hand():
     import geopandas as gpd
 
-    from optimizer.outputs.compare import district_changes
+    from healthopt.outputs.compare import district_changes
 
     a = gpd.GeoDataFrame({"code": ["1", "2"], "name_zh": ["甲", "乙"], "amb_planned": [10, 5],
                           "pop_covered": [100, 50]}, geometry=[None, None])

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from optimizer import settings as tech
-from optimizer.errors import InputError
-from optimizer.scenario import (
+from healthopt import settings as tech
+from healthopt.errors import InputError
+from healthopt.scenario import (
     BED_STRATEGY,
     BED_TARGETS_PER_1000,
     GREEN_CHANNEL_RECEIVERS,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from optimizer.run import run_loaded
-from optimizer.scenario import load_scenario
+from healthopt.pipeline.run import run_loaded
+from healthopt.scenario import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 

@@ -1,4 +1,4 @@
-"""Tests for optimizer.sites: thinning, seats, user sites, determinism."""
+"""Tests for healthopt.sites: thinning, seats, user sites, determinism."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import shapely
 from scipy.spatial.distance import pdist
 
-from optimizer import network, settings, sites
-from optimizer.errors import InputError
+from healthopt import network, settings, sites
+from healthopt.errors import InputError
 
 TAIYUAN = settings.GEODATA_DIR / "roads" / "taiyuan_core_osm_lines.geojson"
 SEATS = settings.GEODATA_DIR / "places" / "county_seats.csv"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.errors import InputError
-from optimizer.models import LSCP, MCLP, MilpProblem, PMedian
-from optimizer.solve import DEFAULT_SOLVER, SOLVERS, resolve_solver, solve_problem
+from healthopt.errors import InputError
+from healthopt.milp.solve import DEFAULT_SOLVER, SOLVERS, resolve_solver, solve_problem
+from healthopt.models import LSCP, MCLP, MilpProblem, PMedian
 
 
 def medium(seed=1, n_d=300, n_s=60):

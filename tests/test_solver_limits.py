@@ -16,9 +16,9 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from optimizer.outputs.maps import fmt_gap
-from optimizer.run import run_loaded
-from optimizer.scenario import load_scenario
+from healthopt.outputs.maps import fmt_gap
+from healthopt.pipeline.run import run_loaded
+from healthopt.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
@@ -57,7 +57,7 @@ def test_time_limit_without_any_plan_is_a_one_line_error(tmp_path):
     scenario.write_text(BASELINE.read_text(encoding="utf-8")
                         .replace("\n    model: mexclp", "\n    model: mclp")
                         .replace("time_limit_s: 120.0 ", "time_limit_s: 0.2 "), encoding="utf-8")
-    cmd = [sys.executable, "-c", "from optimizer.cli import run; run()", "run", str(scenario), "-o",
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "run", str(scenario), "-o",
            str(tmp_path / "runs")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr

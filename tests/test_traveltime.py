@@ -1,4 +1,4 @@
-"""Tests for optimizer.traveltime: snapping, sparse engine, estimates, TravelTimes."""
+"""Tests for healthopt.traveltime: snapping, sparse engine, estimates, TravelTimes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from optimizer import network, settings, traveltime
-from optimizer.errors import InputError
+from healthopt import network, settings, traveltime
+from healthopt.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "network"
 TINY = FIXTURES / "tiny_lines.geojson"

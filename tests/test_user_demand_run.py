@@ -7,7 +7,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from optimizer.run import run_scenario
+from healthopt.pipeline.run import run_scenario
 
 LAYERS = Path(__file__).resolve().parent / "fixtures" / "user_layers"
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import shapely
 
-from optimizer.data import load_taiyuan
-from optimizer.data.crs import gcj02_to_wgs84
-from optimizer.data.overlay import match_hospitals, with_boundaries, with_hospitals
-from optimizer.errors import InputError
-from optimizer.run import run_loaded
-from optimizer.scenario import Scenario
+from healthopt.data import load_taiyuan
+from healthopt.data.crs import gcj02_to_wgs84
+from healthopt.data.overlay import match_hospitals, with_boundaries, with_hospitals
+from healthopt.errors import InputError
+from healthopt.pipeline.run import run_loaded
+from healthopt.scenario import Scenario
 
 LAYERS = Path(__file__).resolve().parent / "fixtures" / "user_layers"
 HOSPITALS = LAYERS / "hospitals_gcj02.csv"

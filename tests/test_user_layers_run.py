@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.errors import InputError
-from optimizer.run import run_loaded
-from optimizer.scenario import Scenario, load_scenario
+from healthopt.errors import InputError
+from healthopt.pipeline.run import run_loaded
+from healthopt.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"

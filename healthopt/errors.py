@@ -1,0 +1,86 @@
+"""Exceptions that carry planning-level explanations.
+
+Every error a user can cause names the file and the field it comes from, so the CLI can
+print it on one line and exit with code 2 (see ``healthopt.cli``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HealthoptError(Exception):
+    """Base class of all errors the CLI reports without a traceback."""
+
+    exit_code: int = 2
+
+
+class InputError(HealthoptError):
+    """Bad input data or scenario: names the file, the field and what is wrong.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        File the problem was found in (``None`` for in-memory input).
+    field : str or None
+        Field, column or key at fault (e.g. ``"population"``, ``"plans.ambulances.budget"``).
+    message : str
+        What is wrong, in planning terms.
+    line : int or None
+        1-based line number in ``source`` where known.
+    """
+
+    def __init__(
+        self,
+        source: str | Path | None,
+        field: str | None,
+        message: str,
+        line: int | None = None,
+    ) -> None:
+        self.source = str(source) if source is not None else None
+        self.field = field
+        self.message = message
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """Return ``file:line: field: message`` with the parts that are known."""
+        where = self.source or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        # Messages may quote library errors that span lines; the promise is one line.
+        message = " ".join(part.strip() for part in self.message.splitlines())
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
+
+
+class InfeasiblePlanError(HealthoptError):
+    """A plan cannot meet its norms within its budgets; ``reasons`` are planning sentences."""
+
+    exit_code = 3
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = list(reasons)
+        super().__init__("; ".join(self.reasons))
+
+
+class SolverLimitError(HealthoptError):
+    """The solver stopped at its time limit before it found any feasible plan.
+
+    Exit code 2, like bad input: the fix is a scenario setting (``solver.time_limit_s``),
+    not the norms or budgets, which exit code 3 is about.
+
+    Parameters
+    ----------
+    plan : str
+        The plan in words, e.g. ``"ambulance plan"``.
+    time_limit : float
+        The limit that was hit, in seconds.
+    """
+
+    exit_code = 2
+
+    def __init__(self, plan: str, time_limit: float) -> None:
+        self.plan = plan
+        self.time_limit = time_limit
+        super().__init__(f"solver.time_limit_s: the solver found no feasible {plan} within the {time_limit:g} s "
+                         "time limit; raise solver.time_limit_s")

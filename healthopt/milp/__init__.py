@@ -1,0 +1,1 @@
+"""Mixed-integer programs: the problem builder, solver backends and infeasibility diagnosis."""

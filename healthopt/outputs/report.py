@@ -1,0 +1,436 @@
+"""The one-page HTML briefing of a run (Jinja2 template ``templates/report.html.j2``).
+
+Headline indicators against the norms (✓/✗ cards), what changed from the baseline, a
+by-district table, the three-way population breakdown (covered / in a catchment but beyond
+capacity / outside every catchment), data-quality notes, the solver status, sources and the
+scenario map embedded with ``<iframe srcdoc=…>`` — one self-contained file that works offline.
+Layers missing from a run (a plan that was disabled) are skipped and named in the notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import jinja2
+import pandas as pd
+
+from healthopt.outputs import assets
+from healthopt.outputs.maps import (
+    district_label,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    fmt_signed,
+    is_missing,
+    missing_layers,
+    status_line,
+)
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "report.html.j2"
+
+
+def _env() -> jinja2.Environment:
+    """Return the template environment (autoescaping on, strict undefined)."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True)
+
+
+def _get(d: dict[str, Any] | None, key: str) -> Any:
+    """Return ``d[key]`` or None (missing dict, key or NaN)."""
+    v = (d or {}).get(key)
+    return None if is_missing(v) else v
+
+
+# --- KPI cards ----------------------------------------------------------------------------
+
+def _card(label: str, value: str, norm: str, ok: bool | None) -> dict[str, str]:
+    """Return one KPI card (``ok=None``: no verdict, data missing)."""
+    state = "na" if ok is None else ("ok" if ok else "bad")
+    mark = {"na": "—", "ok": "✓", "bad": "✗"}[state]
+    return {"label": label, "value": value, "norm": norm, "state": state, "mark": mark}
+
+
+def _fleet_card(k: dict[str, Any]) -> dict[str, str]:
+    """Fleet planned vs norm."""
+    planned, norm = _get(k, "fleet_planned"), _get(k, "fleet_norm")
+    if planned is None or norm is None:
+        return _card("救护车 Ambulances planned / norm", "n/a", "ambulance plan not in this run",
+                     None)
+    short = f"{fmt_int(norm - planned)} short of the norm" if planned < norm else "meets the norm"
+    return _card("救护车 Ambulances planned / norm", f"{fmt_int(planned)} / {fmt_int(norm)}",
+                 short, planned >= norm)
+
+
+def _np_card(k: dict[str, Any]) -> dict[str, str]:
+    """Negative-pressure share vs the required share."""
+    share, req = _get(k, "np_share"), _get(k, "np_required_share")
+    if share is None:
+        return _card("负压救护车 Negative-pressure share", "n/a", "not in this run", None)
+    req = 0.40 if req is None else req
+    count = f"{fmt_int(_get(k, 'np_planned'))} vehicles; " if _get(k, "np_planned") else ""
+    return _card("负压救护车 Negative-pressure share", fmt_pct(share),
+                 f"{count}norm ≥ {fmt_pct(req)}", share >= req - 1e-9)
+
+
+def _coverage_card(k: dict[str, Any], response: str) -> dict[str, str]:
+    """Return the card of the population reached within the standard."""
+    total, covered = _get(k, "pop_total"), _get(k, "pop_covered")
+    if not total or covered is None:
+        return _card("标准时间内覆盖 Reached within the standard", "n/a", "not in this run", None)
+    missed = total - covered
+    norm = (f"{fmt_int(missed)} residents not reached in {response}" if missed > 0
+            else f"everyone reached in {response}")
+    return _card("标准时间内覆盖 Reached within the standard", fmt_pct(covered / total, 1), norm,
+                 missed <= 0)
+
+
+def _centre_card(k: dict[str, Any]) -> dict[str, str]:
+    """Community health centres (and township centres) planned vs required."""
+    chc_p, chc_r = _get(k, "chc_planned"), _get(k, "chc_required")
+    thc_p, thc_r = _get(k, "thc_planned"), _get(k, "thc_required")
+    if chc_p is None or chc_r is None:
+        return _card("社区卫生服务中心 CHCs planned / required", "n/a",
+                     "health-centre plan not in this run", None)
+    ok = chc_p >= chc_r and (thc_p is None or thc_r is None or thc_p >= thc_r)
+    thc = f"township centres {fmt_int(thc_p)} / {fmt_int(thc_r)}" if thc_p is not None else ""
+    return _card("社区卫生服务中心 CHCs planned / required", f"{fmt_int(chc_p)} / {fmt_int(chc_r)}",
+                 thc, ok)
+
+
+def _bed_card(k: dict[str, Any]) -> dict[str, str]:
+    """Beds per 1,000 residents vs the target."""
+    planned = _get(k, "beds_planned_per_1000")
+    target = _get(k, "beds_target_per_1000") or _get(k, "citywide_target_per_1000")
+    if planned is None or target is None:
+        return _card("每千人床位 Beds per 1,000", "n/a", "beds plan not in this run", None)
+    return _card("每千人床位 Beds per 1,000", fmt_num(planned), f"target {fmt_num(target)}",
+                 planned >= target - 1e-9)
+
+
+def kpi_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """Return the five headline cards (value, norm, ✓/✗).
+
+    Parameters
+    ----------
+    summary : dict
+
+    Returns
+    -------
+    list of dict
+        Keys ``label``, ``value``, ``norm``, ``state`` (ok/bad/na), ``mark``.
+    """
+    k = summary.get("kpis", {}) or {}
+    return [_fleet_card(k), _np_card(k), _coverage_card(k, response_text(summary)),
+            _centre_card(k), _bed_card(k)]
+
+
+def response_text(summary: dict[str, Any]) -> str:
+    """Return e.g. ``"12 min urban / 20 min county"``."""
+    r = summary.get("response_minutes") or {}
+    parts = [f"{fmt_num(v, 0)} min {k}" for k, v in r.items() if not is_missing(v)]
+    return " / ".join(parts) or "the response standard"
+
+
+# --- baseline comparison ------------------------------------------------------------------
+
+def _change_row(label: str, base: Any, planned: Any, fmt: Callable[[Any], str],
+                diff: Callable[[Any], str] = fmt_signed) -> dict[str, str] | None:
+    """Return one baseline → planned row (None if the planned value is unknown)."""
+    if planned is None:
+        return None
+    change = "—" if base is None else diff(planned - base)
+    return {"label": label, "baseline": fmt(base), "planned": fmt(planned), "change": change}
+
+
+def change_rows(results: dict[str, gpd.GeoDataFrame],
+                summary: dict[str, Any]) -> list[dict[str, str]]:
+    """Return the "what changed from the baseline" rows.
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+    summary : dict
+
+    Returns
+    -------
+    list of dict
+    """
+    k, b = summary.get("kpis", {}) or {}, summary.get("baseline", {}) or {}
+    stations = results.get("stations")
+    n_stations = len(stations) if stations is not None else _get(k, "stations_planned")
+    beds = results.get("beds")
+    pct_diff = lambda v: f"{'+' if v >= 0 else '−'}{abs(100 * v):.1f} pts"  # noqa: E731
+    rows = [
+        _change_row("救护车 Ambulances", _get(k, "fleet_baseline") or _get(b, "fleet_planned"),
+                    _get(k, "fleet_planned"), fmt_int),
+        _change_row("负压救护车 Negative-pressure ambulances", _get(b, "np_planned"),
+                    _get(k, "np_planned"), fmt_int),
+        _change_row("负压占比 Negative-pressure share", _get(b, "np_share"), _get(k, "np_share"),
+                    fmt_pct, pct_diff),
+        _change_row("急救站 Ambulance stations", _get(b, "stations"), n_stations, fmt_int),
+        _change_row("社区卫生服务中心 CHCs", _get(b, "chc_planned"), _get(k, "chc_planned"),
+                    fmt_int),
+        _change_row("每千人床位 Beds per 1,000", _get(b, "beds_planned_per_1000"),
+                    _get(k, "beds_planned_per_1000"), fmt_num,
+                    lambda v: ("+" if v >= 0 else "−") + fmt_num(abs(v))),
+    ]
+    if beds is not None and {"beds_2022", "beds_2025"} <= set(beds.columns):
+        rows.append(_change_row(f"医院床位 Hospital beds ({len(beds)} hospitals in the plan)",
+                                float(beds.beds_2022.sum()), float(beds.beds_2025.sum()), fmt_int))
+    return [r for r in rows if r is not None]
+
+
+# --- district tables ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Col:
+    """A by-district table column: header, needed columns, cell text, cell class, total."""
+
+    head: str
+    needs: tuple[str, ...]
+    text: Callable[[Any], str]
+    cls: Callable[[Any], str] = lambda _r: ""
+    total: Callable[[pd.DataFrame], str] = lambda _d: ""
+
+
+def _ratio(a: str, b: str) -> Callable[[Any], str]:
+    """Return a cell function ``"a / b"``."""
+    return lambda r: f"{fmt_int(getattr(r, a))} / {fmt_int(getattr(r, b))}"
+
+
+def _ratio_total(a: str, b: str) -> Callable[[pd.DataFrame], str]:
+    """Return a total function ``"sum(a) / sum(b)"``."""
+    return lambda d: f"{fmt_int(d[a].sum())} / {fmt_int(d[b].sum())}"
+
+
+def _shortfall_cls(a: str, b: str) -> Callable[[Any], str]:
+    """Return a class function: ``bad`` if ``a < b``."""
+    return lambda r: "bad" if float(getattr(r, a)) < float(getattr(r, b)) else "ok"
+
+
+def _residents(r: Any) -> str:
+    """Residents with ⚠ if estimated."""
+    est = getattr(r, "population_quality", "") in {"estimate", "proxy"}
+    return fmt_int(r.residents) + (" ⚠" if est else "")
+
+
+def _share_total(d: pd.DataFrame) -> str:
+    """Population-weighted coverage share of all districts."""
+    cols = ["pop_covered", "pop_beyond_capacity", "pop_outside"]
+    if not set(cols) <= set(d.columns):
+        return ""
+    total = d[cols].to_numpy().sum()
+    return fmt_pct(d.pop_covered.sum() / total) if total else "—"
+
+
+def _bed_total(d: pd.DataFrame) -> str:
+    """Beds per 1,000 of all districts together."""
+    if not {"beds_planned", "residents"} <= set(d.columns) or not d.residents.sum():
+        return ""
+    return fmt_num(d.beds_planned.sum() / d.residents.sum() * 1000)
+
+
+DISTRICT_COLUMNS: tuple[_Col, ...] = (
+    _Col("常住人口 Residents", ("residents",), _residents,
+         total=lambda d: fmt_int(d.residents.sum())),
+    _Col("救护车 规划/标准 Fleet planned / norm", ("amb_planned", "amb_norm"),
+         _ratio("amb_planned", "amb_norm"), _shortfall_cls("amb_planned", "amb_norm"),
+         _ratio_total("amb_planned", "amb_norm")),
+    _Col("缺口 Gap", ("amb_gap",), lambda r: fmt_signed(r.amb_gap),
+         lambda r: "bad" if r.amb_gap < 0 else "", lambda d: fmt_signed(d.amb_gap.sum())),
+    _Col("负压 NP", ("amb_np_planned",), lambda r: fmt_int(r.amb_np_planned),
+         total=lambda d: fmt_int(d.amb_np_planned.sum())),
+    _Col("覆盖率 Covered", ("coverage_share",), lambda r: fmt_pct(r.coverage_share),
+         total=_share_total),
+    _Col("社区中心 CHC planned / req.", ("chc_planned", "chc_required"),
+         _ratio("chc_planned", "chc_required"), _shortfall_cls("chc_planned", "chc_required"),
+         _ratio_total("chc_planned", "chc_required")),
+    _Col("乡镇卫生院 THC planned / req.", ("thc_planned", "thc_required"),
+         _ratio("thc_planned", "thc_required"), _shortfall_cls("thc_planned", "thc_required"),
+         _ratio_total("thc_planned", "thc_required")),
+    _Col("床位/千人 Beds /1,000 planned", ("beds_per_1000_planned", "beds_per_1000_target"),
+         lambda r: fmt_num(r.beds_per_1000_planned),
+         _shortfall_cls("beds_per_1000_planned", "beds_per_1000_target"), _bed_total),
+    _Col("目标 Target", ("beds_per_1000_target",), lambda r: fmt_num(r.beds_per_1000_target)),
+    _Col("床位缺口 Bed shortfall", ("bed_shortfall",), lambda r: fmt_int(r.bed_shortfall),
+         lambda r: "bad" if r.bed_shortfall > 0 else "", lambda d: fmt_int(d.bed_shortfall.sum())),
+)
+
+
+def district_table(districts: gpd.GeoDataFrame) -> tuple[list[str], list[dict[str, Any]]]:
+    """Return the by-district table (headers, rows with a total row), skipping absent columns.
+
+    Parameters
+    ----------
+    districts : GeoDataFrame
+
+    Returns
+    -------
+    tuple of (list of str, list of dict)
+        Rows are ``{"cells": [{"text", "cls"}], "total": bool}``.
+    """
+    cols = [c for c in DISTRICT_COLUMNS if set(c.needs) <= set(districts.columns)]
+    head = ["区县 District", *[c.head for c in cols]]
+    rows = []
+    for r in districts.itertuples():
+        cells = [{"text": district_label(r), "cls": "l"}]
+        cells += [{"text": c.text(r), "cls": c.cls(r)} for c in cols]
+        rows.append({"cells": cells, "total": False})
+    total = [{"text": "合计 Total", "cls": "l"}] + [{"text": c.total(districts), "cls": ""}
+                                                   for c in cols]
+    rows.append({"cells": total, "total": True})
+    return head, rows
+
+
+def _population_row(name: str, covered: float, beyond: float, outside: float,
+                    total_row: bool = False) -> dict[str, Any]:
+    """Return one population-breakdown row with its stacked-bar widths."""
+    total = covered + beyond + outside
+    widths = [(c, round(100 * v / total, 1) if total else 0)
+              for c, v in (("c-cov", covered), ("c-cap", beyond), ("c-out", outside))]
+    return {"name": name, "total_pop": fmt_int(total), "covered": fmt_int(covered),
+            "beyond": fmt_int(beyond), "outside": fmt_int(outside),
+            "share": fmt_pct(covered / total) if total else "—", "bar": widths,
+            "total": total_row}
+
+
+def population_rows(districts: gpd.GeoDataFrame, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return covered / beyond capacity / outside per district and in total.
+
+    Parameters
+    ----------
+    districts : GeoDataFrame
+    summary : dict
+
+    Returns
+    -------
+    list of dict
+        Empty if the run has no coverage figures.
+    """
+    cols = ["pop_covered", "pop_beyond_capacity", "pop_outside"]
+    if not set(cols) <= set(districts.columns):
+        return []
+    rows = [_population_row(district_label(r), *(float(getattr(r, c)) for c in cols))
+            for r in districts.itertuples()]
+    k = summary.get("kpis", {}) or {}
+    totals = [_get(k, c) for c in cols]
+    if any(v is None for v in totals):
+        totals = [float(districts[c].sum()) for c in cols]
+    rows.append(_population_row("合计 Total", *totals, total_row=True))
+    return rows
+
+
+# --- assembly -----------------------------------------------------------------------------
+
+def report_context(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
+                   map_html: str | None) -> dict[str, Any]:
+    """Return everything the template shows.
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+    summary : dict
+    map_html : str or None
+
+    Returns
+    -------
+    dict
+    """
+    districts = results["districts"]
+    ok, text = status_line(summary)
+    head, rows = district_table(districts)
+    gap = _get(summary, "gap")
+    scenario = {"name": "Scenario", "description": "", "year": ""}
+    scenario.update({k: v for k, v in (summary.get("scenario") or {}).items() if v is not None})
+    return {
+        "scenario": scenario,
+        "status": {"ok": ok, "text": text, "raw": str(summary.get("status", "unknown")),
+                   "gap": fmt_pct(gap, 2) if gap is not None else ""},
+        "cards": kpi_cards(summary),
+        "changes": change_rows(results, summary),
+        "district_head": head, "district_rows": rows,
+        "population_rows": population_rows(districts, summary),
+        "response": response_text(summary),
+        "quality": list(summary.get("data_quality") or []),
+        "missing": missing_layers(results) + _missing_plans(summary),
+        "sources": list(summary.get("sources") or []),
+        "relaxed": list(summary.get("relaxed_norms") or []),
+        "infeasible_reasons": list(summary.get("infeasible_reasons") or []),
+        "map_html": map_html,
+    }
+
+
+def _missing_plans(summary: dict[str, Any]) -> list[str]:
+    """Return sentences for KPI groups absent from the summary (disabled plans)."""
+    k = summary.get("kpis", {}) or {}
+    groups: Sequence[tuple[str, str]] = (
+        ("fleet_planned", "ambulance"), ("chc_planned", "health-centre"),
+        ("beds_planned_per_1000", "beds"))
+    return [f"No {what} plan in this run: its indicators are shown as n/a"
+            for key, what in groups if _get(k, key) is None]
+
+
+def render_report(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any], *,
+                  map_html: str | None, offline: bool = True,
+                  assets_dir: str | Path | None = None) -> str:
+    """Return the briefing HTML.
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+    summary : dict
+    map_html : str or None
+        The scenario map page (e.g. from :func:`healthopt.outputs.maps.write_map`), embedded
+        with ``<iframe srcdoc>``; ``None`` leaves the map out.
+    offline : bool
+        Make sure the embedded map loads nothing from the network (its CDN assets are
+        inlined if it still references any).
+    assets_dir : str or Path, optional
+        Fetched assets for inlining (default ``build/assets``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    healthopt.outputs.assets.OfflineAssetError
+        If ``offline`` and the map needs assets that are not available locally.
+    """
+    if offline and map_html and assets.find_external_refs(map_html):
+        map_html = assets.inline_html(map_html, assets_dir)
+    ctx = report_context(results, summary, map_html)
+    return _env().get_template(TEMPLATE_NAME).render(**ctx)
+
+
+def write_report(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
+                 *, map_html: str | None, offline: bool = True,
+                 assets_dir: str | Path | None = None) -> str:
+    """Write the one-page briefing to ``path`` (UTF-8) and return its HTML.
+
+    Parameters
+    ----------
+    path : str or Path
+    results : dict of str to GeoDataFrame
+    summary : dict
+    map_html : str or None
+        See :func:`render_report`.
+    offline : bool
+    assets_dir : str or Path, optional
+
+    Returns
+    -------
+    str
+    """
+    html = render_report(results, summary, map_html=map_html, offline=offline,
+                         assets_dir=assets_dir)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return html

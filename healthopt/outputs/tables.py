@@ -1,0 +1,168 @@
+"""Tabular outputs of a run: ``results.gpkg``, ``summary.json``, ``summary.csv``.
+
+Everything is written in a stable order with stable number formatting so that the same
+scenario and data give byte-identical ``summary.json`` and ``results.gpkg`` (its
+``last_change`` stamps are fixed, :func:`gpkg_timestamp`). Folders are written atomically
+(:func:`atomic_folder`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+#: Layer order in ``results.gpkg``.
+LAYERS: tuple[str, ...] = (
+    "districts", "stations", "health_centres", "beds", "green_channel", "demand", "coverage_areas",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def atomic_folder(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final`` and rename it to ``final`` on success.
+
+    On any exception (Ctrl-C included) the temporary folder is removed, so a run never
+    leaves a half-written output folder behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is shared like any other
+    try:
+        yield tmp
+        if final.exists():
+            if not overwrite:
+                raise FileExistsError(final)
+            trash = final.with_name(f".{final.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(final, trash)
+            os.replace(tmp, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _plain(value):
+    """Convert numpy/pandas scalars to JSON-safe Python values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return round(value, 6)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_summary_json(path: Path, summary: dict) -> None:
+    """Write ``summary`` as indented, key-sorted JSON (stable bytes)."""
+    text = json.dumps(_plain(summary), ensure_ascii=False, indent=2, sort_keys=True)
+    Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
+    """Write the per-district KPI table (no geometry) with a total row."""
+    frame = pd.DataFrame(districts.drop(columns="geometry", errors="ignore"))
+    numeric = frame.select_dtypes("number").columns
+    total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))}
+    total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def plain_columns(frame: pd.DataFrame, *, bool_as_int: bool = True) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose attribute columns hold plain, writable values.
+
+    Object columns keep ``str`` and ``None`` and turn anything else into ``str``; with
+    ``bool_as_int`` (GeoPackage, which has no boolean type) ``bool`` columns become ``int8``.
+    Geometry columns are left alone. Shared by :func:`write_gpkg` and
+    :mod:`healthopt.outputs.postgis`.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, gpd.array.GeometryDtype):
+            continue
+        if out[col].dtype == bool and bool_as_int:
+            out[col] = out[col].astype("int8")
+        elif out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out
+
+
+def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return plain_columns(frame, bool_as_int=True)
+
+
+def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
+    """Write the result layers (EPSG:4326) to one GeoPackage, in :data:`LAYERS` order.
+
+    Returns
+    -------
+    list of str
+        Names of the layers written (empty layers are skipped).
+    """
+    written = []
+    for name in LAYERS:
+        frame = layers.get(name)
+        if frame is None or len(frame) == 0:
+            continue
+        write_gpkg_layer(path, name, frame)
+        written.append(name)
+    return written
+
+
+def write_gpkg_layer(path: Path, name: str, frame: gpd.GeoDataFrame) -> None:
+    """Write one layer to a GeoPackage (booleans as 0/1, mixed objects as text).
+
+    ``gpkg_contents.last_change`` gets :func:`gpkg_timestamp` instead of the clock, so the
+    same layers give a byte-identical file.
+    """
+    with _gdal_option("OGR_CURRENT_DATE", gpkg_timestamp()):
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+
+
+def gpkg_timestamp() -> str:
+    """Return the GeoPackage ``last_change`` stamp: ``SOURCE_DATE_EPOCH`` if set, else 1970-01-01.
+
+    The reproducible-builds convention: the same inputs give the same bytes.
+    """
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+@contextlib.contextmanager
+def _gdal_option(key: str, value: str) -> Iterator[None]:
+    """Set a GDAL config option for the block, then restore it (GDAL options are process-wide)."""
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: value})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: old})

@@ -1,0 +1,1 @@
+"""One scenario end to end: shared inputs, plans, results and provenance."""

@@ -1,0 +1,1 @@
+"""Plans: the planning questions of a scenario, built on the generic ``healthopt.models``."""

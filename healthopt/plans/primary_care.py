@@ -1,0 +1,219 @@
+"""Primary-care plan: where the required community / township health centres go.
+
+Per district, the norm count of centres (:func:`healthopt.norms.health_centre_norms`:
+one community health service centre (CHC) per street plus extras, one township health
+centre (THC) per town or township) is sited by a p-median over the district's demand
+points and candidate sites: least resident-weighted travel time, every resident assigned
+to a centre reachable within the travel-time matrix's cutoff. Existing centres (a user layer)
+are kept open and count towards the norm.
+
+Street and township boundaries are not published, so which chosen site is a CHC and which
+a THC is decided by a rule: the sites serving the densest catchments (residents per
+assigned grid cell) become the district's CHCs, the rest THCs. In every county the 1–2
+THCs farthest from the county seat, among those with at least the median catchment, become
+county sub-centres (县域医疗次中心, 001 §三(三)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from healthopt.errors import InfeasiblePlanError, SolverLimitError
+from healthopt.models.median import PMedian
+
+
+@dataclass
+class PrimaryCareResult:
+    """Outcome of :func:`site_health_centres`.
+
+    Attributes
+    ----------
+    centres : DataFrame
+        One row per centre: site_id, district_code, kind (chc / thc / subcentre), status,
+        pop_served, max_minutes.
+    districts : DataFrame
+        Per district: required and planned CHCs and THCs, residents within the travel
+        standard, residents no candidate reaches.
+    notes : list of str
+        Modelling notes for the report.
+    status : str
+        Worst solver status over the districts, in words.
+    """
+
+    centres: pd.DataFrame
+    districts: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    status: str = "optimal"
+
+
+#: Above this many demand-site pairs, a district's demand is merged into blocks before siting.
+AGGREGATE_ABOVE_PAIRS = 50_000
+
+#: Block size (metres) for that merge.
+BLOCK_M = 3000.0
+
+
+def _blocks(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the representative point of each demand block and each point's block (identity when small)."""
+    if sub.nnz <= AGGREGATE_ABOVE_PAIRS:
+        return np.arange(len(pop)), np.arange(len(pop))
+    key = np.floor(xy / BLOCK_M).astype(np.int64)
+    _, block = np.unique(key, axis=0, return_inverse=True)
+    block = block.ravel()
+    # the most populous point of a block stands for it (ties: lowest index)
+    order = np.lexsort((np.arange(len(pop)), -pop, block))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = block[order][1:] != block[order][:-1]
+    reps = order[first]
+    return reps, np.searchsorted(block[reps], block)
+
+
+def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int, solver, time_limit,
+                    fixed: np.ndarray | None = None):
+    """Solve the p-median over the district's (possibly block-merged) demand.
+
+    Returns the result and each demand point's row in the solved instance (-1 if no
+    candidate reaches it).
+    """
+    reps, block = _blocks(sub, pop, xy)
+    weight = np.bincount(block, weights=pop, minlength=reps.size)
+    rows = sub[reps]
+    reached = np.diff(rows.indptr) > 0
+    model = PMedian.from_cost_matrix(rows[reached], weight[reached], p, predefined_facilities_arr=fixed)
+    row_of_block = np.where(reached, np.cumsum(reached) - 1, -1)
+    return model.solve(solver=solver, time_limit=time_limit), row_of_block[block]
+
+
+def _label(chosen: pd.DataFrame, n_chc: int) -> pd.Series:
+    density = chosen["pop_served"] / chosen["points"].clip(lower=1)
+    order = density.sort_values(ascending=False, kind="stable").index
+    kind = pd.Series("thc", index=chosen.index)
+    kind.loc[order[:n_chc]] = "chc"
+    return kind
+
+
+def _subcentres(centres: pd.DataFrame, seat_distance_km: pd.Series, counties: list[str],
+                count: tuple[int, int]) -> pd.Series:
+    kind = centres["kind"].copy()
+    for code in counties:
+        thc = centres[(centres["district_code"] == code) & (kind == "thc")]
+        if thc.empty:
+            continue
+        big = thc[thc["pop_served"] >= thc["pop_served"].median()]
+        far = seat_distance_km.loc[big.index].sort_values(ascending=False, kind="stable")
+        take = max(count[0], min(count[1], len(far)))
+        kind.loc[far.index[:take]] = "subcentre"
+    return kind
+
+
+def site_health_centres(
+    minutes: dict[str, sp.csr_matrix],
+    sites: pd.DataFrame,
+    demand: pd.DataFrame,
+    required: pd.DataFrame,
+    *,
+    max_minutes: float,
+    counties: list[str],
+    seat_distance_km: np.ndarray,
+    demand_xy: np.ndarray,
+    subcentres: tuple[int, int] = (1, 2),
+    solver: str | None = None,
+    time_limit: float | None = None,
+) -> PrimaryCareResult:
+    """Site the required health centres district by district (p-median).
+
+    Parameters
+    ----------
+    minutes : dict of str to scipy.sparse.csr_matrix
+        Per district code: the district's sites × its demand points, patient travel
+        minutes (stored pairs are reachable), rows and columns in ``sites`` / ``demand``
+        order. Use a cutoff long enough to reach every resident (e.g. 120 min).
+    sites : DataFrame
+        ``site_id, district_code``.
+    demand : DataFrame
+        ``demand_id, district_code, population``.
+    required : DataFrame
+        :func:`healthopt.norms.health_centre_norms` output (``code, required_chc, required_thc``).
+    max_minutes : float
+        Travel standard reported for primary care (residents within it are counted).
+    counties : list of str
+        District codes that get county sub-centres.
+    seat_distance_km : ndarray
+        Per site: distance to its district seat (km), for choosing sub-centres.
+    demand_xy : ndarray
+        Demand coordinates in a metric CRS (n × 2); large districts are sited over
+        ``BLOCK_M`` blocks of demand (the most populous point of a block stands for it).
+    subcentres : (int, int)
+        Minimum and maximum sub-centres per county.
+    solver, time_limit
+        Solver settings (time limit per district).
+    """
+    rows, summary, statuses = [], [], []
+    pop_all = demand["population"].to_numpy(float)
+    for req in required.itertuples():
+        p = int(req.required_chc + req.required_thc)
+        s_idx = np.flatnonzero((sites["district_code"] == req.code).to_numpy())
+        d_idx = np.flatnonzero((demand["district_code"] == req.code).to_numpy())
+        sub = sp.csr_matrix(minutes[req.code].T) if s_idx.size else None
+        pop = pop_all[d_idx]
+        if p == 0 or s_idx.size == 0:
+            summary.append((req.code, 0, 0, 0, float(pop.sum())))
+            continue
+        fixed = sites["existing_centre"].to_numpy(bool)[s_idx] if "existing_centre" in sites else None
+        if fixed is not None:  # existing centres are kept, and count towards the norm
+            p = max(p, int(fixed.sum()))
+        result, row = _solve_district(sub, pop, demand_xy[d_idx], min(p, s_idx.size), solver, time_limit,
+                                      fixed)
+        _require_solution(result, req.code, time_limit)
+        statuses.append(result.status)
+        assign = result.assignments.set_index("demand_id")
+        chosen = result.sites[result.sites["open"]].copy()
+        chosen["site_index"] = s_idx[chosen.index.to_numpy()]
+        reached = row >= 0
+        per_point = assign.reindex(row[reached])
+        per_point["population"] = pop[reached]
+        loads = per_point.groupby("site_id").agg(points=("population", "size"), max_minutes=("travel_time", "max"),
+                                                 pop_served=("population", "sum"))
+        chosen = chosen.join(loads, on="site_id")
+        chosen["kind"] = _label(chosen, int(req.required_chc))
+        within = float(per_point.loc[per_point["travel_time"].to_numpy() <= max_minutes, "population"].sum())
+        summary.append((req.code, int((chosen["kind"] == "chc").sum()), int((chosen["kind"] == "thc").sum()),
+                        within, float(pop[~reached].sum())))
+        rows.append(chosen)
+    centres = _centre_table(rows, sites, seat_distance_km, counties, subcentres)
+    districts = pd.DataFrame(summary, columns=["code", "chc_planned", "thc_planned", "pop_within_standard",
+                                               "pop_unreached"])
+    worst = next((s for s in statuses if "not proven" in s or "infeasible" in s), "optimal")
+    notes = ["Health centres: CHC / THC labels follow a density rule (no street or township boundaries "
+             "are published); county sub-centres are the THCs farthest from the seat with large catchments."]
+    return PrimaryCareResult(centres, districts, notes, worst)
+
+
+def _require_solution(result, code: str, time_limit: float | None) -> None:
+    """Stop with a planning-level error when a district's p-median has no plan."""
+    if result.has_solution:
+        return
+    if result.status_code == "time_limit_no_solution" and time_limit is not None:
+        raise SolverLimitError(f"health-centre plan for district {code}", time_limit)
+    raise InfeasiblePlanError([f"health-centre plan for district {code}: {result.status}"])
+
+
+def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.DataFrame:
+    columns = ["site_id", "district_code", "kind", "status", "pop_served", "max_minutes", "location_quality"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    chosen = pd.concat([r for r in rows if len(r)], ignore_index=True)
+    chosen["site_id"] = sites["site_id"].to_numpy()[chosen["site_index"]]
+    chosen["district_code"] = sites["district_code"].to_numpy()[chosen["site_index"]]
+    chosen["location_quality"] = sites["location_quality"].to_numpy()[chosen["site_index"]]
+    existing = sites["existing_centre"].to_numpy(bool) if "existing_centre" in sites else np.zeros(len(sites), bool)
+    chosen["status"] = np.where(existing[chosen["site_index"]], "existing", "new")
+    distance = pd.Series(seat_distance_km[chosen["site_index"]], index=chosen.index)
+    chosen["kind"] = _subcentres(chosen, distance, counties, subcentres)
+    # A district with fewer demand points than required centres (e.g. a coarse user layer) leaves some idle.
+    chosen["pop_served"] = chosen["pop_served"].fillna(0).round().astype(int)
+    return chosen[columns].sort_values(["district_code", "site_id"]).reset_index(drop=True)
