@@ -5,34 +5,45 @@ BIN := $(VENV)/bin
 SCENARIO ?= scenarios/taiyuan_2025_baseline.yaml
 OUT ?= runs
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint typecheck pytest bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Offline map assets (Leaflet, jQuery, Bootstrap, Font Awesome, ...) at the versions Folium
-# links, taken from the npm registry into build/assets (never committed).
-build/assets/manifest.json: $(BIN)/.installed healthopt/outputs/assets.py
-	$(BIN)/python -m healthopt.outputs.assets fetch
-
-install: $(BIN)/.installed build/assets/manifest.json
+# The offline map assets (Leaflet) and the embedded dataset are package data: nothing to fetch.
+install: $(BIN)/.installed
 
 run: install
 	$(BIN)/healthopt data info
 	$(BIN)/healthopt run $(SCENARIO) -o $(OUT)
 
-test: install
+# `make test` = lint, then types, then the whole test suite (`make -k test` runs every step even
+# when an earlier one fails). The suite runs on TEST_WORKERS processes (pytest-xdist); tests/conftest.py
+# groups the tests so that a module's fixtures are built once and starts the longest groups first.
+# TEST_WORKERS=0 runs in this process; PYTEST_ARGS adds options, e.g. PYTEST_ARGS='-m "not slow"'.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+
+test: lint typecheck pytest
+
+lint: install
 	$(BIN)/ruff check healthopt tests benchmarks
-	$(BIN)/python -m pytest -q
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[dev,benchmark]'
 	$(BIN)/python benchmarks/bench_traveltime.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_simulation.py
 
 clean:
 	rm -rf $(VENV) build .cache runs

@@ -1,26 +1,31 @@
-"""Benchmark: healthopt location models vs PySAL spopt (+ PuLP CBC), and solver backends.
+"""Benchmark: healthopt location models against the plain greedy, their own "before", and spopt.
 
-Run with ``.venv/bin/python benchmarks/bench_models.py`` (options: ``--demand 20000
---sites 2000 --radius 9 --speed 5 --p 800 --spopt-cap 600 --no-spopt --no-taiyuan``).
+Run with ``.venv/bin/python benchmarks/bench_models.py`` (``--time-limit 60`` applies to
+every solve; ``--only hard pmedian orlib taiyuan small walk backends`` picks sections;
+the default set finishes in about 6-8 minutes on the project's 2-core machine).
 
-Instance choice: uniformly random unicost set-cover instances with ~100 candidate sites per
-demand point (e.g. 10 min at 30 km/h) are not solved to proven optimality within minutes
-by either HiGHS or CBC (measured: both stop at a 7-12 % gap after 40-120 s), so equal
-objectives could not be checked. The default standard is therefore a 9-minute walk at
-5 km/h (750 m; "15-minute community life circle" scale for health centres), where
-every demand point has a handful of candidates and both libraries prove optimality.
+Sections
+--------
+hard
+    Issue 16's hard random MCLP: 20,000 demand x 2,000 sites uniform in a 50 km square,
+    Euclidean metres, radius giving ~28 sites per demand, p = 50; plain greedy, greedy +
+    1-swap, the project (start + reductions) and the project without either (what the
+    code did before issue 16), objective, proven gap, seconds and the ratio to the greedy.
+    Then the LSCP on the same points. spopt + CBC in a child process when installed
+    (capped at ``--spopt-cap``; it needs the dense 20,000 x 2,000 matrix).
+pmedian
+    Random p-median 3,000 x 300, p = 20: greedy, greedy + fast swap, the project with and
+    without its start.
+orlib
+    OR-Library pmed1 and pmed5 (tests/data/orlib): published p-median optima.
+taiyuan
+    LSCP on the embedded Taiyuan roads (6 urban districts), with and without reductions.
+small, walk, backends
+    The earlier instances (random points, 9-minute walk at 5 km/h, dense matrices, where
+    spopt's model build dominates) and the solver-backend comparison behind
+    ``healthopt.milp.solve.DEFAULT_SOLVER``.
 
-* Synthetic instance: random demand points and candidate sites in a 40 km square
-  (seeded), straight-line distance at ``--speed`` km/h gives minutes; a dense
-  demand × sites cost matrix, the input both libraries share.
-* LSCP and MCLP are solved by this project (HiGHS direct, the default backend) and by
-  spopt's ``from_cost_matrix`` + ``PULP_CBC_CMD`` (optional extra ``benchmark``). Objectives
-  must be equal. spopt runs in a child process capped at ``--spopt-cap`` seconds; if it
-  does not finish, its build phase alone is reported.
-* Backend comparison (``highs``/``cbc``/``highs-pulp``) on a 3,000 × 1,000 instance and the
-  large one: the measurement behind ``healthopt.milp.solve.DEFAULT_SOLVER``.
-* Taiyuan-like instance: road-network travel times from ``healthopt.traveltime`` if that
-  module and the embedded roads are available (skipped otherwise).
+Every figure depends on machine load: the machine is shared, so seconds are indicative.
 """
 
 from __future__ import annotations
@@ -35,7 +40,140 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from healthopt.models import LSCP, MCLP
+from healthopt.models import LSCP, MCLP, PMedian
+from healthopt.models.heuristics import (
+    coverage_value,
+    greedy_coverage,
+    mclp_marginal,
+    pmedian_cost,
+    pmedian_greedy,
+    pmedian_swap,
+    swap_coverage,
+)
+
+LOAD_NOTE = "(2-core machine shared with other jobs: seconds are indicative, ±30 % or worse)"
+
+
+# --------------------------------------------------------------------------- hard random instances (issue 16)
+
+
+def hard_points(n_demand: int, n_sites: int, side_m: float, seed: int):
+    """Uniform demand points and sites in a square of ``side_m`` metres; weights 1..999."""
+    rng = np.random.default_rng(seed)
+    dem = rng.uniform(0, side_m, (n_demand, 2))
+    sit = rng.uniform(0, side_m, (n_sites, 2))
+    w = rng.integers(1, 1000, n_demand).astype(float)
+    return dem, sit, w
+
+
+def hard_mclp_instance(n_demand=20_000, n_sites=2_000, side_m=50_000.0, per_demand=29.8, seed=16):
+    """Issue 16's hard MCLP: the radius gives ``per_demand`` sites within reach on average.
+
+    Returns a sparse demand × sites matrix of the Euclidean metres within the radius (the
+    pairs beyond it are never needed), the weights and the radius.
+    """
+    from scipy.spatial import cKDTree
+
+    dem, sit, w = hard_points(n_demand, n_sites, side_m, seed)
+    radius = side_m * np.sqrt(per_demand / (np.pi * n_sites))
+    S = cKDTree(dem).sparse_distance_matrix(cKDTree(sit), radius, output_type="coo_matrix").tocsr()
+    return S, w, float(radius), dem, sit
+
+
+def plain_greedy_mclp(S, w, radius, p, swap=False):
+    """The baseline of issue 16: greedy (+ optional 1-swap) on the raw demand-point incidence."""
+    t0 = time.perf_counter()
+    inc = S.copy()
+    inc.data = (inc.data <= radius).astype(float)
+    inc.eliminate_zeros()
+    lo, hi = np.zeros(S.shape[1]), np.ones(S.shape[1])
+    y = greedy_coverage(inc, w, mclp_marginal, p, lo, hi)
+    if swap:
+        y, _ = swap_coverage(inc, w, mclp_marginal, y, lo, hi, max_seconds=60.0)
+    return coverage_value(inc, w, mclp_marginal, y, 1), time.perf_counter() - t0
+
+
+def _ours_timed(build, time_limit, **solve_kw):
+    t0 = time.perf_counter()
+    model = build()
+    res = model.solve(time_limit=time_limit, **solve_kw)
+    return model, res, time.perf_counter() - t0
+
+
+def _fmt(res, seconds, ref):
+    gap = "unknown" if res.gap is None else f"{100 * res.gap:.2f} %"
+    ratio = "" if ref is None or res.objective is None else f"  ratio vs greedy {res.objective / ref:.4f}"
+    return f"objective {res.objective:,.6g}  gap {gap}  {seconds:.1f} s  [{res.status_code}]{ratio}"
+
+
+def run_hard(time_limit: float, with_nostart: bool = True, use_spopt: bool = False, spopt_cap: float = 300.0):
+    """Hard random MCLP and LSCP (20,000 × 2,000, ~28 sites per demand, p = 50)."""
+    t0 = time.perf_counter()
+    S, w, radius, _dem, _sit = hard_mclp_instance()
+    print(
+        f"== hard random MCLP 20,000 demand x 2,000 sites, 50 km square, radius {radius:,.0f} m "
+        f"({S.nnz / S.shape[0]:.1f} sites per demand), p = 50, limit {time_limit:g} s  {LOAD_NOTE}"
+    )
+    print(f"  instance: {time.perf_counter() - t0:.1f} s; total weight {w.sum():,.0f}")
+    g, tg = plain_greedy_mclp(S, w, radius, 50)
+    print(f"  plain greedy:           objective {g:,.6g}  {tg:.2f} s")
+    gs, tgs = plain_greedy_mclp(S, w, radius, 50, swap=True)
+    print(f"  greedy + 1-swap:        objective {gs:,.6g}  {tgs:.2f} s")
+    _model, res, sec = _ours_timed(lambda: MCLP.from_cost_matrix(S, w, radius, 50), time_limit)
+    print(f"  healthopt (start+red.): {_fmt(res, sec, g)}")
+    for line in res.summary().splitlines()[4:6]:
+        print(f"      {line}")
+    if with_nostart:
+        _m, res0, sec0 = _ours_timed(
+            lambda: MCLP.from_cost_matrix(S, w, radius, 50, reduce=False), time_limit, heuristic=False
+        )
+        print(f"  healthopt, no start, no reductions (the code before issue 16): {_fmt(res0, sec0, g)}")
+    if use_spopt:
+        dense = S.toarray()
+        dense[dense == 0] = 10 * radius
+        s, note = spopt_run("MCLP", dense, w, radius, 50, spopt_cap)
+        if s is not None and "objective" in s:
+            note = f"objective {s['objective']:,.6g}  {s['total']:.1f} s  ratio vs greedy {s['objective'] / g:.4f}"
+        print(f"  spopt + CBC: {note}")
+    # LSCP on the same points
+    reach = np.flatnonzero(np.diff(S.indptr) > 0)
+    S = S[reach]
+    _m2, r2, sec2 = _ours_timed(lambda: LSCP.from_cost_matrix(S, radius), time_limit)
+    print(f"== hard random LSCP on the same points ({len(w) - reach.size} points beyond every site dropped)")
+    print(f"  healthopt (start+red.): {_fmt(r2, sec2, None)}  start {r2.details.get('heuristic', {}).get('objective')}")
+    for line in r2.summary().splitlines()[4:6]:
+        print(f"      {line}")
+    if with_nostart:
+        _m, r3, sec3 = _ours_timed(lambda: LSCP.from_cost_matrix(S, radius, reduce=False), time_limit, heuristic=False)
+        print(f"  healthopt, no start, no reductions: {_fmt(r3, sec3, None)}")
+
+
+def run_pmedian(time_limit: float, n_demand=3_000, n_sites=300, p=20):
+    """Random p-median 3,000 × 300 (issue 16), Euclidean metres in a 50 km square."""
+    from scipy.spatial.distance import cdist
+
+    dem, sit, w = hard_points(n_demand, n_sites, 50_000.0, 17)
+    D = cdist(dem, sit)
+    print(f"== random p-median {n_demand:,} x {n_sites:,}, p = {p}, limit {time_limit:g} s  {LOAD_NOTE}")
+    t0 = time.perf_counter()
+    d, s = np.divmod(np.arange(D.size), n_sites)
+    t = D.ravel()
+    order = np.lexsort((s, t, d))  # the heuristics need pairs sorted by (demand, time)
+    d, s, t = d[order], s[order], t[order]
+    big = (t.max() + 1) * 1e4
+    y = pmedian_greedy(d, s, t, w, n_sites, p, np.zeros(n_sites), np.ones(n_sites, bool), big)
+    g = pmedian_cost(d, s, t, w, y, big)
+    tg = time.perf_counter() - t0
+    y, _ = pmedian_swap(d, s, t, w, y, np.zeros(n_sites), np.ones(n_sites, bool), big, max_seconds=10)
+    gs = pmedian_cost(d, s, t, w, y, big)
+    print(
+        f"  plain greedy: objective {g:,.6g}  {tg:.2f} s; greedy + fast swap {gs:,.6g}  "
+        f"{time.perf_counter() - t0:.2f} s"
+    )
+    _m, res, sec = _ours_timed(lambda: PMedian.from_cost_matrix(D, w, p), time_limit)
+    print(f"  healthopt: {_fmt(res, sec, g)}")
+    _m, res0, sec0 = _ours_timed(lambda: PMedian.from_cost_matrix(D, w, p), time_limit, heuristic=False)
+    print(f"  healthopt, no start: {_fmt(res0, sec0, g)}")
 
 
 def synthetic(n_demand: int, n_sites: int, speed_kph: float, radius: float, seed: int = 7):
@@ -58,7 +196,7 @@ def synthetic(n_demand: int, n_sites: int, speed_kph: float, radius: float, seed
     return np.vstack(parts), weights
 
 
-def ours(kind: str, D, w, radius: float, p: int, solver: str = "highs"):
+def ours(kind: str, D, w, radius: float, p: int, solver: str = "highs", time_limit: float | None = 60.0):
     t0 = time.perf_counter()
     if kind == "LSCP":
         model = LSCP.from_cost_matrix(D, radius)
@@ -66,7 +204,7 @@ def ours(kind: str, D, w, radius: float, p: int, solver: str = "highs"):
         model = MCLP.from_cost_matrix(D, w, radius, p)
     model.build()
     t_build = time.perf_counter() - t0
-    res = model.solve(solver=solver)
+    res = model.solve(solver=solver, time_limit=time_limit)
     total = time.perf_counter() - t0
     stats = model.problem.stats()
     return {
@@ -143,8 +281,8 @@ def spopt_run(kind, D, w, radius, p, cap):
     return result, ""
 
 
-def compare(kind, D, w, radius, p, cap, use_spopt):
-    r = ours(kind, D, w, radius, p)
+def compare(kind, D, w, radius, p, cap, use_spopt, time_limit=60.0):
+    r = ours(kind, D, w, radius, p, time_limit=time_limit)
     st = r["stats"]
     print(
         f"  {kind}: healthopt (highs) objective {r['objective']:.6g}  build {r['build']:.2f} s"
@@ -171,131 +309,138 @@ def compare(kind, D, w, radius, p, cap, use_spopt):
         f"  {kind}: objectives equal: {same};  speed-up (total) {s['total'] / r['total']:.1f}x,"
         f"  build {s['build'] / r['build']:.1f}x"
     )
-    assert same, (s["objective"], r["objective"])
+    if not same:
+        print(f"  {kind}: objectives differ (a time limit hit on one side?)")
 
 
-def backends(D, w, radius, p, label):
+def backends(D, w, radius, p, label, time_limit=60.0):
     print(f"  backend comparison ({label}):")
     objs = {}
     for kind in ("MCLP", "LSCP"):
         for solver in ("highs", "cbc", "highs-pulp"):
-            r = ours(kind, D, w, radius, p, solver)
+            r = ours(kind, D, w, radius, p, solver, time_limit)
             objs.setdefault(kind, []).append(r["objective"])
             print(
                 f"    {kind:4s} {solver:10s} objective {r['objective']:.6g}  total {r['total']:7.2f} s"
                 f"  (build {r['build']:.2f} s, solver incl. conversion {r['solve']:.2f} s)"
             )
         vals = objs[kind]
-        assert max(vals) - min(vals) <= 1e-6 * max(1.0, abs(vals[0])), vals
+        if max(vals) - min(vals) > 1e-6 * max(1.0, abs(vals[0])):
+            print(f"    {kind}: backends disagree (time limit?): {vals}")
 
 
-def taiyuan(args):
+def run_orlib(time_limit: float) -> None:
+    """OR-Library pmed instances shipped with the tests: published p-median optima."""
+    from scipy.sparse.csgraph import shortest_path
+
+    from healthopt.models import PCenter
+
+    print(f"== OR-Library p-median (tests/data/orlib), limit {time_limit:g} s  {LOAD_NOTE}")
+    folder = Path(__file__).resolve().parent.parent / "tests" / "data" / "orlib"
+    for name, optimum in (("pmed1.txt", 5819.0), ("pmed5.txt", 1355.0)):
+        lines = (folder / name).read_text().split("\n")
+        n, m, p = (int(v) for v in lines[0].split())
+        W = np.zeros((n, n))
+        for row in lines[1 : 1 + m]:
+            i, j, c = (int(v) for v in row.split())
+            W[i - 1, j - 1] = W[j - 1, i - 1] = c
+        D = shortest_path(W, directed=False)
+        _m, res, sec = _ours_timed(lambda D=D, n=n, p=p: PMedian.from_cost_matrix(D, np.ones(n), p), time_limit)
+        heur = res.details.get("heuristic", {}).get("objective")
+        print(
+            f"  {name} (n={n}, p={p}): p-median {res.objective:g} (published {optimum:g}) {sec:.2f} s "
+            f"[{res.status_code}], start {heur:g}"
+        )
+        _m, pc, sec = _ours_timed(lambda D=D, p=p: PCenter.from_cost_matrix(D, p), time_limit)
+        print(f"  {name}: p-center {pc.objective:g} {sec:.2f} s [{pc.status_code}]")
+
+
+def taiyuan_lscp(time_limit: float, radius: float = 10.0) -> None:
+    """LSCP on the embedded Taiyuan core roads (6 urban districts, 300 m grid, 400 m candidates)."""
     try:
-        import geopandas as gpd
-        from shapely.geometry import Point
-
-        from healthopt import network, settings, traveltime
+        from healthopt import demand, network, sites, traveltime
+        from healthopt.data import load_taiyuan
     except Exception as exc:  # pragma: no cover - depends on the other modules
-        print(f"  skipped: healthopt.traveltime not importable ({exc})")
-        return
-    roads = settings.GEODATA_DIR / "roads" / "taiyuan_core_osm_lines.geojson"
-    if not roads.exists():
-        print("  skipped: embedded roads not found")
+        print(f"  skipped: {exc}")
         return
     t0 = time.perf_counter()
-    G = network.load_graph(roads)
-    nodes = sorted(G.nodes)
-    rng = np.random.default_rng(3)
-    n_dem = min(args.taiyuan_demand, len(nodes))
-    n_sit = min(args.taiyuan_sites, len(nodes))
-    crs = G.graph.get("crs", "EPSG:4326")
-
-    def layer(idx, col):
-        pts = [Point(G.nodes[nodes[i]]["x"], G.nodes[nodes[i]]["y"]) for i in idx]
-        return gpd.GeoDataFrame({col: np.arange(len(idx))}, geometry=pts, crs=crs)
-
-    dem = layer(rng.choice(len(nodes), n_dem, replace=False), "demand_id")
-    sit = layer(rng.choice(len(nodes), n_sit, replace=False), "site_id")
-    tt = traveltime.travel_time_matrix(G, sit, dem, cutoff_minutes=args.radius)
+    data = load_taiyuan()
+    area = data.study_area(["140105", "140106", "140107", "140108", "140109", "140110"])
+    G = network.load_graph(data.roads_path)
+    points = demand.population_grid(area, roads=network.edges_gdf(G), seats=data.seats, snap=G, cell_urban_m=300)
+    cand = sites.candidate_sites(G, spacing_m=400, districts=area, boundary=area.union_all())
+    tt = traveltime.travel_time_matrix(G, cand, points, radius)
+    reached = np.asarray(tt.coverage(radius).sum(axis=0)).ravel() > 0
+    points = points[reached].reset_index(drop=True)
+    tt = traveltime.travel_time_matrix(G, cand, points, radius)
+    w = points["population"].to_numpy(float)
     print(
-        f"  network + travel times: {time.perf_counter() - t0:.1f} s "
-        f"({n_sit:,} sites x {n_dem:,} demand, {tt.minutes.nnz:,} pairs within {args.radius:g} min)"
+        f"== Taiyuan LSCP {len(points):,} demand x {len(cand):,} sites, {radius:g} min on the roads "
+        f"(instance {time.perf_counter() - t0:.1f} s)  {LOAD_NOTE}"
     )
-    w = rng.integers(50, 2000, n_dem).astype(float)
-    dense = np.full((n_dem, n_sit), np.inf)
-    M = tt.minutes.tocoo()
-    dense[M.col, M.row] = M.data
-    for kind in ("LSCP", "MCLP"):
-        t1 = time.perf_counter()
-        if kind == "LSCP":
-            covered = np.diff(tt.minutes.tocsc().indptr) > 0
-            m = LSCP.from_travel_times(tt, None, args.radius)
-            if not covered.all():
-                print(f"  LSCP: {int((~covered).sum())} demand points unreachable; restricting to reachable ones")
-                sub = np.flatnonzero(covered)
-                m = LSCP.from_cost_matrix(dense[sub], args.radius)
-                dsub = dense[sub]
-            else:
-                dsub = dense
-        else:
-            m = MCLP.from_travel_times(tt, w, args.radius, args.p)
-            dsub = dense
-        r = m.solve()
-        t_ours = time.perf_counter() - t1
-        print(f"  {kind}: healthopt objective {r.objective:.6g} total {t_ours:.2f} s [{r.status}]")
-        if args.no_spopt or not args.taiyuan_spopt:
-            continue
-        big = np.where(np.isfinite(dsub), dsub, 1e6)
-        s, note = spopt_run(kind, big, w, args.radius, args.p, args.spopt_cap)
-        if s is None or "objective" not in s:
-            print(f"  {kind}: spopt: {note}")
-            continue
-        same = abs(s["objective"] - r.objective) <= 1e-6 * max(1.0, abs(r.objective))
-        print(
-            f"  {kind}: spopt+CBC objective {s['objective']:.6g} total {s['total']:.2f} s; "
-            f"equal: {same}; speed-up {s['total'] / t_ours:.1f}x"
-        )
+    for label, kw, skw in (
+        ("healthopt (start + reductions)", {}, {}),
+        ("healthopt, no start, no reductions", {"reduce": False}, {"heuristic": False}),
+    ):
+        _m, res, sec = _ours_timed(lambda kw=kw: LSCP.from_travel_times(tt, w, radius, **kw), time_limit, **skw)
+        print(f"  {label}: {_fmt(res, sec, None)}")
+        for line in res.summary().splitlines()[4:6]:
+            if line.startswith(("reduced", "start")):
+                print(f"      {line}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (every solve has one)")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        default=["hard", "pmedian", "orlib", "taiyuan", "small"],
+        choices=["hard", "pmedian", "orlib", "taiyuan", "small", "walk", "backends"],
+        help="sections to run (walk = the old 20,000 x 2,000 walking instance; backends = solver comparison)",
+    )
     ap.add_argument("--demand", type=int, default=20000)
     ap.add_argument("--sites", type=int, default=2000)
-    ap.add_argument("--radius", type=float, default=9.0, help="service standard, minutes")
+    ap.add_argument("--radius", type=float, default=9.0, help="service standard of the walk instances, minutes")
     ap.add_argument("--speed", type=float, default=5.0, help="km/h (walking to a health centre)")
     ap.add_argument("--p", type=int, default=800)
     ap.add_argument("--p-small", type=int, default=300)
-    ap.add_argument("--spopt-cap", type=float, default=600.0)
+    ap.add_argument("--spopt-cap", type=float, default=300.0, help="seconds before a spopt run is stopped")
     ap.add_argument("--no-spopt", action="store_true")
-    ap.add_argument("--no-backends", action="store_true")
-    ap.add_argument("--no-taiyuan", action="store_true")
-    ap.add_argument("--taiyuan-demand", type=int, default=20000)
-    ap.add_argument("--taiyuan-sites", type=int, default=2000)
-    ap.add_argument(
-        "--taiyuan-spopt", action="store_true", help="also run spopt there (~10 min per model)"
-    )
+    ap.add_argument("--no-start-compare", action="store_true", help="skip the solves without start/reductions")
     args = ap.parse_args()
+    try:
+        import spopt  # noqa: F401
 
-    print(f"== small instance 3,000 demand x 1,000 sites (radius {args.radius:g} min, p={args.p_small})")
-    D, w = synthetic(3000, 1000, args.speed, args.radius, seed=11)
-    compare("LSCP", D, w, args.radius, args.p_small, args.spopt_cap, not args.no_spopt)
-    compare("MCLP", D, w, args.radius, args.p_small, args.spopt_cap, not args.no_spopt)
-    if not args.no_backends:
-        backends(D, w, args.radius, args.p_small, "3,000 x 1,000")
-
-    print(f"== large instance {args.demand:,} demand x {args.sites:,} sites (radius {args.radius:g} min, p={args.p})")
-    t0 = time.perf_counter()
-    D, w = synthetic(args.demand, args.sites, args.speed, args.radius)
-    print(f"  cost matrix: {time.perf_counter() - t0:.1f} s")
-    compare("LSCP", D, w, args.radius, args.p, args.spopt_cap, not args.no_spopt)
-    compare("MCLP", D, w, args.radius, args.p, args.spopt_cap, not args.no_spopt)
-    if not args.no_backends:
-        backends(D, w, args.radius, args.p, f"{args.demand:,} x {args.sites:,}")
-    del D
-
-    if not args.no_taiyuan:
-        print("== Taiyuan-like instance (road network)")
-        taiyuan(args)
+        use_spopt = not args.no_spopt
+    except ImportError:
+        use_spopt = False
+        print("spopt not installed: spopt columns skipped (pip install spopt)")
+    tl = args.time_limit
+    t_all = time.perf_counter()
+    if "hard" in args.only:
+        run_hard(tl, with_nostart=not args.no_start_compare, use_spopt=use_spopt, spopt_cap=args.spopt_cap)
+    if "pmedian" in args.only:
+        run_pmedian(tl)
+    if "orlib" in args.only:
+        run_orlib(tl)
+    if "taiyuan" in args.only:
+        taiyuan_lscp(tl)
+    if "small" in args.only:
+        print(f"== small instance 3,000 demand x 1,000 sites (radius {args.radius:g} min, p={args.p_small})")
+        D, w = synthetic(3000, 1000, args.speed, args.radius, seed=11)
+        compare("LSCP", D, w, args.radius, args.p_small, args.spopt_cap, use_spopt, tl)
+        compare("MCLP", D, w, args.radius, args.p_small, args.spopt_cap, use_spopt, tl)
+        if "backends" in args.only:
+            backends(D, w, args.radius, args.p_small, "3,000 x 1,000", tl)
+    if "walk" in args.only:
+        print(f"== walk instance {args.demand:,} x {args.sites:,} (radius {args.radius:g} min, p={args.p})")
+        D, w = synthetic(args.demand, args.sites, args.speed, args.radius)
+        compare("LSCP", D, w, args.radius, args.p, args.spopt_cap, use_spopt, tl)
+        compare("MCLP", D, w, args.radius, args.p, args.spopt_cap, use_spopt, tl)
+        if "backends" in args.only:
+            backends(D, w, args.radius, args.p, f"{args.demand:,} x {args.sites:,}", tl)
+    print(f"== all sections: {time.perf_counter() - t_all:.0f} s  {LOAD_NOTE}")
 
 
 if __name__ == "__main__":

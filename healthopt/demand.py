@@ -1,7 +1,7 @@
 """Demand points: where the residents of each district live.
 
 Census populations are only known per county-level unit (see
-``geodata/taiyuan/PROVENANCE.md``). :func:`population_grid` spreads each district's
+``healthopt/geodata/taiyuan/PROVENANCE.md``). :func:`population_grid` spreads each district's
 total over a regular grid by a documented dasymetric model; :func:`demand_from_layer`
 uses a planner's own layer instead. :func:`snap_flags` marks points far from the road
 graph.
@@ -39,7 +39,6 @@ runs treat both kinds of demand alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,9 @@ import pyproj
 import shapely
 from scipy.spatial import cKDTree
 
+# grid_cells, DEMAND_COLUMNS and demand_from_layer are re-exported (see __all__)
+from healthopt._demand_cells import DEMAND_COLUMNS, assemble_cells, grid_cells, largest_remainder, require_columns
+from healthopt._demand_layers import demand_from_layer
 from healthopt.data.layers import read_demand_layer
 from healthopt.errors import InputError
 from healthopt.settings import (
@@ -82,107 +84,6 @@ DEFAULT_DECAY_FLOOR: float = 0.05
 
 #: Floor of the road weight, as a share of the district's mean covered road density.
 DEFAULT_ROAD_FLOOR: float = 0.05
-
-#: Output columns, in order.
-DEMAND_COLUMNS: list[str] = [
-    "demand_id",
-    "district_code",
-    "population",
-    "population_quality",
-    "weight_method",
-    "cell_m",
-    "geometry",
-]
-
-_MIN_CELL_SHARE = 0.01
-
-
-# --- grid ---------------------------------------------------------------------------
-
-
-def grid_cells(
-    districts: gpd.GeoDataFrame,
-    *,
-    cell_urban_m: float = DEFAULT_CELL_URBAN_M,
-    cell_county_m: float = DEFAULT_CELL_COUNTY_M,
-    code_field: str = "code",
-    class_field: str = "norm_class",
-) -> gpd.GeoDataFrame:
-    """Build the grid cells of every district, clipped to the district polygon.
-
-    Parameters
-    ----------
-    districts : geopandas.GeoDataFrame
-        District polygons with a code and a ``"urban"``/``"county"`` class column.
-    cell_urban_m, cell_county_m : float
-        Cell sizes (metres) for urban-class and other districts.
-    code_field, class_field : str
-        Column names of the district code and class.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        In EPSG:32649, sorted by district code, row, column; columns ``district_code``,
-        ``row``, ``col`` (global grid indices), ``cell_m``, ``area_km2``, ``point``
-        (representative point) and the clipped cell ``geometry``.
-    """
-    _require_columns(districts, [code_field, class_field], "districts")
-    dm = districts.to_crs(CRS_METRIC)
-    dm = dm.assign(_code=dm[code_field].astype(str)).sort_values("_code", kind="stable")
-    parts = []
-    for code, cls, poly in zip(dm["_code"], dm[class_field], dm.geometry, strict=True):
-        if poly is None or poly.is_empty:
-            raise InputError(None, "geometry", f"district {code}: empty geometry")
-        size = float(cell_urban_m if str(cls) == "urban" else cell_county_m)
-        parts.append(_district_cells(code, poly, size))
-    cells = pd.concat(parts, ignore_index=True)
-    return gpd.GeoDataFrame(cells, geometry="geometry", crs=CRS_METRIC)
-
-
-def _district_cells(code: str, poly: shapely.Geometry, size: float) -> pd.DataFrame:
-    """Clip the grid of one district (vectorised over cells)."""
-    minx, miny, maxx, maxy = poly.bounds
-    cols = np.arange(np.floor(minx / size), np.floor(maxx / size) + 1).astype(np.int64)
-    rows = np.arange(np.floor(miny / size), np.floor(maxy / size) + 1).astype(np.int64)
-    cc, rr = np.meshgrid(cols, rows)
-    cc, rr = cc.ravel(), rr.ravel()
-    boxes = shapely.box(cc * size, rr * size, (cc + 1) * size, (rr + 1) * size)
-    shapely.prepare(poly)
-    inside = shapely.contains_properly(poly, boxes)
-    edge = ~inside & shapely.intersects(poly, boxes)
-    clipped = boxes.copy()
-    # Only boundary cells need the (costly) intersection with the district outline.
-    clipped[edge] = _polygonal(shapely.intersection(boxes[edge], poly))
-    keep = inside | edge
-    cc, rr, clipped = cc[keep], rr[keep], clipped[keep]
-    area = shapely.area(clipped)
-    big = area >= _MIN_CELL_SHARE * size * size
-    if not big.any():  # a district smaller than a sliver: keep its largest piece
-        big = area == area.max()
-    cc, rr, clipped, area = cc[big], rr[big], clipped[big], area[big]
-    order = np.lexsort((cc, rr))
-    clipped = clipped[order]
-    return pd.DataFrame(
-        {
-            "district_code": code,
-            "row": rr[order],
-            "col": cc[order],
-            "cell_m": size,
-            "area_km2": area[order] / 1e6,
-            "point": shapely.point_on_surface(clipped),
-            "geometry": clipped,
-        }
-    )
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Drop the line/point parts that clipping can leave in a GeometryCollection."""
-    geoms = np.asarray(geoms, dtype=object).copy()
-    coll = np.flatnonzero(shapely.get_type_id(geoms) == 7)
-    for i in coll:  # rare: only cells touching the outline along an edge
-        parts = [g for g in shapely.get_parts(geoms[i]) if g.geom_type == "Polygon"]
-        geoms[i] = shapely.MultiPolygon(parts) if parts else shapely.Polygon()
-    return geoms
 
 
 # --- dasymetric weights ---------------------------------------------------------------
@@ -243,7 +144,7 @@ def population_grid(
         EPSG:4326 points with :data:`DEMAND_COLUMNS` (plus ``on_network``/``snap_m``
         when ``snap`` is given), sorted by district code, grid row and column.
     """
-    _require_columns(districts, [code_field, class_field, population_field], "districts")
+    require_columns(districts, [code_field, class_field, population_field], "districts")
     totals = _district_totals(districts, code_field, population_field)
     cells = grid_cells(
         districts,
@@ -259,8 +160,8 @@ def population_grid(
     total = np.array([totals[c] for c in codes], dtype=np.int64)
     area = cells["area_km2"].to_numpy()
     quota, by_road = _quotas(mass, area, covered, length, group, total, road_floor)
-    pop = _largest_remainder(quota, group, total)
-    out = _assemble(cells, pop, "estimate", np.where(by_road, "road_length", "seat_decay"))
+    pop = largest_remainder(quota, group, total)
+    out = assemble_cells(cells, pop, "estimate", np.where(by_road, "road_length", "seat_decay"))
     if snap is not None:
         out = snap_flags(out, snap, snap_tolerance_m)
     return out
@@ -372,263 +273,7 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
-def _largest_remainder(quota: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Round ``quota`` to integers whose per-group sums equal ``totals`` exactly.
-
-    Ties are broken by position, so the result is deterministic.
-    """
-    quota = np.clip(np.asarray(quota, dtype=float), 0.0, None)
-    base = np.floor(quota).astype(np.int64)
-    short = totals - np.bincount(group, weights=base, minlength=len(totals)).astype(np.int64)
-    frac = quota - base
-    order = np.lexsort((np.arange(len(quota)), -frac, group))
-    sg = group[order]
-    rank = np.arange(len(quota)) - np.searchsorted(sg, sg, side="left")
-    bonus = np.zeros(len(quota), dtype=np.int64)
-    bonus[order] = (rank < short[sg]).astype(np.int64)
-    return base + bonus
-
-
-def _assemble(
-    cells: gpd.GeoDataFrame,
-    population: np.ndarray,
-    quality: str | np.ndarray,
-    method: str | np.ndarray,
-) -> gpd.GeoDataFrame:
-    """Output frame in EPSG:4326 with :data:`DEMAND_COLUMNS`."""
-    code = cells["district_code"].astype(str)
-    ids = code + "-" + cells["row"].astype(str) + "-" + cells["col"].astype(str)
-    points = gpd.GeoSeries(cells["point"].to_numpy(), crs=CRS_METRIC).to_crs(CRS_GEOGRAPHIC)
-    out = gpd.GeoDataFrame(
-        {
-            "demand_id": ids.to_numpy(),
-            "district_code": code.to_numpy(),
-            "population": np.asarray(population, dtype=np.int64),
-            "population_quality": quality,
-            "weight_method": method,
-            "cell_m": cells["cell_m"].to_numpy(dtype=float),
-        },
-        geometry=points.to_numpy(),
-        crs=CRS_GEOGRAPHIC,
-    )
-    return out[DEMAND_COLUMNS]
-
-
-def _require_columns(
-    gdf: pd.DataFrame, columns: Sequence[str], what: str, source: str | None = None
-) -> None:
-    """Raise an :class:`InputError` naming the first missing column."""
-    for col in columns:
-        if col not in gdf.columns:
-            raise InputError(source, col, f"{what}: required column missing")
-
-
-# --- user demand layers ---------------------------------------------------------------
-
-
-def demand_from_layer(
-    layer: gpd.GeoDataFrame,
-    districts: gpd.GeoDataFrame,
-    *,
-    population_field: str = "population",
-    quality_field: str = "population_quality",
-    id_field: str | None = None,
-    polygons: str = "grid",
-    cell_urban_m: float = DEFAULT_CELL_URBAN_M,
-    cell_county_m: float = DEFAULT_CELL_COUNTY_M,
-    code_field: str = "code",
-    class_field: str = "norm_class",
-    source: str | None = None,
-) -> gpd.GeoDataFrame:
-    """Turn a user demand layer (points or polygons with a population) into demand points.
-
-    Points are assigned to the district that contains them. Polygons are distributed
-    to the :func:`grid_cells` they overlap in proportion to the overlapping area
-    (``polygons="grid"``, the default; each polygon's total is kept exactly and the
-    part of a polygon outside every district goes to its inside part), or kept as one
-    representative point each (``polygons="point"``). Non-integer populations are
-    rounded by the largest-remainder method over the whole layer.
-
-    Parameters
-    ----------
-    layer : geopandas.GeoDataFrame
-        E.g. from :func:`healthopt.data.layers.read_demand_layer` (EPSG:4326 when no
-        CRS is set). ``layer.attrs["source"]`` names the file in errors.
-    districts : geopandas.GeoDataFrame
-        District polygons with code and class columns.
-    population_field : str
-        Column of residents.
-    quality_field : str
-        Optional column copied to ``population_quality`` (default value ``"user"``).
-    id_field : str, optional
-        Column used as ``demand_id`` for point layers (default ``"<code>-u<n>"``,
-        ``n`` the 1-based feature number).
-    polygons : {"grid", "point"}
-        How polygons are turned into points.
-    cell_urban_m, cell_county_m : float
-        Grid cell sizes used with ``polygons="grid"``.
-    code_field, class_field : str
-        District column names.
-    source : str, optional
-        File name for errors (default ``layer.attrs["source"]``).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326 points with :data:`DEMAND_COLUMNS`; ``weight_method`` is
-        ``"user_point"`` or ``"user_area_share"``, ``cell_m`` is NaN for points.
-        Grid cells that receive no resident are dropped.
-
-    Raises
-    ------
-    InputError
-        Missing or negative populations, features outside every district.
-    """
-    source = source or layer.attrs.get("source")
-    is_csv = layer.attrs.get("format") == "csv"
-    layer = layer.reset_index(drop=True)
-    layer = layer if layer.crs is None else layer.to_crs(CRS_GEOGRAPHIC)
-    layer = layer.set_crs(CRS_GEOGRAPHIC, allow_override=True)
-    _require_columns(layer, [population_field], "demand layer", source)
-    pop = _user_population(layer[population_field], population_field, source, is_csv)
-    quality = (
-        layer[quality_field].fillna("user").astype(str).to_numpy()
-        if quality_field in layer.columns
-        else np.full(len(layer), "user", dtype=object)
-    )
-    types = set(shapely.get_type_id(layer.geometry.to_numpy()).tolist())
-    if types <= {0} or polygons == "point":
-        return _demand_points(layer, pop, quality, districts, id_field, code_field, source, is_csv)
-    if not types <= {3, 6}:
-        raise InputError(source, "geometry", "demand layer must hold only points or polygons")
-    if polygons != "grid":
-        raise ValueError(f"polygons must be 'grid' or 'point', not {polygons!r}")
-    cells = grid_cells(
-        districts,
-        cell_urban_m=cell_urban_m,
-        cell_county_m=cell_county_m,
-        code_field=code_field,
-        class_field=class_field,
-    )
-    return _demand_area_share(layer, pop, quality, cells, source, is_csv)
-
-
-def _user_population(values: pd.Series, field: str, source: str | None, is_csv: bool) -> np.ndarray:
-    """Check populations (numeric, >= 0) and round them to integers keeping the total."""
-    num = pd.to_numeric(values, errors="coerce")
-    infinite = num.notna() & ~np.isfinite(num.astype(float))
-    checks = (
-        (num.isna(), "not a number"),
-        (infinite, "not a finite number"),
-        (num < 0, "negative population"),
-    )
-    for bad, what in checks:
-        if bad.any():
-            pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                source,
-                field,
-                f"{'' if is_csv else f'feature {pos + 1}: '}{what}: {values.iloc[pos]!r}",
-                line=pos + 2 if is_csv else None,
-            )
-    num = num.to_numpy(dtype=float)
-    total = np.array([round(num.sum())], dtype=np.int64)
-    return _largest_remainder(num, np.zeros(len(num), dtype=np.int64), total)
-
-
-def _demand_points(
-    layer: gpd.GeoDataFrame,
-    pop: np.ndarray,
-    quality: np.ndarray,
-    districts: gpd.GeoDataFrame,
-    id_field: str | None,
-    code_field: str,
-    source: str | None,
-    is_csv: bool,
-) -> gpd.GeoDataFrame:
-    """Point demand (polygons reduced to representative points), joined to districts."""
-    pts = shapely.point_on_surface(layer.geometry.to_numpy())
-    code = _district_of(pts, districts, code_field)
-    outside = pd.isna(code)
-    if outside.any():
-        pos = int(np.flatnonzero(outside)[0])
-        raise InputError(
-            source,
-            "geometry",
-            f"{'' if is_csv else f'feature {pos + 1}: '}{int(outside.sum())} demand "
-            "feature(s) outside every district of the study area",
-            line=pos + 2 if is_csv else None,
-        )
-    if id_field is not None:
-        _require_columns(layer, [id_field], "demand layer", source)
-        ids = layer[id_field].astype(str).to_numpy()
-    else:
-        ids = np.array([f"{c}-u{i + 1}" for i, c in enumerate(code)], dtype=object)
-    out = gpd.GeoDataFrame(
-        {
-            "demand_id": ids,
-            "district_code": code.astype(str),
-            "population": pop,
-            "population_quality": quality,
-            "weight_method": "user_point",
-            "cell_m": np.nan,
-        },
-        geometry=pts,
-        crs=CRS_GEOGRAPHIC,
-    )
-    order = np.lexsort((np.arange(len(out)), out["district_code"].to_numpy()))
-    return out.iloc[order].reset_index(drop=True)[DEMAND_COLUMNS]
-
-
-def _district_of(pts: np.ndarray, districts: gpd.GeoDataFrame, code_field: str) -> np.ndarray:
-    """Code of the district containing each point (lowest code on shared borders)."""
-    dist = districts.to_crs(CRS_GEOGRAPHIC)
-    dcodes = dist[code_field].astype(str).to_numpy()
-    tree = shapely.STRtree(dist.geometry.to_numpy())
-    idx_pt, idx_d = tree.query(pts, predicate="intersects")
-    code = np.full(len(pts), None, dtype=object)
-    # Reverse lexicographic fill: the lowest code is written last and wins.
-    order = np.lexsort((dcodes[idx_d], idx_pt))[::-1]
-    code[idx_pt[order]] = dcodes[idx_d[order]]
-    return code
-
-
-def _demand_area_share(
-    layer: gpd.GeoDataFrame,
-    pop: np.ndarray,
-    quality: np.ndarray,
-    cells: gpd.GeoDataFrame,
-    source: str | None,
-    is_csv: bool,
-) -> gpd.GeoDataFrame:
-    """Distribute polygon populations to grid cells by overlapping area."""
-    polys = np.asarray(layer.to_crs(CRS_METRIC).geometry.values)
-    geoms = cells.geometry.to_numpy()
-    idx_poly, idx_cell = shapely.STRtree(geoms).query(polys, predicate="intersects")
-    inter = shapely.area(shapely.intersection(polys[idx_poly], geoms[idx_cell]))
-    keep = inter > 0
-    idx_poly, idx_cell, inter = idx_poly[keep], idx_cell[keep], inter[keep]
-    covered = np.bincount(idx_poly, weights=inter, minlength=len(polys))
-    lost = (covered <= 0) & (pop > 0)
-    if lost.any():
-        pos = int(np.flatnonzero(lost)[0])
-        raise InputError(
-            source,
-            "geometry",
-            f"{'' if is_csv else f'feature {pos + 1}: '}{int(lost.sum())} demand polygon(s) "
-            "outside every district of the study area",
-            line=pos + 2 if is_csv else None,
-        )
-    quota = pop[idx_poly] * inter / covered[idx_poly]
-    share = _largest_remainder(quota, idx_poly, pop)
-    cell_pop = np.bincount(idx_cell, weights=share, minlength=len(cells)).astype(np.int64)
-    # Each cell takes the quality label of the polygon that gives it most residents.
-    best = np.lexsort((-share, idx_cell))
-    first = best[np.r_[True, idx_cell[best][1:] != idx_cell[best][:-1]]] if len(best) else best
-    cell_quality = np.full(len(cells), "user", dtype=object)
-    cell_quality[idx_cell[first]] = quality[idx_poly[first]]
-    out = _assemble(cells, cell_pop, cell_quality, "user_area_share")
-    return out[out["population"] > 0].reset_index(drop=True)
+# --- user demand files ----------------------------------------------------------------
 
 
 def demand_from_file(

@@ -1,8 +1,9 @@
 """Norm arithmetic: what the planning norms require of each district.
 
 Pure functions over district tables. The figures themselves (residents per ambulance,
-negative-pressure share, centres per street, ...) are parameters whose defaults come from
-``geodata/taiyuan/tables/norms.csv`` through the scenario; nothing here hard-codes them.
+negative-pressure share, centres per street, ...) are parameters; where they have a default
+it is read from the norms table (:mod:`healthopt.scenario.defaults`,
+``healthopt/geodata/taiyuan/tables/norms.csv``); nothing here hard-codes them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from healthopt.scenario.defaults import norm_int
 
 
 def grow_population(population: pd.Series, base_year: int, year: int, growth_per_year: float) -> pd.Series:
@@ -129,10 +132,10 @@ def health_centre_norms(
     districts: pd.DataFrame,
     divisions: pd.DataFrame,
     *,
-    chc_per_street: int = 1,
-    extra_threshold: float = 100_000,
-    extra_per_residents: float = 100_000,
-    thc_per_township: int = 1,
+    chc_per_street: int | None = None,
+    extra_threshold: float | None = None,
+    extra_per_residents: float | None = None,
+    thc_per_township: int | None = None,
     population_col: str = "population",
 ) -> pd.DataFrame:
     """Return the required community and township health centres per district.
@@ -141,13 +144,23 @@ def health_centre_norms(
     further ``extra_per_residents`` residents above ``extra_threshold`` in a street (the
     norm allows 50,000-100,000; the default takes the lenient end), and one township
     health centre (THC) per town (镇) or township (乡). Street residents are estimates
-    (:func:`street_population`).
+    (:func:`street_population`). An argument left ``None`` takes its norm from the table
+    (``primary_care.chc_per_street``, ``.chc_extra_threshold``,
+    ``.chc_extra_per_residents_max``, ``.thc_per_township``).
 
     Returns
     -------
     DataFrame
         ``code, n_streets, n_towns_townships, required_chc, extra_chc, required_thc``.
     """
+    if chc_per_street is None:
+        chc_per_street = norm_int("primary_care.chc_per_street")
+    if extra_threshold is None:
+        extra_threshold = norm_int("primary_care.chc_extra_threshold")
+    if extra_per_residents is None:
+        extra_per_residents = norm_int("primary_care.chc_extra_per_residents_max")
+    if thc_per_township is None:
+        thc_per_township = norm_int("primary_care.thc_per_township")
     div = street_population(districts, divisions, population_col)
     is_street = div["type"].eq("街道")
     above = (div["residents_estimate"] - extra_threshold).clip(lower=0)

@@ -1,7 +1,7 @@
 """Project-wide settings and defaults, kept in one place (as in OSMnx's ``settings``).
 
 Planning norms (fleet per residents, bed targets, ...) are *not* here: they live in
-the embedded tables ``geodata/taiyuan/tables/*.csv`` with their source documents and
+the embedded tables ``healthopt/geodata/taiyuan/tables/*.csv`` with their source documents and
 reach the models as scenario parameters. This module holds technical defaults only:
 paths, coordinate systems, road speeds and fallbacks, cache locations.
 """
@@ -14,11 +14,19 @@ from pathlib import Path
 #: Repository root (the package lives in ``<root>/healthopt``).
 ROOT: Path = Path(__file__).resolve().parent.parent
 
-#: Embedded dataset folder.
-GEODATA_DIR: Path = Path(os.environ.get("HEALTHOPT_GEODATA", ROOT / "geodata" / "taiyuan"))
+#: Embedded dataset folder (package data, so it ships in the wheel).
+GEODATA_DIR: Path = Path(os.environ.get("HEALTHOPT_GEODATA", Path(__file__).resolve().parent / "geodata" / "taiyuan"))
 
-#: On-disk cache for built graphs and travel-time matrices.
-CACHE_DIR: Path = Path(os.environ.get("HEALTHOPT_CACHE", ROOT / ".cache"))
+def _default_cache_dir() -> Path:
+    # A source checkout keeps its cache beside the code (``make clean`` removes it); an
+    # installed package must not write into site-packages, so it uses the user's cache folder.
+    if (ROOT / "pyproject.toml").is_file():
+        return ROOT / ".cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "healthopt"
+
+
+#: On-disk cache for built graphs (``HEALTHOPT_CACHE`` overrides it).
+CACHE_DIR: Path = Path(os.environ.get("HEALTHOPT_CACHE") or _default_cache_dir())
 
 #: Geographic CRS of every stored and output layer.
 CRS_GEOGRAPHIC: str = "EPSG:4326"

@@ -15,9 +15,10 @@ import pandas as pd
 import shapely
 
 from healthopt import settings
+from healthopt.data.crs import union_wgs84
 from healthopt.errors import InputError
 from healthopt.network import HIGHWAY_RANK
-from healthopt.traveltime import _node_tree, nearest_nodes, node_order
+from healthopt.traveltime import nearest_nodes, node_order, node_tree
 
 #: Output columns, in order.
 SITE_COLUMNS: list[str] = [
@@ -77,11 +78,9 @@ def thin_nodes(
     if not spacing_m > 0:
         raise InputError(None, "spacing_m", f"must be positive, got {spacing_m!r}")
     nodes = node_order(G)
-    _, xy = _node_tree(G)
+    _, xy = node_tree(G)
     if boundary is not None:
-        from healthopt.network import _boundary_geometry
-
-        polygon = _boundary_geometry(boundary)
+        polygon = union_wgs84(boundary)
         lon = np.fromiter((G.nodes[n]["x"] for n in nodes), float, len(nodes))
         lat = np.fromiter((G.nodes[n]["y"] for n in nodes), float, len(nodes))
         inside = shapely.contains_xy(polygon, lon, lat)

@@ -99,6 +99,10 @@ class PageReport:
         Computed font-family of the first awesome-marker glyph.
     screenshot : str or None
         PNG path, if one was taken.
+    dialogs : list of str
+        Messages of ``alert``/``confirm``/``prompt`` dialogs the page opened (dismissed).
+    evaluated : object
+        Result of the ``evaluate`` script given to :func:`check_page` (``None`` if none).
     """
 
     path: str
@@ -120,11 +124,13 @@ class PageReport:
     scale: bool = False
     icon_font: str = ""
     screenshot: str | None = None
+    dialogs: list[str] = field(default_factory=list)
+    evaluated: Any = None
 
     @property
     def ok(self) -> bool:
         """True if the page loaded cleanly and drew at least one Leaflet map."""
-        clean = not (self.js_errors or self.console_errors or self.failed_requests)
+        clean = not (self.js_errors or self.console_errors or self.failed_requests or self.dialogs)
         return clean and self.has_leaflet and self.maps > 0
 
     def problems(self) -> list[str]:
@@ -132,6 +138,7 @@ class PageReport:
         out = [f"JS error: {e}" for e in self.js_errors]
         out += [f"console error: {e}" for e in self.console_errors]
         out += [f"failed request: {r}" for r in self.failed_requests]
+        out += [f"dialog opened: {d}" for d in self.dialogs]
         if not self.has_leaflet:
             out.append("Leaflet (window.L) is not loaded")
         elif self.maps == 0:
@@ -173,6 +180,12 @@ def _attach_listeners(page: Any, report: PageReport) -> None:
     page.on("requestfailed", lambda req: report.failed_requests.append(
         f"{req.url} ({req.failure})"))
 
+    def dialog(d: Any) -> None:
+        report.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+
 
 def _probe(page: Any, report: PageReport, legend_selector: str) -> None:
     """Fill the Leaflet counts of ``report`` from the loaded page."""
@@ -193,6 +206,7 @@ def check_page(
     viewport: tuple[int, int] = (1200, 850),
     settle_ms: int = 800,
     timeout_ms: int = 30_000,
+    evaluate: str | None = None,
 ) -> PageReport:
     """Load a local HTML page in headless Chromium and report what happened.
 
@@ -213,6 +227,8 @@ def check_page(
         Extra wait after ``load`` and web fonts, for Leaflet to finish drawing.
     timeout_ms : int
         Navigation timeout.
+    evaluate : str, optional
+        A JavaScript function source run after loading; its result is ``report.evaluated``.
 
     Returns
     -------
@@ -245,6 +261,8 @@ def check_page(
             page.evaluate("document.fonts ? document.fonts.ready.then(() => true) : true")
             page.wait_for_timeout(settle_ms)
             _probe(page, report, legend_selector)
+            if evaluate is not None:
+                report.evaluated = page.evaluate(evaluate)
             if screenshot is not None:
                 page.screenshot(path=str(screenshot))
                 report.screenshot = str(screenshot)

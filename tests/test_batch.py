@@ -20,11 +20,13 @@ from healthopt.outputs.batch import write_batch_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
-# One urban district, no primary care or beds: a member plans in a few seconds.
+# One urban district, no primary care or beds: a member plans in a few seconds. The gap lets
+# every solve finish well inside its limit, so local and Dask runs can be compared byte for byte
+# on a loaded machine (solver.gap is passed unchanged; 0 would ask for a proof the limit may cut).
 FAST_SET = {
     "area.districts": ["140106"], "area.urban": ["140106"], "plans.ambulances.model": "mclp",
     "plans.primary_care.enabled": False, "plans.beds.enabled": False, "outputs.report": False,
-    "solver.time_limit_s": 30, "solver.threads": 1, "solver.relax_norms_if_infeasible": True,
+    "solver.time_limit_s": 30, "solver.gap": 1e-4, "solver.threads": 1, "solver.relax_norms_if_infeasible": True,
 }
 
 
@@ -86,9 +88,44 @@ def test_folder_batch_needs_unique_names(tmp_path):
     assert [m.name for m in load_batch(tmp_path).members] == ["same", "other"]
 
 
+def test_member_named_like_a_batch_folder_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "scen").mkdir()
+    (tmp_path / "scen" / "a.yaml").write_text("name: charts\n")
+    with pytest.raises(InputError, match=r"a\.yaml: name: scenario name 'charts' is reserved"):
+        run_batch(tmp_path / "scen", tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_batch_refuses_a_folder_it_did_not_write(tmp_path):
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14]})
+    folder = tmp_path / "runs" / "t"
+    folder.mkdir(parents=True)
+    (folder / "field_notes.txt").write_text("not a batch")
+    with pytest.raises(InputError, match=r"runs/t: exists and was not written by healthopt"):
+        run_batch(path, tmp_path / "runs")
+    assert sorted(p.name for p in folder.iterdir()) == ["field_notes.txt"]
+
+
+@pytest.mark.slow
+def test_batch_member_refuses_a_folder_it_did_not_write(tmp_path):
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14]}, **{"outputs.map": False})
+    member = tmp_path / "runs" / "t" / "t-max_vehicles14"
+    member.mkdir(parents=True)
+    (member / "keep.txt").write_text("mine")
+    (tmp_path / "runs" / "t" / ".healthopt-run").write_text(
+        json.dumps({"tool": "healthopt", "kind": "batch", "name": "t"}))
+    run = run_batch(path, tmp_path / "runs")
+    assert run.records[0]["status"] == "input_error" and "not written by healthopt" in run.records[0]["message"]
+    assert sorted(p.name for p in member.iterdir()) == ["keep.txt"]
+
+
 # --- running --------------------------------------------------------------------------------
 
 
+# --- running --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
 def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
     calls = []
     real = batch_runner.prepare_inputs
@@ -108,6 +145,7 @@ def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
     assert by["t-congestion1_urban8"]["pop_covered"] <= by["t-congestion1_urban12"]["pop_covered"]
 
 
+@pytest.mark.slow
 def test_local_and_dask_runs_agree_and_rerun_skips_finished(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     path = write_sweep(tmp_path, {"response_minutes.urban": [8, 12], "plans.ambulances.max_vehicles": [12, 20]})
@@ -140,6 +178,7 @@ def healthopt(*args, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
 
 
+@pytest.mark.slow
 def test_failing_member_is_reported_and_the_rest_continue(tmp_path):
     path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [12, 20]},
                        **{"solver.relax_norms_if_infeasible": False, "outputs.map": False})
@@ -153,6 +192,7 @@ def test_failing_member_is_reported_and_the_rest_continue(tmp_path):
     assert not (tmp_path / "runs" / "t" / "t-max_vehicles12").exists()
 
 
+@pytest.mark.slow
 def test_batch_goes_into_postgis_for_qgis(tmp_path, postgis_url):
     import geopandas as gpd
     import psycopg
@@ -171,6 +211,7 @@ def test_batch_goes_into_postgis_for_qgis(tmp_path, postgis_url):
     assert int(gpd.read_file(gpkg, layer="stations")["vehicles"].sum()) == 16 and srid == [(4326,)]
 
 
+@pytest.mark.slow
 def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
     path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18, 20]}, **{"outputs.map": False})
     folder = tmp_path / "runs" / "t"
@@ -195,6 +236,7 @@ def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
     assert not list(folder.glob(".*.partial"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
     # 12 scenarios with maps: far more than can finish in the moment after the first one does
     path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": list(range(14, 38, 2))})
@@ -213,5 +255,59 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_finished_scenarios(tmp_path):
     assert proc.returncode == 130 and time.time() - t0 < 30
     assert "nothing partial was written" in err and "Traceback" not in err
     finished = {p.stem for p in (folder / ".status").glob("*.json")}
-    assert {p.name for p in folder.iterdir()} == {".status", *finished}
+    assert {p.name for p in folder.iterdir()} == {".healthopt-run", ".status", *finished}
     assert len(finished) < 12
+
+
+def _children(pid: int) -> list[int]:
+    """Return the pids of the descendants of ``pid`` (from /proc, no psutil needed)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [p for p, ppid in parents.items() if ppid == current]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its entry waits for a reaper
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_workers_exit_when_the_batch_process_is_killed(tmp_path):
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18, 20]}, **{"outputs.map": False})
+    folder = tmp_path / "runs" / "t"
+    cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "batch", str(path), "-o",
+           str(tmp_path / "runs"), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    workers: list[int] = []
+    # wait until both workers are busy with scenarios (a member folder is being written)
+    while time.time() < deadline and not list(folder.glob(".t-*.partial")):
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the workers did not start"
+    os.kill(proc.pid, signal.SIGKILL)  # the batch process only: its workers are left to notice
+    proc.wait()
+    deadline = time.time() + 60  # a busy worker first cancels its solve and removes its temporary folder
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert [p for p in workers if _alive(p)] == []
+    # the workers cleaned up their scenarios; the killed batch's own temporaries go with the next run
+    assert not list(folder.glob(".t-*.partial"))
+    resumed = run_batch(path, tmp_path / "runs", workers=2)
+    assert [r["status"] for r in resumed.records] == ["ok"] * 4
+    assert not list(folder.glob(".*.partial")) and not list((folder / ".status").glob(".*"))

@@ -14,10 +14,10 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthopt._demand_cells import largest_remainder
 from healthopt.data.layers import read_demand_layer
 from healthopt.demand import (
     DEMAND_COLUMNS,
-    _largest_remainder,
     demand_from_layer,
     population_grid,
     snap_flags,
@@ -171,7 +171,7 @@ def test_bad_district_population(districts):
 def test_largest_remainder_property(weights, total):
     w = np.array(weights)
     quota = total * w / w.sum() if w.sum() > 0 else np.full(len(w), total / len(w))
-    out = _largest_remainder(quota, np.zeros(len(w), dtype=np.int64), np.array([total]))
+    out = largest_remainder(quota, np.zeros(len(w), dtype=np.int64), np.array([total]))
     assert out.sum() == total
     assert np.all(np.abs(out - quota) < 1.0 + 1e-9)
 

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
-
 #: Python ignores SIGINT if it starts with SIGINT ignored (e.g. under a non-interactive shell's
 #: background job), so the child installs the usual KeyboardInterrupt handler itself.
 CLI = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
        "from healthopt.cli import run; run()")
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="child processes read from /proc")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="child processes read from /proc"),
+              pytest.mark.slow]
 
 
 def _children(pid: int) -> set[int]:
@@ -86,17 +84,13 @@ def _interrupt_during_solve(scenario: Path, out: Path, wait_for_child: bool = Fa
     assert not [pid for pid in children if _alive(pid)]
 
 
-def test_ctrl_c_stops_highs_promptly_and_writes_nothing(tmp_path):
-    scenario = tmp_path / "long.yaml"
-    scenario.write_text(BASELINE.read_text(encoding="utf-8").replace("time_limit_s: 120.0 ", "time_limit_s: 300.0 "),
-                        encoding="utf-8")
+def test_ctrl_c_stops_highs_promptly_and_writes_nothing(tmp_path, scenario_file):
+    scenario = scenario_file({"solver.time_limit_s": 300.0}, file_name="long")
     (tmp_path / "runs").mkdir()
     _interrupt_during_solve(scenario, tmp_path / "runs")
 
 
-def test_ctrl_c_kills_the_cbc_child(tmp_path):
-    scenario = tmp_path / "long_cbc.yaml"
-    scenario.write_text(BASELINE.read_text(encoding="utf-8").replace("time_limit_s: 120.0 ", "time_limit_s: 300.0 ")
-                        .replace("name: auto ", "name: cbc "), encoding="utf-8")
+def test_ctrl_c_kills_the_cbc_child(tmp_path, scenario_file):
+    scenario = scenario_file({"solver.time_limit_s": 300.0, "solver.name": "cbc"}, file_name="long_cbc")
     (tmp_path / "runs").mkdir()
     _interrupt_during_solve(scenario, tmp_path / "runs", wait_for_child=True)

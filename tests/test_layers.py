@@ -11,7 +11,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from healthopt.data.layers import read_demand_layer, read_facilities, read_layer, read_sites
+from healthopt.data.layers import read_demand_layer, read_facilities, read_layer
 from healthopt.errors import InputError
 from healthopt.settings import GEODATA_DIR
 
@@ -58,7 +58,7 @@ def test_same_csv_declared_wgs84_stays_put():
 @pytest.mark.parametrize("lon,lat", [("lon", "lat"), ("LNG", "Latitude"), ("x", "Y")])
 def test_csv_coordinate_column_names(tmp_path, lon, lat):
     path = _write_csv(tmp_path, "s.csv", f"id,{lon},{lat}\nA,112.55,37.86\n")
-    gdf = read_sites(path, "wgs84")
+    gdf = _read_points(path, "wgs84")
     assert gdf.geometry.iloc[0].equals(shapely.Point(112.55, 37.86))
 
 
@@ -153,14 +153,14 @@ def test_swapped_lon_lat_hint():
 def test_projected_coordinates_declared_as_degrees(tmp_path):
     path = _write_csv(tmp_path, "m.csv", "id,x,y\nA,640000,4190000\n")
     with pytest.raises(InputError, match=r"m\.csv:2: geometry: .*projected"):
-        read_sites(path, "wgs84")
-    assert read_sites(path, "EPSG:32649").geometry.x[0] == pytest.approx(112.6, abs=0.1)
+        _read_points(path, "wgs84")
+    assert _read_points(path, "EPSG:32649").geometry.x[0] == pytest.approx(112.6, abs=0.1)
 
 
 def test_outside_study_area(tmp_path):
     path = _write_csv(tmp_path, "bj.csv", "id,lon,lat\nA,116.40,39.91\n")
     with pytest.raises(InputError, match=r"bj\.csv:2: geometry: .*outside the Taiyuan"):
-        read_sites(path, "wgs84")
+        _read_points(path, "wgs84")
 
 
 def test_geometry_type_by_kind(tmp_path):
@@ -198,7 +198,7 @@ def test_single_part_multipoints_become_points(tmp_path):
     gpd.GeoDataFrame(
         {"id": ["a"]}, geometry=[shapely.MultiPoint([(112.55, 37.86)])], crs=4326
     ).to_file(path)
-    assert read_sites(path, "wgs84").geom_type.iloc[0] == "Point"
+    assert _read_points(path, "wgs84").geom_type.iloc[0] == "Point"
 
 
 def test_demand_layer_reads_points_with_float_population():
@@ -216,3 +216,8 @@ def test_facility_capacity_field(tmp_path):
     text = "id,name,fleet,lon,lat\nA,a,-1,112.5,37.8\n"
     with pytest.raises(InputError, match=r"c\.csv:2: fleet: negative count"):
         read_facilities(_write_csv(tmp_path, "c.csv", text), "wgs84", capacity_field="fleet")
+
+
+def _read_points(path, crs):
+    """Read a point layer with an ``id`` column, as the facility readers do."""
+    return read_layer(path, crs=crs, kind="sites", required=["id"], id_field="id")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from healthopt.outputs import assets, basemap
+from healthopt.outputs import basemap, offline
 from healthopt.outputs import maps as mp
 from healthopt.outputs.compare_map import build_compare_map
 
@@ -43,12 +43,9 @@ EXTERNAL_TAG = re.compile(r"""<(?:script|link)\b[^>]*(?:src|href)\s*=\s*["']?(?:
 
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
-    """Offline copies of Leaflet (fetched once with npm, as `make install` does)."""
-    try:
-        assets.fetch_assets()
-    except assets.OfflineAssetError as exc:
-        pytest.skip(f"offline assets unavailable: {exc}")
-    return assets.default_assets_dir()
+    """The Leaflet copy shipped in the package (always present: a missing file is a failure)."""
+    offline.check_offline_assets()
+    return offline.STATIC_DIR
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +112,7 @@ def test_proxy_and_estimated_markers(offline_html):
 
 def test_offline_has_no_external_script_or_link(offline_html):
     assert not EXTERNAL_TAG.search(offline_html)
-    assert assets.find_external_refs(offline_html) == []
+    assert offline.find_external_refs(offline_html) == []
     assert "tile.openstreetmap.org" not in offline_html
 
 
@@ -188,7 +185,7 @@ def test_compare_map_offline_and_deterministic(run_a, assets_dir):
     args = (*run_a, results_b, summary_b)
     html = build_compare_map(*args, offline=True, assets_dir=assets_dir)
     assert html == build_compare_map(*args, offline=True, assets_dir=assets_dir)
-    assert not EXTERNAL_TAG.search(html) and assets.find_external_refs(html) == []
+    assert not EXTERNAL_TAG.search(html) and offline.find_external_refs(html) == []
     assert "Leaflet.Sync" not in html
     assert html.count('class="folium-map"') == 2
     assert "Taiyuan 2025 baseline" in html and "more stations" in html
@@ -203,6 +200,7 @@ def _write(name: str, html: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_map_in_browser(offline_html):
     path = _write("map.html", offline_html)
@@ -238,6 +236,7 @@ def _with_page(path: Path, action):
             ctx.close()
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_choropleths_are_exclusive_and_legends_follow(offline_html):
     path = _write("map_toggle.html", offline_html)
@@ -271,6 +270,7 @@ def test_choropleths_are_exclusive_and_legends_follow(offline_html):
     assert legends["基层医疗 Health centres"]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_compare_map_in_browser_is_synchronised(run_a, assets_dir):
     results_b, summary_b = make_run("b")

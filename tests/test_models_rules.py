@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError, InputError
-from healthopt.models import DSM, LSCP, MCLP, MEXCLP, MilpProblem, PCenter, PMedian
+from healthopt.milp.problem import MilpProblem
+from healthopt.models import DSM, LSCP, MCLP, MEXCLP, PCenter, PMedian
 
 # 4 demand points on a line at 0, 10, 20, 30; 3 sites at 0, 15, 30 (minutes = distance)
 DEM = np.array([0.0, 10.0, 20.0, 30.0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import networkx as nx
@@ -327,8 +326,9 @@ def test_no_highway_column(tmp_path):
 def test_cache_hit_does_not_rebuild(tmp_path, monkeypatch):
     first = network.load_graph(TINY, cache_dir=tmp_path)
     assert first.graph["cache"] == "miss"
-    assert len(list(tmp_path.glob("*.pkl"))) == 1
-    assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temp file
+    assert len(list(tmp_path.glob("*.npz"))) == 1 and len(list(tmp_path.glob("*.json"))) == 1
+    assert not list(tmp_path.glob(".*"))  # atomic writes leave no temporary file
+    assert not list(tmp_path.glob("*.pkl"))
 
     def boom(*args, **kwargs):
         raise AssertionError("rebuilt despite a cache hit")
@@ -336,15 +336,15 @@ def test_cache_hit_does_not_rebuild(tmp_path, monkeypatch):
     monkeypatch.setattr(network, "build_graph", boom)
     second = network.load_graph(TINY, cache_dir=tmp_path)
     assert second.graph["cache"] == "hit"
-    assert nx.utils.graphs_equal(first, second) or (
-        set(first.edges(keys=True)) == set(second.edges(keys=True))
-        and dict(first.nodes(data=True)) == dict(second.nodes(data=True))
-    )
+    assert list(first.edges(keys=True, data="travel_time")) == list(second.edges(keys=True, data="travel_time"))
+    assert list(first.nodes(data=True)) == list(second.nodes(data=True))
     # any parameter change misses the cache
     with pytest.raises(AssertionError, match="rebuilt"):
         network.load_graph(TINY, cache_dir=tmp_path, congestion=1.5)
     with pytest.raises(AssertionError, match="rebuilt"):
         network.load_graph(TINY, cache_dir=tmp_path, boundary=shapely.box(112, 37, 113, 38))
+    with pytest.raises(AssertionError, match="rebuilt"):
+        network.load_graph(TINY, cache_dir=tmp_path, speeds={"residential": 25})
 
 
 def test_cache_rebuilds_when_file_changes(tmp_path):
@@ -353,17 +353,21 @@ def test_cache_rebuilds_when_file_changes(tmp_path):
     network.load_graph(src, cache_dir=tmp_path / "c")
     src.write_bytes(TINY.read_bytes() + b"\n")
     assert network.load_graph(src, cache_dir=tmp_path / "c").graph["cache"] == "miss"
-    assert len(list((tmp_path / "c").glob("*.pkl"))) == 2
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 2
 
 
 def test_damaged_cache_is_rebuilt(tmp_path):
     network.load_graph(TINY, cache_dir=tmp_path)
-    (pkl,) = tmp_path.glob("*.pkl")
-    pkl.write_bytes(b"garbage")
+    (payload,) = tmp_path.glob("*.npz")
+    payload.write_bytes(b"garbage")
     G = network.load_graph(TINY, cache_dir=tmp_path)
-    assert G.graph["cache"] == "miss"
-    with open(pkl, "rb") as fh:
-        assert len(pickle.load(fh)) == len(G)
+    assert G.graph["cache"] == "rebuilt (payload checksum mismatch)"
+    assert network.load_graph(TINY, cache_dir=tmp_path).graph["cache"] == "hit"  # the rebuild was saved
+
+
+def test_no_cache_says_so(tmp_path):
+    G = network.load_graph(TINY, cache_dir=tmp_path, use_cache=False)
+    assert G.graph["cache"] == "disabled (--no-cache)" and not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- Taiyuan
@@ -400,3 +404,22 @@ def test_gdf_wrappers(tiny):
     nodes, edges = network.nodes_gdf(tiny), network.edges_gdf(tiny)
     assert len(nodes) == len(tiny) and len(edges) == tiny.number_of_edges()
     assert nodes.crs == "EPSG:4326" and edges.geometry.notna().all()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_road_file_must_be_a_regular_file(tmp_path, kind) -> None:
+    """A FIFO would hang the reader and /dev/zero would fill memory: both are refused up front."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "roads.osm"
+        os.mkfifo(path)
+        expected = "FIFO"
+    elif kind == "device":
+        path, expected = Path("/dev/zero"), "device"
+    else:
+        path = tmp_path / "roads.osm.pbf"
+        path.mkdir()
+        expected = "folder"
+    with pytest.raises(InputError, match=expected):
+        network.build_graph(path)

@@ -16,7 +16,7 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = {"01_quickstart.ipynb", "02_sweep_analysis.ipynb", "03_bring_your_own_data.ipynb"}
+EXPECTED = {"01_quickstart.ipynb", "02_sweep_analysis.ipynb", "03_bring_your_own_data.ipynb", "04_models_only.ipynb"}
 #: Longest any single cell may take (the quickstart's baseline run takes ~1.5 min on 2 cores).
 CELL_TIMEOUT_S = 900
 KERNEL_NAME = "healthopt-venv"
@@ -57,7 +57,11 @@ def _kernel_manager(kernel_dir: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    # one xdist group per notebook (conftest): the minute-long notebooks can run on both workers at once
+    [pytest.param(p, marks=pytest.mark.xdist_group(f"notebook-{p.stem}"), id=p.name) for p in NOTEBOOKS],
+)
 def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -1,4 +1,4 @@
-"""Offline Folium maps: CDN assets from npm, inlining, basemap, legend, and a real browser.
+"""Offline Folium maps: the vendored Leaflet, inlining, basemap, legend, and a real browser.
 
 The browser tests load the maps in headless Chromium with the network blocked.  They skip
 only if no Chromium binary is found (CI: ``apt-get install -y chromium``).
@@ -7,51 +7,46 @@ only if no Chromium binary is found (CI: ``apt-get install -y chromium``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import folium
 import geopandas as gpd
 import pytest
-from folium.plugins import MeasureControl
 
-from healthopt.outputs import assets
-from healthopt.outputs.assets import (
+from healthopt.outputs import offline
+from healthopt.outputs.basemap import OSM_ATTRIBUTION, offline_basemap, online_basemap
+from healthopt.outputs.legend import ColorRamp, Legend, LegendEntry, LegendSpec, add_legend
+from healthopt.outputs.offline import (
+    STATIC_DIR,
     OfflineAssetError,
-    discover_urls,
-    fetch_assets,
+    check_offline_assets,
     find_external_refs,
     inline_html,
     make_offline,
-    resolve_url,
 )
-from healthopt.outputs.basemap import OSM_ATTRIBUTION, offline_basemap, online_basemap
-from healthopt.outputs.legend import ColorRamp, Legend, LegendEntry, LegendSpec, add_legend
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import check_page, find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
-BOUNDARIES = REPO / "geodata/taiyuan/boundaries/taiyuan_jinzhong_counties_wgs84.geojson"
-CITIES = REPO / "geodata/taiyuan/boundaries/taiyuan_jinzhong_cities_wgs84.geojson"
+BOUNDARIES = REPO / "healthopt/geodata/taiyuan/boundaries/taiyuan_jinzhong_counties_wgs84.geojson"
+CITIES = REPO / "healthopt/geodata/taiyuan/boundaries/taiyuan_jinzhong_cities_wgs84.geojson"
 ARTIFACTS = Path(os.environ.get("HEALTHOPT_ARTIFACTS", REPO / "build" / "test-artifacts"))
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Chromium not found: apt-get install -y chromium (or set HEALTHOPT_CHROMIUM)",
 )
+LEAFLET_JS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"
+LEAFLET_CSS = "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"
 
 
 # --- fixtures and the demo map ------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def assets_dir() -> Path:
-    """Fetch (idempotent) the npm assets into build/assets, as `make install` does."""
-    fetch_assets()
-    return assets.default_assets_dir()
-
 
 @pytest.fixture(scope="module")
 def districts() -> gpd.GeoDataFrame:
@@ -76,14 +71,17 @@ DEMO_LEGEND = LegendSpec(
 )
 
 
+def leaflet_only(m: folium.Map) -> folium.Map:
+    """Drop folium's default assets other than Leaflet, as the scenario and comparison maps do."""
+    m.default_js = [(k, u) for k, u in m.default_js if k == "leaflet"]
+    m.default_css = [(k, u) for k, u in m.default_css if k == "leaflet_css"]
+    return m
+
+
 def build_demo_map(districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> folium.Map:
-    """21 districts, an awesome-markers Marker, a CircleMarker, LayerControl, scale, legend."""
-    m = offline_basemap(None, districts, cities_gdf=cities, simplify=0.0005)
-    folium.Marker(
-        [37.8706, 112.5489],
-        tooltip="山西省人民医院 Shanxi Provincial People's Hospital",
-        icon=folium.Icon(color="red", icon="hospital", prefix="fa"),
-    ).add_to(m)
+    """21 districts, a default Leaflet Marker, a CircleMarker, LayerControl, scale, legend."""
+    m = leaflet_only(offline_basemap(None, districts, cities_gdf=cities, simplify=0.0005))
+    folium.Marker([37.8706, 112.5489], tooltip="山西省人民医院 Shanxi Provincial People's Hospital").add_to(m)
     folium.CircleMarker(
         [37.6870, 112.7526], radius=9, color="#1f77b4", fill=True, fill_opacity=0.8,
         tooltip="候选站点 Candidate site (榆次)",
@@ -93,119 +91,140 @@ def build_demo_map(districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> fol
     return m
 
 
-def build_plugin_map(districts: gpd.GeoDataFrame) -> folium.Map:
-    """Default Leaflet marker, glyphicon marker and MeasureControl (plugin assets)."""
-    m = offline_basemap(None, districts, labels=False, simplify=0.001)
-    folium.Marker([37.87, 112.55]).add_to(m)
-    folium.Marker([37.70, 112.75], icon=folium.Icon(icon="info-sign")).add_to(m)
-    MeasureControl().add_to(m)
-    return m
-
-
 def _write(path: Path, html: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return path
 
 
-# --- URL mapping and fetching -------------------------------------------------------------
-
-def test_every_folium_default_url_maps_to_the_same_npm_version() -> None:
-    for _, url in folium.Map.default_js + folium.Map.default_css:
-        spec = resolve_url(url)
-        assert spec is not None, url
-        for version in re.findall(r"\d+\.\d+\.\d+", url):
-            if spec.package and "bootstrap/3.0.0" not in url:
-                assert spec.version == version, (url, spec)
+def _copy_static(tmp_path: Path) -> Path:
+    copy = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, copy)
+    return copy
 
 
-def test_resolve_known_packages() -> None:
-    leaflet = resolve_url("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js")
-    assert (leaflet.package, leaflet.version, leaflet.path) == ("leaflet", "1.9.3",
-                                                                 "dist/leaflet.js")
-    fa = resolve_url(
-        "https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css")
-    assert fa.package == "@fortawesome/fontawesome-free" and fa.kind == "css"
-    jq = resolve_url("https://code.jquery.com/jquery-3.7.1.min.js")
-    assert (jq.package, jq.path) == ("jquery", "dist/jquery.min.js")
-    assert resolve_url("https://example.invalid/lib.js") is None
-    assert resolve_url("https://cdn.jsdelivr.net/npm/leaflet-easybutton@2/src/easy-button.js") \
-        is None  # ranges are not pinned versions
+# --- the vendored files -------------------------------------------------------------------
+
+def test_manifest_lists_every_vendored_file_with_its_hash() -> None:
+    manifest = json.loads((STATIC_DIR / "manifest.json").read_text(encoding="utf-8"))
+    on_disk = {p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*")
+               if p.is_file() and p.name != "manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for rel, entry in manifest["files"].items():
+        data = (STATIC_DIR / rel).read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry["sha256"], entry["size"]), rel
+    assert set(manifest["assets"]) == {LEAFLET_JS, LEAFLET_CSS}
+    assert manifest["packages"]["leaflet@1.9.3"]["licence"] == "BSD-2-Clause"
+    licence = (STATIC_DIR / manifest["packages"]["leaflet@1.9.3"]["licence_file"]).read_text()
+    assert licence.startswith("BSD 2-Clause License") and "Vladimir Agafonkin" in licence
+    assert 'version="1.9.3"' in (STATIC_DIR / "leaflet-1.9.3/leaflet.js").read_text()
 
 
-def test_discover_urls_sees_plugins(districts: gpd.GeoDataFrame) -> None:
-    urls = discover_urls(build_plugin_map(districts))
-    assert any("leaflet-measure" in u for u in urls)
-    assert any("leaflet@1.9.3/dist/leaflet.js" in u for u in urls)
+def test_vendored_leaflet_is_the_one_folium_links() -> None:
+    linked = {u for k, u in folium.Map.default_js + folium.Map.default_css if k in {"leaflet", "leaflet_css"}}
+    assert linked == {LEAFLET_JS, LEAFLET_CSS}
+    assert check_offline_assets()["assets"].keys() == linked
 
 
-def test_fetch_is_idempotent_and_manifest_matches_files(assets_dir: Path) -> None:
-    manifest_path = assets_dir / "manifest.json"
-    before = manifest_path.read_bytes()
-    manifest = fetch_assets(assets_dir)
-    assert manifest_path.read_bytes() == before
-    for url in assets.default_urls():
-        entry = manifest["assets"][url]
-        data = (assets_dir / entry["file"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-        assert entry["size"] == len(data)
-    assert "leaflet@1.9.3" in manifest["packages"]
+def test_check_detects_an_altered_file(tmp_path: Path) -> None:
+    copy = _copy_static(tmp_path)
+    (copy / "leaflet-1.9.3" / "leaflet.css").write_text("/* changed */", encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"leaflet\.css: offline map asset altered"):
+        check_offline_assets(copy)
+    with pytest.raises(OfflineAssetError, match="altered"):
+        inline_html(f'<link rel="stylesheet" href="{LEAFLET_CSS}"/>', copy)
 
 
-def test_fetch_rejects_unknown_url(tmp_path: Path) -> None:
-    with pytest.raises(OfflineAssetError, match=r"example\.invalid"):
-        fetch_assets(tmp_path, ["https://example.invalid/x.js"])
+def test_check_detects_a_missing_file_and_a_missing_manifest(tmp_path: Path) -> None:
+    copy = _copy_static(tmp_path)
+    (copy / "leaflet-1.9.3" / "images" / "marker-icon.png").unlink()
+    with pytest.raises(OfflineAssetError, match=r"marker-icon\.png: offline map asset missing"):
+        check_offline_assets(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(OfflineAssetError, match="missing or unreadable"):
+        check_offline_assets(copy)
+    assert check_offline_assets(copy, needed=False) is None
+
+
+def test_check_refuses_a_folium_that_links_another_leaflet(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js"
+    monkeypatch.setattr(folium.Map, "default_js", [("leaflet", other)])
+    with pytest.raises(OfflineAssetError) as err:
+        check_offline_assets()
+    assert err.value.urls == [other] and "leaflet@1.9.3" in str(err.value)
+
+
+def test_run_stops_before_the_slow_steps_when_assets_are_broken(tmp_path, monkeypatch) -> None:
+    from healthopt.pipeline import run
+    from healthopt.scenario import load_scenario
+
+    copy = _copy_static(tmp_path)
+    (copy / "leaflet-1.9.3" / "leaflet.js").write_text("alert(1)", encoding="utf-8")
+    monkeypatch.setattr(offline, "STATIC_DIR", copy)
+
+    def slow(*_args, **_kwargs):
+        raise AssertionError("a slow step ran before the asset check")
+
+    monkeypatch.setattr(run, "prepare_inputs", slow)
+    sc = load_scenario(REPO / "scenarios" / "taiyuan_2025_baseline.yaml")
+    with pytest.raises(OfflineAssetError, match=r"leaflet\.js: offline map asset altered"):
+        run.run_loaded(sc, tmp_path / "out" / sc.name, lambda _m: None)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    online = sc.with_overrides({"outputs.offline_assets": False})
+    with pytest.raises(AssertionError, match="slow step"):  # no offline map: no check, the run goes on
+        run.run_loaded(online, tmp_path / "out" / sc.name, lambda _m: None)
 
 
 # --- inlining ----------------------------------------------------------------------------
 
-def test_inlined_demo_has_no_external_reference(
-    assets_dir: Path, districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame
-) -> None:
-    html = make_offline(build_demo_map(districts, cities), assets_dir)
+def test_inlined_demo_has_no_external_reference(districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> None:
+    html = make_offline(build_demo_map(districts, cities))
     assert find_external_refs(html) == []
     assert "cdn.jsdelivr.net/npm/leaflet" not in re.sub(r"<!--.*?-->", "", html)
-    assert "data:font/woff2;base64," in html  # Font Awesome
     assert "sourceMappingURL" not in html
+    png = (STATIC_DIR / "leaflet-1.9.3/images/layers.png").read_bytes()
+    import base64
+
+    assert base64.b64encode(png).decode() in html  # the layer-control icon of the stylesheet
+    assert "L.Icon.Default.mergeOptions" in html  # default marker images as data: URIs
+    assert html.count("Leaflet 1.9.3, a JS library for interactive maps") == 1  # leaflet.js inlined once
 
 
-def test_inline_lists_every_url_it_cannot_inline(assets_dir: Path) -> None:
-    m = folium.Map(tiles=None)
+def test_inline_lists_every_url_it_cannot_inline() -> None:
+    m = leaflet_only(folium.Map(tiles=None))
     m.get_root().header.add_child(folium.JavascriptLink("https://example.invalid/a.js"))
     m.get_root().header.add_child(folium.CssLink("https://example.invalid/b.css"))
     with pytest.raises(OfflineAssetError) as err:
-        make_offline(m, assets_dir)
+        make_offline(m)
     assert err.value.urls == ["https://example.invalid/a.js", "https://example.invalid/b.css"]
-    assert "no known npm source" in str(err.value)
+    assert "ships only leaflet@1.9.3" in str(err.value)
 
 
-def test_inline_refuses_web_tiles(assets_dir: Path) -> None:
-    with pytest.raises(OfflineAssetError, match=r"tile\.openstreetmap\.org"):
-        make_offline(folium.Map(), assets_dir)
-
-
-def test_inline_without_fetch_names_the_fetch_command(tmp_path: Path) -> None:
-    html = folium.Map(tiles=None).get_root().render()
+def test_inline_refuses_folium_assets_that_are_not_vendored() -> None:
     with pytest.raises(OfflineAssetError) as err:
-        inline_html(html, tmp_path)
-    assert "leaflet@1.9.3" in " ".join(err.value.urls)
-    assert "python -m healthopt.outputs.assets fetch" in str(err.value)
+        make_offline(folium.Map(tiles=None))  # folium's full defaults: jQuery, Bootstrap, ...
+    assert any("jquery" in u for u in err.value.urls) and any("bootstrap" in u for u in err.value.urls)
+    assert not any("leaflet@1.9.3" in u for u in err.value.urls)
 
 
-def test_inline_detects_tampered_copy(assets_dir: Path, tmp_path: Path) -> None:
-    import shutil
-
-    copy = tmp_path / "assets"
-    shutil.copytree(assets_dir / "generated", copy / "generated")
-    shutil.copy(assets_dir / "manifest.json", copy / "manifest.json")
-    (copy / "generated" / "leaflet.awesome.rotate.min.css").write_text("/* changed */")
-    url = assets._ROTATE_URL
-    with pytest.raises(OfflineAssetError, match="altered"):
-        inline_html(f'<link rel="stylesheet" href="{url}"/>', copy)
+def test_inline_refuses_web_tiles() -> None:
+    with pytest.raises(OfflineAssetError, match=r"tile\.openstreetmap\.org"):
+        make_offline(leaflet_only(folium.Map()))
 
 
-def test_inline_escapes_script_end_tags(tmp_path: Path) -> None:
-    assert assets._escape_for_tag('a="</script>"', "script") == 'a="<\\/script>"'
+def test_inline_refuses_a_css_url_outside_the_vendored_files(tmp_path: Path) -> None:
+    copy = _copy_static(tmp_path)
+    css = copy / "leaflet-1.9.3" / "leaflet.css"
+    css.write_text("a{background:url(../../secret.png)}", encoding="utf-8")
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["leaflet-1.9.3/leaflet.css"]["sha256"] = hashlib.sha256(css.read_bytes()).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"url\(\.\./\.\./secret\.png\) is not a vendored file"):
+        inline_html(f'<link rel="stylesheet" href="{LEAFLET_CSS}"/>', copy)
+
+
+def test_inline_escapes_script_end_tags() -> None:
+    assert offline.escape_for_tag('a="</script>"', "script") == 'a="<\\/script>"'
 
 
 # --- basemap and legend (no browser) ------------------------------------------------------
@@ -256,9 +275,9 @@ def test_legend_validates_entries() -> None:
 @pytest.mark.slow
 @needs_chromium
 def test_offline_demo_renders_in_chromium_without_network(
-    assets_dir: Path, districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame
 ) -> None:
-    html = make_offline(build_demo_map(districts, cities), assets_dir)
+    html = make_offline(build_demo_map(districts, cities))
     page = _write(ARTIFACTS / "offline_demo.html", html)
     shot = ARTIFACTS / "offline_demo.png"
     report = check_page(page, screenshot=shot)
@@ -266,26 +285,11 @@ def test_offline_demo_renders_in_chromium_without_network(
     assert report.blocked_requests == []
     assert report.interactive_paths >= 21  # the 21 districts (+ CircleMarker)
     assert report.layers >= 5
-    assert report.markers == 22  # 21 district labels + the hospital
-    assert report.awesome_markers == 1
-    assert "Font Awesome" in report.icon_font
+    assert report.markers == 22  # 21 district labels + the hospital (default Leaflet icon)
     assert report.legend_present and "三甲医院" in report.legend_text
     assert "© OpenStreetMap contributors" in report.attribution_text
     assert report.layer_control and report.scale
     assert shot.stat().st_size > 10_000
-
-
-@pytest.mark.slow
-@needs_chromium
-def test_offline_plugins_and_default_icons_load(
-    assets_dir: Path, districts: gpd.GeoDataFrame
-) -> None:
-    m = build_plugin_map(districts)
-    html = make_offline(m, assets_dir)
-    report = check_page(_write(ARTIFACTS / "offline_plugins.html", html))
-    assert report.ok, report.problems()
-    assert report.markers == 2 and report.awesome_markers == 1
-    assert report.attribution_text
 
 
 @pytest.mark.slow

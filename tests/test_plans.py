@@ -101,7 +101,7 @@ def test_beds_budget_serves_priority_first():
 def test_greedy_start_is_feasible_and_not_better_than_optimum():
     plan = _instance("mexclp", max_vehicles=6)
     p = plan.build()
-    start = plan._greedy_start(p)
+    start = plan.greedy_start(p)
     assert start is not None
     A, lo, hi = p.assemble()
     row = A @ start
@@ -218,15 +218,15 @@ def _station_trap():
 
 
 def test_start_moves_a_station_the_greedy_misplaced():
-    from healthopt.plans.ambulances import _greedy_vehicles, _VehicleSearch
+    from healthopt.plans.ambulance_search import VehicleSearch, greedy_vehicles
 
     plan = _station_trap()
     p = plan.build()
-    cover, weight = plan._mexclp_groups
-    assert list(_greedy_vehicles(plan, cover, weight)) == [0, 1, 3, 1]
-    v = p.value(plan._greedy_start(p), "v")
+    cover, weight = plan.mexclp_groups
+    assert list(greedy_vehicles(plan, cover, weight)) == [0, 1, 3, 1]
+    v = p.value(plan.greedy_start(p), "v")
     assert list(v) == [1, 0, 2, 2]  # b0 closed (its ambulance to b1), a0 opened with one from a1
-    search = _VehicleSearch(plan, cover, weight)
+    search = VehicleSearch(plan, cover, weight)
     D = np.where(plan.minutes.toarray() > 0, 1.0, np.inf).T
     best = bf.ambulance_mexclp(D, plan.demand["population"].to_numpy(float), 12.0, 0.3, np.full(4, 3),
                                plan.sites["district_code"].to_numpy(), {"A": 3, "B": 2}, max_new=3)
@@ -262,7 +262,7 @@ def _plans(draw):
           suppress_health_check=[HealthCheck.too_slow])
 @given(_plans())
 def test_start_is_feasible_never_below_greedy_and_solve_matches_brute_force(case):
-    from healthopt.plans.ambulances import _greedy_vehicles, _VehicleSearch
+    from healthopt.plans.ambulance_search import VehicleSearch, greedy_vehicles
 
     plan, norms = case
     try:
@@ -270,25 +270,54 @@ def test_start_is_feasible_never_below_greedy_and_solve_matches_brute_force(case
     except InfeasiblePlanError:
         return
     p = plan.build()
-    cover, weight = plan._mexclp_groups
+    cover, weight = plan.mexclp_groups
     existing = plan.sites["existing"].to_numpy(bool)
     D = np.where(plan.minutes.toarray() > 0, plan.minutes.toarray(), np.inf).T
     best = bf.ambulance_mexclp(D, plan.demand["population"].to_numpy(float), 12.0, 0.3,
                                plan.sites["max_vehicles"].to_numpy(int), plan.sites["district_code"].to_numpy(),
                                norms, plan.max_new_stations, existing)
-    start = plan._greedy_start(p)
+    start = plan.greedy_start(p)
     if best is None:
         assert start is None
         with pytest.raises(InfeasiblePlanError):
             plan.solve(solver="highs")
         return
-    search = _VehicleSearch(plan, cover, weight)
+    search = VehicleSearch(plan, cover, weight)
     if start is not None:
         A, lo, hi = p.assemble()
         assert (A @ start >= lo - 1e-9).all() and (A @ start <= hi + 1e-9).all()
-        greedy = _greedy_vehicles(plan, cover, weight)
+        greedy = greedy_vehicles(plan, cover, weight)
         assert search.score(p.value(start, "v")) >= search.score(greedy) - 1e-9
         assert search.score(p.value(start, "v")) <= best + 1e-6
     r = plan.solve(solver="highs", gap=None)
     v = r.stations.set_index("site_id")["vehicles"].reindex(plan.sites["site_id"]).fillna(0).to_numpy(int)
     assert r.optimal and search.score(v) == pytest.approx(best, abs=0.1)  # the NP tie-break is below 0.1
+
+
+def test_coverage_areas_use_each_stations_own_district_standard():
+    """Issue 10: a county station's area is drawn at the county standard, not the urban one."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+    from shapely import Point
+
+    from healthopt import network
+    from healthopt.plans.ambulances import Ambulances
+
+    tiny = Path(__file__).parent / "fixtures" / "network" / "tiny_lines.geojson"
+    G = network.build_graph(tiny, ambulance_speed_factor=1.0, congestion=1.0)
+    # all three stations at vertex A; A -> B takes 80 s, so B is inside a 2-minute area only
+    scenario = SimpleNamespace(response_minutes=SimpleNamespace(urban=1.0, county=2.0),
+                               is_urban=lambda code: code == "U")
+    stations = gpd.GeoDataFrame({"site_id": ["c1", "u1", "c2"], "district_code": ["C", "U", "C"],
+                                 "estimated": [False, False, False]},
+                                geometry=[Point(112.5, 37.8)] * 3, crs=4326)
+    amb = Ambulances(scenario, SimpleNamespace(graph=G), None, None)  # type: ignore[arg-type]
+    areas = amb._coverage_layer(stations)
+    assert areas["site_id"].tolist() == ["c1", "u1", "c2"]
+    assert areas["minutes"].tolist() == [2.0, 1.0, 2.0]
+    county, urban, _ = areas.geometry.tolist()
+    b = Point(112.5, 37.808993203)
+    assert county.contains(b) and not urban.contains(b)
+    assert areas.crs == "EPSG:4326" and list(areas.index) == [0, 1, 2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from healthopt.outputs import assets
+from healthopt.outputs import offline
 from healthopt.outputs.maps import build_map, render_map
 from healthopt.outputs.report import kpi_cards, render_report, write_report
 
@@ -26,11 +26,8 @@ except ImportError:  # pragma: no cover
 
 @pytest.fixture(scope="module")
 def assets_dir() -> Path:
-    try:
-        assets.fetch_assets()
-    except assets.OfflineAssetError as exc:
-        pytest.skip(f"offline assets unavailable: {exc}")
-    return assets.default_assets_dir()
+    offline.check_offline_assets()  # shipped in the package: a missing file fails, never skips
+    return offline.STATIC_DIR
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +54,39 @@ def test_headline_cards_against_norms(run_a):
     assert "not reached" in cards["标准时间内覆盖 Reached within the standard"]["norm"]
 
 
+def _page_without_map(report_html: str) -> str:
+    """The report's own markup (the embedded map page, which inlines Leaflet, left out)."""
+    return re.sub(r'srcdoc="[^"]*"', 'srcdoc=""', report_html)
+
+
+def _changes_table(report_html: str) -> dict[str, tuple[str, ...]]:
+    """Return label -> (baseline, planned, change) of the "What changed" table."""
+    page = _page_without_map(report_html)
+    section = page[page.index("What changed from the baseline"):]
+    section = section[:section.index("</table>")]
+    rows = re.findall(r'<tr><td class="l">([^<]*)</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>\s*'
+                      r"<td>([^<]*)</td></tr>", section)
+    return {label: tuple(cells) for label, *cells in rows}
+
+
 def test_report_sections(report_html):
+    page = _page_without_map(report_html)
     for text in ("核心指标", "Headline indicators", "What changed from the baseline",
                  "By district", "Population reached within the standard", "Data quality",
-                 "Sources", "未证明最优", "150", "52", "18", "小店区 Xiaodian", "合计 Total",
+                 "Sources", "未证明最优", "小店区 Xiaodian", "合计 Total",
                  "Outside every catchment", "beyond capacity", "⚠ Population within districts"):
-        assert text in report_html, text
-    assert report_html.count('class="card ') == 5
+        assert text in page, text
+    assert page.count('class="card ') == 5
+
+
+def test_changes_table_figures(report_html):
+    # fixture: baseline 150 vehicles / 52 negative pressure / 18 stations (summary kpis); the
+    # plan is its 11 stations with 20+24+20+26+18+28+12+35+13+10+20 = 226 vehicles, of which
+    # 9+10+12+8+5+12+6+14+4+5+7 = 92 negative pressure
+    rows = _changes_table(report_html)
+    assert rows["救护车 Ambulances"] == ("150", "226", "+76")
+    assert rows["负压救护车 Negative-pressure ambulances"] == ("52", "92", "+40")
+    assert rows["急救站 Ambulance stations"] == ("18", "11", "−7")
 
 
 def test_map_embedded_in_srcdoc_and_escaped(report_html, map_html):
@@ -76,12 +99,12 @@ def test_map_embedded_in_srcdoc_and_escaped(report_html, map_html):
 def test_report_offline_and_self_contained(report_html):
     assert not EXTERNAL_TAG.search(report_html)
     assert not EXTERNAL_TAG.search(htmllib.unescape(report_html))
-    assert assets.find_external_refs(report_html) == []
+    assert offline.find_external_refs(report_html) == []
 
 
 def test_offline_report_refuses_an_online_map(run_a, assets_dir):
     online = render_map(build_map(*run_a, offline=False))
-    with pytest.raises(assets.OfflineAssetError, match=r"tile\.openstreetmap\.org"):
+    with pytest.raises(offline.OfflineAssetError, match=r"tile\.openstreetmap\.org"):
         render_report(*run_a, map_html=online, offline=True, assets_dir=assets_dir)
     out = render_report(*run_a, map_html=online, offline=False)
     assert "tile.openstreetmap.org" in out
@@ -102,6 +125,7 @@ def test_report_without_beds_or_map():
     assert "n/a" in out and "最优 Optimal plan" in out
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_report_in_browser(report_html):
     from playwright.sync_api import sync_playwright

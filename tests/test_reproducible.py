@@ -1,7 +1,9 @@
 """Reproducibility: the same scenario and data give byte-identical summary.json and results.gpkg.
 
-Two runs of one scenario file (two central districts, solves that finish) in two processes
-with different hash seeds, so set and dict ordering of strings differs between them.
+Two runs of one scenario (two central districts, solves that finish) in two processes with
+different hash seeds, so set and dict ordering of strings differs between them; the second
+run reads a copy of the scenario file, by a relative path from another working directory,
+so nothing in the outputs may depend on the path by which the scenario was given.
 """
 
 from __future__ import annotations
@@ -15,37 +17,37 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.scenario_files import write_variant
 
-from healthopt.pipeline.run import _file_hash
+from healthopt.pipeline.provenance import file_hash
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
-AREA = "  districts: [140106, 140107]\n  urban: [140106, 140107]\n"
+TWO_DISTRICTS = {"name": "two_districts", "area.districts": ["140106", "140107"], "area.urban": ["140106", "140107"],
+                 "outputs.map": False, "outputs.report": False}
 
 
 def _scenario(folder: Path) -> Path:
     """Write the baseline restricted to 迎泽区 and 杏花岭区, without map and report (slow, not compared)."""
-    text = BASELINE.read_text(encoding="utf-8")
-    start = text.index("  districts:\n")
-    end = text.index("\n", text.index("  urban: [")) + 1
-    text = (text[:start] + AREA + text[end:]).replace("  map: true ", "  map: false ") \
-        .replace("  report: true ", "  report: false ").replace("name: taiyuan_2025_baseline", "name: two_districts")
-    path = folder / "two_districts.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_variant(folder, TWO_DISTRICTS)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """Run the scenario twice at once into two folders; return (scenario, run A, run B)."""
+    """Run the scenario twice at once into two folders; return (scenario, run A, run B).
+
+    Run B reads a copy of the file as ``two_districts.yaml`` from the copy's folder.
+    """
     tmp = tmp_path_factory.mktemp("repro")
     scenario = _scenario(tmp)
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / scenario.name).write_bytes(scenario.read_bytes())
     procs = []
-    for label, seed in (("a", "1"), ("b", "2")):
-        cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "run", str(scenario), "-o",
+    for label, seed, given, cwd in (("a", "1", str(scenario), tmp), ("b", "2", scenario.name, elsewhere)):
+        cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "run", given, "-o",
                str(tmp / label), "--quiet"]
         procs.append(subprocess.Popen(cmd, env={**os.environ, "PYTHONHASHSEED": seed}, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+                                      stderr=subprocess.PIPE, text=True, cwd=cwd))
     for proc in procs:
         _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -63,16 +65,19 @@ def _tables(gpkg: Path) -> dict[str, list[tuple]]:
     return out
 
 
+@pytest.mark.slow
 def test_solves_finished(runs):
     summary = json.loads((runs[1] / "summary.json").read_text(encoding="utf-8"))
     assert summary["optimal"] is True and summary["solver"]["reproducible"] is True
 
 
+@pytest.mark.slow
 def test_summary_json_is_byte_identical(runs):
     _, a, b = runs
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
 
 
+@pytest.mark.slow
 def test_gpkg_layers_and_file_are_identical(runs):
     _, a, b = runs
     tables_a, tables_b = _tables(a / "results.gpkg"), _tables(b / "results.gpkg")
@@ -83,13 +88,16 @@ def test_gpkg_layers_and_file_are_identical(runs):
     assert (a / "results.gpkg").read_bytes() == (b / "results.gpkg").read_bytes()
 
 
+@pytest.mark.slow
 def test_summary_records_versions_and_input_hashes(runs):
     scenario, a, _ = runs
     summary = json.loads((a / "summary.json").read_text(encoding="utf-8"))
     inputs = summary["inputs"]
-    assert inputs["scenario"] == {"path": str(scenario), "sha256": hashlib.sha256(scenario.read_bytes()).hexdigest()}
+    # the file name, never the path typed (run B gave another one)
+    assert inputs["scenario"] == {"name": "two_districts.yaml",
+                                  "sha256": hashlib.sha256(scenario.read_bytes()).hexdigest()}
     assert inputs["osm"]["path"] == "embedded:roads/taiyuan_core_osm_lines.geojson"
-    embedded = ROOT / "geodata" / "taiyuan"
+    embedded = ROOT / "healthopt" / "geodata" / "taiyuan"
     manifest = (embedded / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]
     files = {"manifest.csv", *(line.split(",")[1] for line in manifest)}
     assert set(inputs["embedded"]) == files
@@ -102,6 +110,6 @@ def test_summary_records_versions_and_input_hashes(runs):
 def test_shapefile_hash_covers_its_sidecars(tmp_path):
     for ext in ("shp", "shx", "dbf"):
         (tmp_path / f"sites.{ext}").write_bytes(b"x")
-    before = _file_hash(tmp_path / "sites.shp")
+    before = file_hash(tmp_path / "sites.shp")
     (tmp_path / "sites.dbf").write_bytes(b"y")  # attributes live in the .dbf
-    assert _file_hash(tmp_path / "sites.shp") != before
+    assert file_hash(tmp_path / "sites.shp") != before

@@ -1,6 +1,7 @@
 """End-to-end run of the shipped baseline scenario (short solver time limit)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pyogrio
@@ -13,11 +14,10 @@ from healthopt.scenario import load_scenario
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    sc = load_scenario(BASELINE).with_overrides({"solver.time_limit_s": 20.0})
-    folder = tmp_path_factory.mktemp("runs") / sc.name
-    return run_loaded(sc, folder, lambda _m: None)
+@pytest.fixture
+def run(baseline_run):
+    """The shared baseline run (conftest: 15 s solver limit, the shipped ``solver.gap: 0.0``)."""
+    return baseline_run
 
 
 def test_outputs_written(run):
@@ -34,7 +34,13 @@ def test_summary_meets_norms(run):
     assert k["np_planned"] >= 94  # ceil(0.4 * 233)
     assert k["pop_total"] == 5_304_061
     assert k["pop_covered"] + k["pop_beyond_capacity"] + k["pop_outside"] == k["pop_total"]
-    assert summary["optimal"] in (True, False) and summary["status"]
+    # gap 0.0 reaches the solver unchanged (no 1e-4 floor): 15 s cannot prove the baseline optimal
+    solver = summary["solver"]
+    assert solver["gap_requested"] == 0.0 and solver["time_limit_s"] == 15.0
+    assert summary["optimal"] is False and "not proven optimal" in summary["status"]
+    assert summary["status"] == solver["plans"]["ambulances"]["status"] and summary["gap"] > 0
+    assert solver["reproducible"] is False and summary["data_quality"][0].startswith("Not reproducible")
+    assert set(solver["plans"]) == {"ambulances", "health_centres", "beds"}
 
 
 def test_gpkg_layers_open(run):
@@ -55,11 +61,18 @@ def test_infeasible_budget_leaves_no_folder(tmp_path):
 
 def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
     from healthopt.data import load_taiyuan
-    from healthopt.pipeline.run import _beds, _study_area
+    from healthopt.milp.settings import SolverSettings
+    from healthopt.pipeline.run import study_area
+    from healthopt.plans.base import Inputs, PlanContext
+    from healthopt.plans.beds import Beds
 
     sc = load_scenario(BASELINE).with_overrides({"plans.beds.targets.140105": 9.0})
     data = load_taiyuan()
-    plan = _beds(sc, data, _study_area(sc, data), tmp_path, {})
+    # The bed plan reads only the data and the study area of the shared inputs.
+    inputs = Inputs("-", data, study_area(sc, data), None, tmp_path, None, None, None, None)
+    beds = Beds.from_scenario(sc, inputs, PlanContext(None, None))
+    plan = beds.solve(SolverSettings(log_dir=tmp_path))
+    assert (tmp_path / "solver_beds.log").is_file()
     row = plan.districts.set_index("code").loc["140105"]
     assert row["rate_2025"] == 9.0
     assert row["beds_2025_target"] == 12_216  # ceil(9.0 x 1,357,242 / 1000)
@@ -68,10 +81,17 @@ def test_scenario_bed_targets_reach_the_bed_plan(tmp_path):
 def test_compare_runs_writes_map_and_table(run, tmp_path):
     from healthopt.outputs.compare import compare_runs
 
-    changes = compare_runs(run.folder, run.folder, tmp_path / "cmp")
-    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"compare.html", "compare.csv"}
-    assert len(changes) == 10 and (changes["amb_planned_change"] == 0).all()
-    from healthopt.outputs.assets import find_external_refs
+    other = shutil.copytree(run.folder, tmp_path / "other")  # the shared run stays as it is
+    districts = pyogrio.read_dataframe(other / "results.gpkg", layer="districts")
+    districts.loc[districts["code"] == "140105", "amb_planned"] += 2
+    pyogrio.write_dataframe(districts, other / "results.gpkg", layer="districts")
+    changes = compare_runs(run.folder, other, tmp_path / "cmp")
+    assert {p.name for p in (tmp_path / "cmp").iterdir() if not p.name.startswith(".")} == {"compare.html",
+                                                                                           "compare.csv"}
+    assert len(changes) == 10
+    change = changes.set_index("code")["amb_planned_change"]
+    assert change["140105"] == 2 and (change.drop("140105") == 0).all()
+    from healthopt.outputs.offline import find_external_refs
 
     assert find_external_refs((tmp_path / "cmp" / "compare.html").read_text()) == []
 

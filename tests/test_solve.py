@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from healthopt.errors import InputError
+from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import DEFAULT_SOLVER, SOLVERS, resolve_solver, solve_problem
-from healthopt.models import LSCP, MCLP, MilpProblem, PMedian
+from healthopt.models import LSCP, MCLP, PMedian
 
 
 def medium(seed=1, n_d=300, n_s=60):
@@ -104,3 +107,84 @@ def test_thread_count_can_change_between_solves():
     for threads in (None, 2, 1, 2):
         out = solve_problem(p, "highs", threads=threads)
         assert out.status_code == "optimal" and out.objective == 5
+
+
+# --------------------------------------------------------------------------- stdout stays clean
+
+_SOLVE_SCRIPT = """
+import numpy as np, pulp
+from healthopt.models import MCLP
+D = np.array([[1.0, 9.0], [9.0, 1.0], [4.0, 5.0]])
+for solver in ({solvers}):
+    r = MCLP.from_cost_matrix(D, [1, 2, 3], 5, 1).solve(solver=solver)
+    assert r.objective == 5, r.objective
+"""
+
+
+@pytest.mark.parametrize(
+    "solvers",
+    ['"highs",', '"highs-pulp",', "pulp.HiGHS(msg=False),", '"cbc",'],
+)
+def test_first_solve_of_a_process_prints_nothing_to_stdout(solvers):
+    # highspy prints its banner once per process, on the first Highs(): only a fresh
+    # interpreter shows whether the first solve is silent.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SOLVE_SCRIPT.format(solvers=solvers)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
+
+
+def test_solve_prints_nothing_at_fd_level(capfd, tmp_path):
+    import highspy
+
+    highspy.Highs()  # whatever an earlier test left: the banner is printed at most once here
+    capfd.readouterr()
+    D, w = medium(n_d=60, n_s=15)
+    log = tmp_path / "highs.log"
+    MCLP.from_cost_matrix(D, w, 6.0, 3).solve(log_path=log)
+    MCLP.from_cost_matrix(D, w, 6.0, 3).solve(solver="highs-pulp", log_path=tmp_path / "pulp.log")
+    out, _err = capfd.readouterr()
+    assert out == ""
+    assert log.stat().st_size > 0  # the log went to the file instead
+
+
+# --------------------------------------------------------------------------- PuLP solver objects
+
+
+def test_pulp_solver_objects_are_accepted():
+    import pulp
+
+    D, w = medium(n_d=80, n_s=20)
+    ref = MCLP.from_cost_matrix(D, w, 6.0, 4).solve()
+    with warnings.catch_warnings():  # PuLP 3.3 flags its bundled CBC for 4.0
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cbc = pulp.PULP_CBC_CMD(msg=False)
+    for cmd in (pulp.HiGHS(msg=False), cbc):
+        res = MCLP.from_cost_matrix(D, w, 6.0, 4).solve(solver=cmd)
+        assert res.status == "optimal"
+        assert res.solver == f"pulp:{type(cmd).__name__}"
+        assert res.objective == pytest.approx(ref.objective)
+        assert res.open_sites == ref.open_sites or res.objective == pytest.approx(ref.objective)
+
+
+def test_pulp_solver_object_settings_are_used():
+    import pulp
+
+    D, w = medium(seed=4, n_d=3000, n_s=400)
+    res = MCLP.from_cost_matrix(D, w, 4.0, 25).solve(solver=pulp.HiGHS(msg=False, timeLimit=0.5))
+    if res.status_code == "optimal":  # machine fast enough: nothing to check
+        return
+    assert res.status_code.startswith("time_limit")  # the object's own 0.5 s limit, named in the status
+    assert "time limit reached (0.5 s)" in res.status
+
+
+def test_unknown_solver_object_is_an_input_error():
+    with pytest.raises(InputError, match="PuLP solver object"):
+        MCLP.from_cost_matrix(np.ones((2, 2)), [1, 1], 5, 1).solve(solver=object())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from healthopt import network, settings, traveltime
+from healthopt import _routing, network, settings, traveltime
 from healthopt.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "network"
@@ -165,14 +165,6 @@ def test_nearest_with_open_sites(tiny):
     assert tt.min_time_per_demand([0])[0] == pytest.approx(nx_time(tiny, "A", "B") / 60)
 
 
-def test_site_to_site_matrix(tiny):
-    sites = points([("sA", "A", 0, 0), ("sC", "C", 0, 0)])
-    tt = traveltime.site_to_site_matrix(tiny, sites, 30)
-    assert tt.shape == (2, 2) and tt.minutes.nnz == 4
-    assert list(tt.demand_ids) == list(tt.site_ids)
-    assert tt.minutes[0, 1] == pytest.approx(nx_time(tiny, "A", "C") / 60)
-
-
 def test_bad_arguments(tiny):
     sites = points([("sA", "A", 0, 0)])
     with pytest.raises(InputError, match="cutoff_minutes"):
@@ -193,7 +185,7 @@ def test_engine_matches_networkx_on_taiyuan(taiyuan, monkeypatch):
     sources = [nodes[i] for i in rng.choice(len(nodes), 25, replace=False)]
     sources.append(sources[0])  # duplicate sources must work too
     # tiny chunks force the chunked path
-    monkeypatch.setattr(traveltime, "_CHUNK_BYTES", 8 * len(G) * 4)
+    monkeypatch.setattr(_routing, "_CHUNK_BYTES", 8 * len(G) * 4)
     times = traveltime.network_times(G, sources, 600.0)
     order = traveltime.node_order(G)
     for i, s in enumerate(sources):

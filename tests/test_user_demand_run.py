@@ -27,6 +27,7 @@ def _layer_total(path: Path) -> int:
     return int(frame["pop"].sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "crs", "method"),
     [("yingze_streets_gcj02.geojson", "gcj02", "user_area_share"), ("yingze_points_wgs84.csv", "wgs84", "user_point")],

@@ -21,6 +21,7 @@ def _with_stations(csv: str) -> Scenario:
     return Scenario.from_dict(data, source=BASELINE, base_dir=BASELINE.parent)
 
 
+@pytest.mark.slow
 def test_existing_stations_are_kept_and_converted_to_wgs84(tmp_path):
     out = run_loaded(_with_stations("stations_gcj02.csv"), tmp_path / "run", lambda _m: None)
     stations = out.layers["stations"].set_index("site_id")

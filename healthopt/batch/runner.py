@@ -10,14 +10,38 @@ Every finished scenario leaves a record in ``<batch>/.status/<name>.json``, writ
 its output folder is complete (both are renamed into place, never half-written). Rerunning
 skips the members whose record matches the unchanged scenario, so a batch killed at any
 moment loses nothing it had finished. A failing scenario is recorded and the rest go on.
+
+The batch folder carries the marker of :mod:`healthopt._files` (kind ``"batch"``); a batch
+writes only into a folder with that marker (or a new or empty one), and its members replace
+only member folders the tool wrote. Member names that would land on the batch's own files
+(``charts``, ``index.html``, ...) are refused before anything runs.
+
+Worker processes (``workers > 1``) end when the batch process dies, even by ``kill -9``:
+the kernel sends them SIGTERM (``PR_SET_PDEATHSIG``, Linux) and, elsewhere, a heartbeat
+thread notices the new parent; either way the current scenario cleans up like on Ctrl-C.
+
+Why the pickled inputs are trusted: the worker processes receive each group's inputs as a
+pickle file (too large to send with every scenario). The file is written by this batch
+process into a folder it has just created with :func:`tempfile.mkdtemp` (a new name, mode
+0700: nobody else can write into it), and the workers are handed its path together with
+the SHA-256 of the bytes written, over the process pool's own pipe. A worker unpickles only
+bytes whose hash matches, so what it loads is exactly what this run wrote; no pickle is ever
+read from a path a user gave, from the cache or from an earlier run. The folder is removed
+when the batch ends, and by the next batch if this one was killed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import hashlib
 import json
 import os
 import pickle
 import shutil
+import signal
+import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -28,7 +52,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from healthopt._files import write_atomic, write_pickle
+from healthopt._files import MARKER, check_replaceable, clean_stale, read_marker, write_atomic, write_marker, writer_tag
 from healthopt.batch.sweep import Batch, Member, load_batch
 from healthopt.errors import HealthoptError, InfeasiblePlanError, InputError
 from healthopt.pipeline.run import Inputs, inputs_key, prepare_inputs, run_prepared, travel_cutoff
@@ -36,7 +60,15 @@ from healthopt.pipeline.run import Inputs, inputs_key, prepare_inputs, run_prepa
 #: Outcomes that a rerun keeps; an unexpected ``error`` (a bug, a crash) is retried.
 FINAL = ("ok", "infeasible", "input_error")
 STATUS_DIR = ".status"
-INPUTS_DIR = ".inputs"
+#: Prefix of the private folder holding the pickled inputs of the worker processes.
+INPUTS_PREFIX = ".inputs"
+
+#: Names in the batch folder that belong to the batch itself; no member may be called so.
+RESERVED_NAMES = frozenset({STATUS_DIR, MARKER, "charts", "index.html", "batch_summary.csv", "batch_summary.gpkg",
+                            "batch_timings.csv"})
+
+#: Seconds between two checks of a worker process that its parent is still alive.
+HEARTBEAT_S = 1.0
 
 Notify = Callable[[str, dict[str, Any] | None], None]
 
@@ -93,8 +125,9 @@ def run_batch(
     batch = load_batch(path)
     if workers < 1:
         raise InputError(None, "workers", f"must be at least 1, got {workers}")
+    _check_member_names(batch)
     folder = (Path(out_dir) / batch.name).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    open_batch_folder(folder)
     _clean_partial(folder)
     notify = notify or (lambda _event, _record: None)
     todo, skipped = _pending(batch, folder)
@@ -112,9 +145,7 @@ def run_batch(
     except BaseException:
         if not scheduler:  # local workers have stopped by now; Dask workers may still be writing
             _clean_partial(folder)
-            shutil.rmtree(folder / INPUTS_DIR, ignore_errors=True)
         raise
-    shutil.rmtree(folder / INPUTS_DIR, ignore_errors=True)
     return BatchRun(batch, folder, [read_record(folder, m.name) or {} for m in batch.members],
                     [m.name for m in skipped], [m.name for m in todo])
 
@@ -132,7 +163,8 @@ def read_record(folder: Path, name: str) -> dict[str, Any] | None:
 
 
 def _pending(batch: Batch, folder: Path) -> tuple[list[Member], list[Member]]:
-    todo, skipped = [], []
+    todo: list[Member] = []
+    skipped: list[Member] = []
     for member in batch.members:
         record = read_record(folder, member.name)
         finished = (record is not None and record.get("digest") == member.digest and record["status"] in FINAL
@@ -153,11 +185,41 @@ def _cutoff(members: list[Member]) -> float:
 
 
 def _clean_partial(folder: Path) -> None:
-    """Remove what a killed run left half-written (temporary output folders and records)."""
-    for leftover in folder.glob(".*.partial"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in (folder / STATUS_DIR).glob(".*.tmp*"):
-        leftover.unlink(missing_ok=True)
+    """Remove what dead runs left half-written: temporary member folders, inputs and records.
+
+    Only temporaries whose writer process is dead go (:func:`healthopt._files.clean_stale`):
+    another batch process, or a Dask worker, may be writing into the same folder right now.
+    """
+    clean_stale(folder)
+    clean_stale(folder / STATUS_DIR)
+
+
+def open_batch_folder(folder: Path) -> None:
+    """Create the batch folder with its marker, or check that an existing one is a batch folder.
+
+    Raises
+    ------
+    InputError
+        If ``folder`` exists and is not a batch folder the tool wrote (nor empty), or cannot
+        be created.
+    """
+    check_replaceable(folder, kind="batch")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if read_marker(folder) is None:
+            write_marker(folder, "batch")
+    except OSError as exc:
+        raise InputError(folder, None, f"cannot create the batch folder: {exc.strerror or exc}") from None
+
+
+def _check_member_names(batch: Batch) -> None:
+    """Refuse member names that would collide with the batch's own files and folders."""
+    for member in batch.members:
+        if member.name in RESERVED_NAMES or member.name.startswith(INPUTS_PREFIX):
+            reserved = ", ".join(sorted(RESERVED_NAMES))
+            raise InputError(member.scenario.source or batch.source, "name",
+                             f"scenario name '{member.name}' is reserved for the batch's own files ({reserved}): "
+                             "rename the scenario")
 
 
 # --- one member ---------------------------------------------------------------------------
@@ -212,43 +274,125 @@ def _run_here(groups: dict[str, list[Member]], folder: Path, notify: Notify,
 
 _WORKER_INPUTS: dict[str, Inputs | None] = {}
 
+#: Set while a worker process runs a scenario (a signal then unwinds it instead of exiting at once).
+_BUSY = threading.Event()
+#: Set once a signal has started unwinding the scenario: later signals must not cut its clean-up short.
+_STOPPING = threading.Event()
 
-def _run_from_file(member: Member, inputs_path: str | None, folder: Path) -> dict[str, Any]:
+_PR_SET_PDEATHSIG = 1
+
+
+class ParentGone(KeyboardInterrupt):
+    """Raised in a worker process whose batch process died: unwinds the scenario like Ctrl-C."""
+
+
+def _worker_init(parent: int) -> None:
+    """Worker-process initializer: end this process when the batch process ``parent`` dies.
+
+    The kernel sends SIGTERM on the parent's death where it can (``prctl(PR_SET_PDEATHSIG)``,
+    Linux); a heartbeat thread that watches ``os.getppid()`` covers the rest. SIGTERM and
+    SIGINT end an idle worker at once and unwind a busy one like Ctrl-C (the solver is
+    cancelled and the temporary member folder removed); a signal during that clean-up (the
+    pool terminates the other workers when one exits) is ignored so that it completes.
+    """
+    signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _on_signal)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the heartbeat alone
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    threading.Thread(target=_heartbeat, args=(parent,), name="healthopt-heartbeat", daemon=True).start()
+    if os.getppid() != parent:  # died before prctl took effect
+        os._exit(143)
+
+
+def _heartbeat(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(HEARTBEAT_S)
+    os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, where the scenario runs
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    if _STOPPING.is_set():
+        return  # already unwinding: let the clean-up finish
+    if not _BUSY.is_set():
+        os._exit(128 + signum)
+    _STOPPING.set()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise ParentGone("the batch process ended")
+
+
+def _load_inputs(path: str, sha256: str) -> Inputs:
+    """Unpickle the inputs the batch process wrote, after checking they are the very bytes it wrote."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RuntimeError(f"{path}: shared inputs changed after the batch wrote them; refusing to load them")
+    inputs: Inputs = pickle.loads(data)  # trusted: see the module docstring
+    return inputs
+
+
+def _run_from_file(member: Member, shared: tuple[str, str] | None, folder: Path) -> dict[str, Any]:
     """Worker-process side: load the group's pickled inputs once per process, then run."""
+    _BUSY.set()
     try:
-        if inputs_path is not None and inputs_path not in _WORKER_INPUTS:
+        path = shared[0] if shared is not None else None
+        if shared is not None and shared[0] not in _WORKER_INPUTS:
             _WORKER_INPUTS.clear()  # one group at a time is enough; keeps worker memory flat
-            with open(inputs_path, "rb") as fh:
-                _WORKER_INPUTS[inputs_path] = pickle.load(fh)
-        return run_member(member, _WORKER_INPUTS.get(inputs_path) if inputs_path else None, folder)
+            _WORKER_INPUTS[shared[0]] = _load_inputs(*shared)
+        return run_member(member, _WORKER_INPUTS.get(path) if path else None, folder)
+    except ParentGone:
+        os._exit(143)  # the current scenario has cleaned up after itself; nobody waits for the rest
     except KeyboardInterrupt:
         # Ctrl-C reaches the workers too; the current scenario has cleaned up after itself. Exit
         # instead of going on with the scenarios already queued to this worker.
         os._exit(130)
+    finally:
+        _BUSY.clear()
 
 
 def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
               notify: Notify) -> Iterator[dict[str, Any]]:
-    # spawn, not fork: the parent may hold solver threads and GDAL state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = []
-        try:
-            for key, members in groups.items():
-                notify("inputs", {"key": key, "members": len(members)})
-                inputs_path = _pickle_inputs(_prepare(members), folder, key)
-                futures += [pool.submit(_run_from_file, m, inputs_path, folder) for m in members]
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BrokenProcessPool:
-            raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
-                               "scenarios are kept: rerun the batch to resume") from None
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    shared_dir = _private_folder(folder)
+    try:
+        # spawn, not fork: the parent may hold solver threads and GDAL state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
+            futures = []
+            try:
+                for key, members in groups.items():
+                    notify("inputs", {"key": key, "members": len(members)})
+                    shared = _pickle_inputs(_prepare(members), shared_dir, key)
+                    futures += [pool.submit(_run_from_file, m, shared, folder) for m in members]
+                for fut in as_completed(futures):
+                    yield fut.result()
+            except BrokenProcessPool:
+                raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
+                                   "scenarios are kept: rerun the batch to resume") from None
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    finally:
+        shutil.rmtree(shared_dir, ignore_errors=True)
 
 
-def _pickle_inputs(inputs: Inputs | None, folder: Path, key: str) -> str | None:
-    return None if inputs is None else str(write_pickle(folder / INPUTS_DIR / f"{key}.pkl", inputs))
+def _private_folder(folder: Path) -> Path:
+    """Create this run's private folder for the pickled inputs (new, mode 0700, with the marker).
+
+    Named like a temporary run folder, so a later batch removes it if this one is killed.
+    """
+    private = Path(tempfile.mkdtemp(prefix=f"{INPUTS_PREFIX}.{writer_tag()}.", suffix=".partial", dir=folder))
+    write_marker(private, "inputs")
+    return private
+
+
+def _pickle_inputs(inputs: Inputs | None, private: Path, key: str) -> tuple[str, str] | None:
+    """Pickle ``inputs`` into this run's private folder; return the path and the SHA-256 of its bytes."""
+    if inputs is None:
+        return None
+    data = pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+    path = write_atomic(private / f"{key}.pkl", lambda p: p.write_bytes(data))
+    return str(path), hashlib.sha256(data).hexdigest()
 
 
 def _run_dask(groups: dict[str, list[Member]], folder: Path, address: str,

@@ -14,15 +14,24 @@ A sweep file has one top-level key, ``sweep``::
 
 Keys are dotted scenario fields (as in ``Scenario.with_overrides``); a range includes
 ``stop`` when the steps land on it. Every member is validated before anything runs.
+
+Limits (each refused with one line naming the sweep file and field, exit code 2): the
+file is read like a scenario file (regular file, at most 1 MiB, at most 100,000 YAML
+values); a range's start, stop and step are finite numbers and it holds at most
+:data:`MAX_RANGE_VALUES` values (checked before any is built); a grid expands to at most
+:data:`MAX_MEMBERS` scenarios. Values are data: text such as ``"=1+1"`` is passed to the
+scenario as text and never evaluated.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +41,9 @@ from healthopt.scenario import Scenario, ScenarioError, load_scenario, read_yaml
 
 #: A batch larger than this is almost certainly a typo in a range.
 MAX_MEMBERS = 5000
+#: A range longer than this is refused before its values are built (``step: 1e-300``
+#: would otherwise build 1e300 of them); shorter ones meet the :data:`MAX_MEMBERS` check.
+MAX_RANGE_VALUES = 100 * MAX_MEMBERS
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SWEEP_KEYS = ("name", "base", "description", "set", "grid")
 
@@ -118,7 +130,7 @@ def _sweep_batch(path: Path, spec: Any, lines: dict[tuple[Any, ...], int]) -> Ba
     if not isinstance(fixed, Mapping):
         raise fail(("set",), "must map dotted scenario fields to values")
     grid = _grid(spec.get("grid"), fail)
-    members = []
+    members: list[Member] = []
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid, values, strict=True))
         member_name = _member_name(name, params, len(members))
@@ -133,13 +145,13 @@ def _sweep_batch(path: Path, spec: Any, lines: dict[tuple[Any, ...], int]) -> Ba
     return Batch(name, path, members, list(grid), str(spec.get("description") or ""))
 
 
-def _grid(grid: Any, fail) -> dict[str, list[Any]]:
+def _grid(grid: Any, fail: Callable[[tuple[str, ...], str], InputError]) -> dict[str, list[Any]]:
     if not isinstance(grid, Mapping) or not grid:
         raise fail(("grid",), "give at least one dotted field with a list of values or {start, stop, step}")
     out: dict[str, list[Any]] = {}
     for key, values in grid.items():
         if isinstance(values, Mapping):
-            values = _expand_range(values, lambda msg, k=str(key): fail(("grid", k), msg))
+            values = _expand_range(values, functools.partial(_fail_at, fail, ("grid", str(key))))
         if not isinstance(values, list) or not values:
             raise fail(("grid", str(key)), "must be a non-empty list of values or {start, stop, step}")
         out[str(key)] = values
@@ -151,17 +163,34 @@ def _grid(grid: Any, fail) -> dict[str, list[Any]]:
     return out
 
 
-def _expand_range(spec: Mapping[str, Any], fail) -> list[Any]:
+def _fail_at(fail: Callable[[tuple[str, ...], str], InputError], where: tuple[str, ...], message: str) -> InputError:
+    return fail(where, message)
+
+
+def _expand_range(spec: Mapping[str, Any], fail: Callable[[str], InputError]) -> list[Any]:
+    """Expand ``{start, stop, step}``; refuse ranges that overflow or exceed :data:`MAX_MEMBERS` values."""
     if set(spec) != {"start", "stop", "step"}:
         raise fail("a range needs exactly start, stop and step")
     start, stop, step = (spec[k] for k in ("start", "stop", "step"))
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop, step)):
         raise fail("start, stop and step must be numbers")
+    if not all(isinstance(v, int) or math.isfinite(v) for v in (start, stop, step)):
+        raise fail(f"start, stop and step must be finite numbers, got start {start}, stop {stop}, step {step}")
     if step <= 0 or stop < start:
         raise fail(f"needs step > 0 and stop >= start, got start {start}, stop {stop}, step {step}")
-    count = int((stop - start) / step + 1e-9) + 1
-    values = [start + k * step for k in range(count)]
-    if all(isinstance(v, int) for v in (start, stop, step)):
+    exact = all(isinstance(v, int) for v in (start, stop, step))
+    try:
+        # Whole numbers are counted exactly (they may exceed any float); a float range
+        # may count to inf (e.g. step 1e-300), which is refused below like any large count.
+        count: float = (stop - start) // step + 1 if exact else (stop - start) / step + 1e-9 + 1
+    except OverflowError:
+        count = math.inf
+    if count > MAX_RANGE_VALUES:
+        shown = f"{count:,}" if isinstance(count, int) else f"{count:.3g}"
+        raise fail(f"the range gives {shown} values, far more than the {MAX_MEMBERS:,} scenarios a batch "
+                   f"may hold (start {start}, stop {stop}, step {step}): check the range")
+    values = [start + k * step for k in range(int(count))]  # floor of a float count
+    if exact:
         return values
     return [round(v, 10) for v in values]
 

@@ -39,6 +39,7 @@ __all__ = [
     "normalize_crs",
     "out_of_china",
     "to_wgs84",
+    "union_wgs84",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
@@ -147,6 +148,30 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArr
     return np.where(outside, lon_a, lon_a + dlon), np.where(outside, lat_a, lat_a + dlat)
 
 
+def _invert(
+    forward: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]],
+    lon: FloatArray,
+    lat: FloatArray,
+    *,
+    start: tuple[FloatArray, FloatArray],
+) -> tuple[FloatArray, FloatArray]:
+    """Solve ``forward(x, y) == (lon, lat)`` by fixed-point iteration from ``start``.
+
+    The offsets are small and vary slowly with position, so subtracting the forward error
+    converges to :data:`_INVERSE_TOL_DEG` in a few steps; :data:`_INVERSE_MAX_ITER` bounds
+    the loop for input where it would not.
+    """
+    x, y = start[0].copy(), start[1].copy()
+    for _ in range(_INVERSE_MAX_ITER):
+        f_lon, f_lat = forward(x, y)
+        e_lon, e_lat = f_lon - lon, f_lat - lat
+        x -= e_lon
+        y -= e_lat
+        if x.size == 0 or max(np.nanmax(np.abs(e_lon)), np.nanmax(np.abs(e_lat))) < _INVERSE_TOL_DEG:
+            break
+    return x, y
+
+
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert GCJ-02 longitudes/latitudes to WGS84 by iterative inversion.
 
@@ -164,16 +189,7 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArr
         WGS84 ``(lon, lat)``; points outside China are returned unchanged.
     """
     g_lon, g_lat = _as_arrays(lon, lat)
-    w_lon, w_lat = g_lon.copy(), g_lat.copy()
-    for _ in range(_INVERSE_MAX_ITER):
-        f_lon, f_lat = wgs84_to_gcj02(w_lon, w_lat)
-        e_lon, e_lat = f_lon - g_lon, f_lat - g_lat
-        w_lon -= e_lon
-        w_lat -= e_lat
-        if w_lon.size == 0 or max(np.nanmax(np.abs(e_lon)), np.nanmax(np.abs(e_lat))) < (
-            _INVERSE_TOL_DEG
-        ):
-            break
+    w_lon, w_lat = _invert(wgs84_to_gcj02, g_lon, g_lat, start=(g_lon, g_lat))
     outside = out_of_china(g_lon, g_lat)
     return np.where(outside, g_lon, w_lon), np.where(outside, g_lat, w_lat)
 
@@ -217,17 +233,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArra
     x, y = b_lon - 0.0065, b_lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(_INVERSE_MAX_ITER):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        e_lon, e_lat = f_lon - b_lon, f_lat - b_lat
-        g_lon -= e_lon
-        g_lat -= e_lat
-        if g_lon.size == 0 or max(np.nanmax(np.abs(e_lon)), np.nanmax(np.abs(e_lat))) < (
-            _INVERSE_TOL_DEG
-        ):
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, b_lon, b_lat, start=(z * np.cos(theta), z * np.sin(theta)))
 
 
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -412,3 +418,28 @@ def to_wgs84(
     geoms = shapely.transform(np.asarray(out.geometry.values), _lonlat_func(func), include_z=False)
     out[out.geometry.name] = gpd.GeoSeries(geoms, index=out.index, crs=CRS_GEOGRAPHIC)
     return out.set_crs(CRS_GEOGRAPHIC, allow_override=True)
+
+
+def union_wgs84(boundary: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None) -> shapely.Geometry | None:
+    """Return a study area as one WGS84 shapely geometry (``None`` stays ``None``).
+
+    Parameters
+    ----------
+    boundary : GeoDataFrame, GeoSeries, shapely geometry or None
+        Frames are converted to WGS84 (when they have a CRS) and their geometries united;
+        a bare geometry is taken to be WGS84 already.
+
+    Raises
+    ------
+    InputError
+        For anything else.
+    """
+    if boundary is None:
+        return None
+    if isinstance(boundary, gpd.GeoDataFrame | gpd.GeoSeries):
+        if boundary.crs is not None:
+            boundary = boundary.to_crs(CRS_GEOGRAPHIC)
+        return shapely.union_all(np.asarray(boundary.geometry.values))
+    if isinstance(boundary, shapely.Geometry):
+        return boundary
+    raise InputError(None, "boundary", "study area must be a shapely polygon or a GeoDataFrame")

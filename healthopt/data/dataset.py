@@ -1,4 +1,4 @@
-"""Loader of the embedded Taiyuan / Jinzhong dataset (``geodata/taiyuan``).
+"""Loader of the embedded Taiyuan / Jinzhong dataset (``healthopt/geodata/taiyuan``).
 
 Everything a default scenario needs ships in the repository; this module reads it,
 joins the tables into typed frames and validates them (CRS, codes, official totals).
@@ -8,18 +8,15 @@ reports can trace what they print.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
 from healthopt import settings
 from healthopt.errors import InputError
-
-if TYPE_CHECKING:
-    from healthopt.data.overlay import HospitalLayer
 
 #: Official city totals (Shanxi 7th census bulletin No. 2) the unit figures must add up to.
 OFFICIAL_CITY_TOTALS: dict[str, int] = {"140100": 5_304_061, "140700": 3_379_498}
@@ -32,6 +29,28 @@ _DISTRICT_COLUMNS = [
     "population_source", "norm_class_quality", "n_streets", "n_towns", "n_townships",
     "n_other_divisions", "geometry",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HospitalLayer:
+    """The scenario's hospitals layer, ready for matching by name.
+
+    Attributes
+    ----------
+    points : GeoDataFrame
+        One row per feature in file order: ``id``, ``name`` (as written), ``key``
+        (normalised name), ``line`` (CSV line, else None), ``district_code`` (district of
+        the embedded data, user boundaries applied, holding the point; None beyond all of
+        them) and the WGS84 point.
+    source : str
+        The file, for messages.
+    name_field : str
+        Column the names were read from.
+    """
+
+    points: gpd.GeoDataFrame
+    source: str
+    name_field: str
 
 
 @dataclass
@@ -223,9 +242,12 @@ def _join_districts(root: Path, manifest: pd.DataFrame) -> tuple[gpd.GeoDataFram
     return districts, divisions
 
 
-def _load_manifest(root: Path) -> pd.DataFrame:
+def _load_manifest(root: Path, *, from_environment: bool = False) -> pd.DataFrame:
     if not root.is_dir():
-        raise InputError(root, None, "embedded dataset folder not found")
+        what = "not a folder" if root.exists() else "not found"
+        # Name the variable: the user never typed this path into a scenario.
+        where = " (from the environment variable HEALTHOPT_GEODATA)" if from_environment else ""
+        raise InputError(root, None, f"embedded dataset folder {what}{where}")
     manifest = _read_csv(root, "manifest.csv")
     _require_columns(manifest, ["dataset", "file", "source", "licence", "quality"], root / "manifest.csv")
     return manifest.set_index("dataset")
@@ -237,7 +259,7 @@ def load_taiyuan(root: str | Path | None = None) -> TaiyuanData:
     Parameters
     ----------
     root : str or Path, optional
-        Dataset folder; defaults to ``settings.GEODATA_DIR`` (``geodata/taiyuan``).
+        Dataset folder; defaults to ``settings.GEODATA_DIR`` (``healthopt/geodata/taiyuan``).
 
     Returns
     -------
@@ -250,8 +272,9 @@ def load_taiyuan(root: str | Path | None = None) -> TaiyuanData:
         If a file is missing or unreadable, a CRS is not WGS84, a code is malformed or
         unknown, or census unit populations do not add up to the official city totals.
     """
+    from_environment = root is None and "HEALTHOPT_GEODATA" in os.environ
     root = Path(root) if root is not None else settings.GEODATA_DIR
-    manifest = _load_manifest(root)
+    manifest = _load_manifest(root, from_environment=from_environment)
     districts, divisions = _join_districts(root, manifest)
     seats = _load_seats(root, manifest.loc["seats", "file"])
     missing_seats = sorted(set(districts["code"]) - set(seats["code"]))

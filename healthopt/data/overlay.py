@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -34,7 +34,7 @@ import pandas as pd
 import shapely
 
 from healthopt import settings
-from healthopt.data.dataset import TaiyuanData
+from healthopt.data.dataset import HospitalLayer, TaiyuanData
 from healthopt.data.layers import read_facilities, read_layer
 from healthopt.errors import InputError
 
@@ -57,28 +57,6 @@ __all__ = [
 MIN_BOUNDARY_OVERLAP = 0.5
 
 _SHOWN = 6  # names or codes listed in one message before "..."
-
-
-@dataclass(frozen=True)
-class HospitalLayer:
-    """The scenario's hospitals layer, ready for matching by name.
-
-    Attributes
-    ----------
-    points : GeoDataFrame
-        One row per feature in file order: ``id``, ``name`` (as written), ``key``
-        (normalised name), ``line`` (CSV line, else None), ``district_code`` (district of
-        the embedded data, user boundaries applied, holding the point; None beyond all of
-        them) and the WGS84 point.
-    source : str
-        The file, for messages.
-    name_field : str
-        Column the names were read from.
-    """
-
-    points: gpd.GeoDataFrame
-    source: str
-    name_field: str
 
 
 # --- names -------------------------------------------------------------------------------

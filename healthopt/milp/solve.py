@@ -1,4 +1,4 @@
-"""Solver layer: send a matrix-form :class:`~healthopt.models.base.MilpProblem` to a MILP solver.
+"""Solver layer: send a matrix-form :class:`~healthopt.milp.problem.MilpProblem` to a MILP solver.
 
 Backends
 --------
@@ -12,6 +12,18 @@ Backends
     PuLP's ``HiGHS`` API class (same PuLP conversion; PuLP then adds rows to HiGHS one by one).
 ``"auto"`` / ``None``
     :data:`DEFAULT_SOLVER`.
+a PuLP solver object
+    e.g. ``pulp.HiGHS(msg=False)`` or ``pulp.PULP_CBC_CMD(msg=False, timeLimit=60)``, as
+    spopt users pass one: the model is converted to PuLP and solved with that object as
+    configured (its own time limit, gap and messages; ``time_limit``/``gap``/``threads``
+    arguments do not change it).
+
+Console output
+--------------
+Nothing reaches stdout. highspy prints a two-line banner ("Running HiGHS ... Copyright")
+from C the first time a ``Highs`` object is made in a process, before any option can be
+set, so every ``Highs`` is made with file descriptor 1 pointed at the null device
+(:func:`new_highs`); the solver log goes to ``log_path`` only (``log_to_console`` off).
 
 Choice of the default (measured, not assumed)
 ---------------------------------------------
@@ -57,27 +69,36 @@ stopped by its wall-clock time limit does not: where it stops depends on machine
 and load. HiGHS 1.15 has no deterministic work limit; its node limit ``mip_max_nodes`` stops
 at the same plan every time (1 or 2 threads), but 30 nodes of the Taiyuan baseline took
 120–210 s here, so it cannot stand in for a time budget.
+
+Size: about 680 lines, a fifth of it this docstring (the measured reasons for the
+defaults); the three backends share the status and gap logic (and
+:func:`keep_better_start`, which makes every backend's answer at least its start), so
+they stay in one module.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
+import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from healthopt.errors import InputError
+from healthopt.milp.problem import MilpProblem
 
 if TYPE_CHECKING:  # pragma: no cover
-    from healthopt.models.base import MilpProblem
+    from pulp import LpSolver
 
 #: Backends understood by :func:`solve_problem`.
 SOLVERS: tuple[str, ...] = ("highs", "cbc", "highs-pulp")
@@ -173,7 +194,7 @@ def _gap(objective: float | None, bound: float | None) -> float | None:
 
 def solve_problem(
     problem: MilpProblem,
-    solver: str | None = None,
+    solver: str | LpSolver | None = None,
     time_limit: float | None = None,
     gap: float | None = None,
     threads: int | None = None,
@@ -186,8 +207,9 @@ def solve_problem(
     ----------
     problem : MilpProblem
         Matrix-form model.
-    solver : {"highs", "cbc", "highs-pulp", "auto"} or None
-        Backend; ``None``/``"auto"`` uses :data:`DEFAULT_SOLVER`.
+    solver : {"highs", "cbc", "highs-pulp", "auto"}, pulp.LpSolver or None
+        Backend; ``None``/``"auto"`` uses :data:`DEFAULT_SOLVER`. A PuLP solver object
+        (``pulp.HiGHS(msg=False)``, ``pulp.PULP_CBC_CMD(msg=False)``) is used as configured.
     time_limit : float or None
         Wall-clock limit in seconds; the best feasible incumbent is returned when it hits.
     gap : float or None
@@ -204,12 +226,14 @@ def solve_problem(
     -------
     SolverOutput
     """
-    name = resolve_solver(solver)
     _check_params(time_limit, gap, threads)
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if name == "highs":
+    if solver is not None and not isinstance(solver, str):
+        out = _solve_pulp_object(problem, solver)
+        time_limit = solver.timeLimit  # the object's own limit names the status
+    elif (name := resolve_solver(solver)) == "highs":
         out = _solve_highs(problem, time_limit, gap, threads, log_path, start)
     else:
         out = _solve_pulp(problem, name, time_limit, gap, threads, log_path)
@@ -219,7 +243,105 @@ def solve_problem(
     return out
 
 
+def keep_better_start(
+    prob: MilpProblem, out: SolverOutput, x0: np.ndarray, obj0: float, details: dict[str, Any]
+) -> SolverOutput:
+    """Return ``out``, or the feasible start ``x0`` (objective ``obj0``) when the solver ended with nothing better.
+
+    So a solve is never worse than its start, whichever backend ran (the PuLP backends
+    ignore starts). The solver's proven bound (if any) still holds, so the gap is
+    recomputed for the start; ``details["heuristic"]["kept"]`` records it.
+    """
+    if out.status_code in ("infeasible", "unbounded"):
+        return out
+    if out.x is not None and out.objective is not None:
+        worse = out.objective < obj0 - 1e-9 * max(1.0, abs(obj0))
+        if prob.sense == "min":
+            worse = out.objective > obj0 + 1e-9 * max(1.0, abs(obj0))
+        if not worse:
+            return out
+    details.setdefault("heuristic", {})["kept"] = True
+    gap = None
+    if out.bound is not None and math.isfinite(out.bound):
+        gap = abs(obj0 - out.bound) / max(abs(obj0), 1e-9)
+    code, words = out.status_code, out.status
+    if code in ("time_limit_no_solution", "error"):
+        code = "time_limit_feasible"
+        # keep the limit the status names ("time limit reached (60 s) — ...")
+        tail_none = STATUS_WORDS["time_limit_no_solution"].split("— ")[-1]
+        tail_plan = STATUS_WORDS[code].split("— ")[-1]
+        words = out.status.replace(tail_none, tail_plan) if tail_none in out.status else STATUS_WORDS[code]
+    return SolverOutput(code, words, x0.copy(), obj0, out.bound, gap, out.seconds, out.solver, out.message)
+
+
+
+def tighten_bound(prob: MilpProblem, out: SolverOutput, bound: float) -> SolverOutput:
+    """Use ``bound`` (a proven bound found outside the solver) when it beats the solver's own.
+
+    Only the reported bound and gap change, never the plan or its status.
+    """
+    if out.x is None or out.objective is None or out.status_code == "optimal" or not math.isfinite(bound):
+        return out
+    own = out.bound if out.bound is not None and math.isfinite(out.bound) else None
+    if prob.sense == "max":
+        best = bound if own is None else min(own, bound)
+    else:
+        best = bound if own is None else max(own, bound)
+    if own is not None and best == own:
+        return out
+    out.bound = best
+    out.gap = max(0.0, abs(best - out.objective)) / max(abs(out.objective), 1e-9)
+    return out
+
+
 # --------------------------------------------------------------------------- HiGHS direct
+
+
+def _flush_c_stdout() -> None:
+    """Flush the C library's stdout buffer (where HiGHS' banner waits when stdout is a pipe)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def _stdout_to_null() -> Iterator[None]:
+    """Point file descriptor 1 at the null device for the duration (C-level output included).
+
+    Python's ``sys.stdout`` is flushed first so that nothing already printed is lost or
+    reordered; C's buffer is flushed before fd 1 is restored so that nothing written in
+    between reaches the real stdout later. Without a usable fd 1 it does nothing.
+    """
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    _flush_c_stdout()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        _flush_c_stdout()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def new_highs() -> Any:
+    """Return a silent ``highspy.Highs`` (``output_flag`` off), its banner kept off stdout.
+
+    highspy prints "Running HiGHS ... Copyright ..." from C when the first ``Highs`` of a
+    process is made, before any option can be set; fd 1 is redirected around construction.
+    """
+    import highspy
+
+    with _stdout_to_null():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    return h
 
 
 def _solve_highs(
@@ -235,13 +357,11 @@ def _solve_highs(
     A, row_lb, row_ub = problem.assemble()
     n, m = problem.n_vars, A.shape[0]
     inf = highspy.kHighsInf
-    h = highspy.Highs()
+    h = new_highs()
     if log_path is not None:
-        h.setOptionValue("output_flag", True)
         h.setOptionValue("log_to_console", False)
         h.setOptionValue("log_file", str(log_path))
-    else:
-        h.setOptionValue("output_flag", False)
+        h.setOptionValue("output_flag", True)
     h.setOptionValue("mip_rel_gap", float(gap) if gap is not None else 0.0)
     h.setOptionValue("random_seed", RANDOM_SEED)
     if time_limit is not None:
@@ -476,12 +596,49 @@ def _solve_pulp(
     else:
         if not pulp.HiGHS().available():  # pragma: no cover - highspy is a dependency
             raise InputError(None, "solver", "PuLP cannot find HiGHS (install highspy)")
-        extra = {"random_seed": RANDOM_SEED}
+        extra: dict[str, Any] = {"random_seed": RANDOM_SEED}
         if log_path is not None:
             extra.update({"log_file": str(log_path), "log_to_console": False})
         cmd = pulp.HiGHS(msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra)
+        new_highs()  # PuLP makes its Highs itself: the first one of a process prints a banner
         # PuLP calls Highs.run() in this thread: Ctrl-C takes effect only when the solve ends.
         lp.solve(cmd)
+    return _pulp_output(problem, lp, variables, name, time_limit, gap, isinstance(cmd, pulp.HiGHS))
+
+
+def _solve_pulp_object(problem: MilpProblem, solver: Any) -> SolverOutput:
+    """Solve with a PuLP solver object exactly as the caller configured it."""
+    import pulp
+
+    if not isinstance(solver, pulp.LpSolver):
+        raise InputError(
+            None,
+            "solver",
+            f"expected a backend name ({', '.join(SOLVERS)}, auto) or a PuLP solver object, "
+            f"got {type(solver).__name__}",
+        )
+    lp, variables = to_pulp(problem)
+    is_highs = isinstance(solver, pulp.HiGHS)
+    if is_highs:
+        new_highs()  # keep highspy's first-construction banner off stdout
+    with _solver_processes():
+        lp.solve(solver)
+    gap = solver.optionsDict.get("gapRel")
+    return _pulp_output(problem, lp, variables, f"pulp:{type(solver).__name__}", solver.timeLimit, gap, is_highs)
+
+
+def _pulp_output(
+    problem: MilpProblem,
+    lp: Any,
+    variables: list[Any],
+    name: str,
+    time_limit: float | None,
+    gap: float | None,
+    is_highs: bool,
+) -> SolverOutput:
+    """Read status, solution and (HiGHS) bound back from a solved ``pulp.LpProblem``."""
+    import pulp
+
     sol_status = lp.sol_status
     message = pulp.LpStatus.get(lp.status, str(lp.status))
     x = None
@@ -491,7 +648,7 @@ def _solve_pulp(
         x[problem.integer] = np.round(x[problem.integer])
         objective = float(problem.obj @ x + problem.offset)
     bound = None
-    if name == "highs-pulp" and x is not None and problem.integer.any():
+    if is_highs and x is not None and problem.integer.any():
         try:
             bound = float(lp.solverModel.getInfo().mip_dual_bound)
             if problem.sense == "max":  # PuLP hands HiGHS the negated objective

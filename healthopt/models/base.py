@@ -1,21 +1,31 @@
-"""Shared machinery of the location models.
+"""The location-model base: shared options, the solve loop and result tables.
 
-Three pieces:
-
-* :class:`TravelPairs` — the sparse site–demand pairs that exist (site index, demand index,
-  minutes). Pairs that are not listed are beyond reach. A 0-minute pair is a real pair:
-  explicit zeros of sparse input are kept (``tocoo`` keeps them; ``nonzero`` would not).
-* :class:`MilpProblem` — a matrix-form MILP (objective vector, variable bounds and
-  integrality, constraint rows in named *groups* with lower/upper bounds). Models build it
-  from scipy.sparse blocks; plans can add variables and constraints before solving;
-  :mod:`healthopt.milp.solve` sends it to HiGHS (directly) or to PuLP (CBC / HiGHS).
 * :class:`LocationModel` — common options (fixed and forbidden sites, capacities with
   assignment variables, site costs and a budget, per-district minimum coverage and max-min
   equity), the solve loop, result tables and :meth:`LocationModel.diagnose_infeasibility`.
+* :class:`LocationResult` — what :meth:`LocationModel.solve` returns.
+* :class:`CoverageSpec` — how a model states "demand group g is covered", which the
+  shared capacity and district rules build on (defined in :mod:`healthopt.models.spec`,
+  re-exported here).
 
-Orientation: ``from_cost_matrix`` takes spopt's **demand × facilities** matrix;
-``from_travel_times`` takes an object whose ``.matrix`` is **sites × demand** (as written by
-``healthopt.traveltime``). Internally everything is a list of pairs, so both end up equal.
+Models build a :class:`~healthopt.milp.problem.MilpProblem` from
+:class:`~healthopt.models.pairs.TravelPairs`; :mod:`healthopt.milp.solve` solves it.
+
+Orientation: every ``from_cost_matrix`` takes a **demand × sites** matrix (rows are demand
+points, columns candidate sites, as in spopt); ``from_travel_times`` takes an object whose
+``.matrix`` is **sites × demand** (as written by ``healthopt.traveltime``).
+
+Primal side: :meth:`LocationModel.solve` asks the model for a heuristic plan
+(:meth:`LocationModel.heuristic_plan`, see :mod:`healthopt.models.heuristics`), turns it
+into a checked solution vector (:meth:`LocationModel.start_vector`), hands it to HiGHS as
+a MIP start and keeps it if the solver ends with nothing better
+(:func:`healthopt.milp.solve.keep_better_start`). Reductions applied at build are undone
+when a plan adds rows after :meth:`LocationModel.build` (the problem is rebuilt and the
+rows replayed, :func:`healthopt.milp.problem.replay_added`).
+
+Size: about 670 lines, half of it docstrings; the one solve loop every model shares
+(options, checks, equity, start, polish, diagnosis, result hooks), and splitting it would
+scatter the order of those steps over several files.
 """
 
 from __future__ import annotations
@@ -23,683 +33,81 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError, InputError
-from healthopt.milp.solve import STATUS_WORDS, SolverOutput, solve_problem
-
-INF = math.inf
-
-# =========================================================================== travel pairs
-
-
-@dataclass
-class TravelPairs:
-    """Reachable site–demand pairs in coordinate form.
-
-    Attributes
-    ----------
-    site, demand : numpy.ndarray of int64
-        Site and demand index of each pair.
-    time : numpy.ndarray of float64
-        Travel time (minutes, or the cost unit of the input) of each pair.
-    n_sites, n_demand : int
-        Problem dimensions.
-    coverage_fn : callable or None
-        ``coverage_fn(minutes)`` -> sites × demand boolean csr of pairs within the standard
-        (taken from a travel-time object's ``.coverage``); used instead of ``time <= minutes``.
-    """
-
-    site: np.ndarray
-    demand: np.ndarray
-    time: np.ndarray
-    n_sites: int
-    n_demand: int
-    coverage_fn: Callable[[float], Any] | None = None
-
-    # ------------------------------------------------------------------ constructors
-    @classmethod
-    def from_cost_matrix(cls, cost_matrix: Any, reachable: Any = None, cutoff: float | None = None) -> TravelPairs:
-        """Pairs from a spopt-style **demand × facilities** matrix.
-
-        ``cost_matrix`` may be a dense array (``inf``/``nan`` = unreachable), a scipy sparse
-        matrix (stored entries are the reachable pairs, explicit zeros included), or an
-        object with a ``.matrix`` attribute (then it is a travel-time object, **sites ×
-        demand**; see :meth:`from_travel_times`). ``reachable`` (boolean, same shape as
-        ``cost_matrix``) names the pairs that exist explicitly — use it when a sparse matrix
-        had its zeros eliminated. ``cutoff`` drops pairs slower than it (models that only
-        use pairs within a standard pass it, so a dense matrix is never expanded in full).
-        """
-        if _tt_matrix(cost_matrix) is not None:
-            return cls.from_travel_times(cost_matrix, cutoff)
-        if reachable is not None:
-            mask = sp.coo_matrix(reachable)
-            keep = mask.data.astype(bool)
-            d, s = mask.row[keep].astype(np.int64), mask.col[keep].astype(np.int64)
-            if sp.issparse(cost_matrix):
-                t = np.asarray(sp.csr_matrix(cost_matrix)[d, s], dtype=float).ravel()
-            else:
-                t = np.asarray(cost_matrix, dtype=float)[d, s]
-            n_d, n_s = mask.shape
-        elif sp.issparse(cost_matrix):
-            coo = sp.coo_matrix(cost_matrix)
-            coo.sum_duplicates()
-            d, s = coo.row.astype(np.int64), coo.col.astype(np.int64)
-            t = coo.data.astype(float)
-            n_d, n_s = coo.shape
-        else:
-            arr = np.asarray(cost_matrix, dtype=float)
-            if arr.ndim != 2:
-                raise InputError(None, "cost_matrix", f"must be 2-D (demand × facilities), got shape {arr.shape}")
-            ok = np.isfinite(arr) if cutoff is None else arr <= cutoff
-            d, s = np.nonzero(ok)
-            t = arr[d, s]
-            d, s = d.astype(np.int64), s.astype(np.int64)
-            n_d, n_s = arr.shape
-        keep = np.isfinite(t) if cutoff is None else t <= cutoff
-        pairs = cls(s[keep], d[keep], t[keep], int(n_s), int(n_d))
-        pairs._validate("cost_matrix")
-        return pairs.sorted()
-
-    @classmethod
-    def from_travel_times(cls, tt: Any, cutoff: float | None = None) -> TravelPairs:
-        """Pairs from a travel-time object: csr ``.matrix`` (sites × demand, minutes).
-
-        ``healthopt.traveltime.TravelTimes`` (attribute ``.minutes``) is accepted too.
-
-        Explicit zeros of ``.matrix`` are real 0-minute pairs. If the object has
-        ``.coverage(minutes)``, coverage tests use it (and pairs it reports that are missing
-        from ``.matrix`` — eliminated zeros — are added with time 0).
-        """
-        M = _tt_matrix(tt)
-        if M is None:
-            raise InputError(None, "travel_times", "expected an object with a sparse `.matrix` (sites × demand)")
-        if sp.issparse(M):
-            coo = sp.coo_matrix(M)
-            coo.sum_duplicates()
-            s, d, t = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(float)
-        else:
-            arr = np.asarray(M, dtype=float)
-            s, d = np.nonzero(np.isfinite(arr))
-            t = arr[s, d]
-        n_s, n_d = M.shape
-        for attr, n in (("site_ids", n_s), ("demand_ids", n_d)):
-            ids = getattr(tt, attr, None)
-            if ids is not None and len(ids) != n:
-                raise InputError(
-                    None,
-                    f"travel_times.{attr}",
-                    f"has {len(ids)} entries but the matrix has {n} "
-                    f"{attr.split('_')[0]} rows/columns (the matrix must be sites × demand)",
-                )
-        keep = np.isfinite(t) if cutoff is None else t <= cutoff
-        cov = getattr(tt, "coverage", None)
-        pairs = cls(s[keep], d[keep], t[keep], int(n_s), int(n_d), cov if callable(cov) else None)
-        pairs._validate("travel_times.matrix")
-        return pairs.sorted()
-
-    def _validate(self, field_name: str) -> None:
-        if self.time.size and self.time.min() < 0:
-            raise InputError(None, field_name, "travel times must not be negative")
-
-    # ------------------------------------------------------------------ helpers
-    def sorted(self) -> TravelPairs:
-        """Return the pairs sorted by (demand, time, site) — nearest site first per demand."""
-        order = np.lexsort((self.site, self.time, self.demand))
-        return TravelPairs(
-            self.site[order],
-            self.demand[order],
-            self.time[order],
-            self.n_sites,
-            self.n_demand,
-            self.coverage_fn,
-        )
-
-    def keys(self) -> np.ndarray:
-        """Return one int64 key per pair (``site * n_demand + demand``)."""
-        return self.site * np.int64(self.n_demand) + self.demand
-
-    def within(self, minutes: float) -> np.ndarray:
-        """Boolean mask of the pairs within ``minutes`` (uses ``coverage_fn`` when present)."""
-        if self.coverage_fn is None:
-            return self.time <= minutes
-        cov = sp.coo_matrix(self.coverage_fn(minutes))
-        ck = cov.row[cov.data.astype(bool)].astype(np.int64) * np.int64(self.n_demand) + cov.col[
-            cov.data.astype(bool)
-        ].astype(np.int64)
-        return np.isin(self.keys(), ck)
-
-    def add_covered_pairs(self, minutes: float) -> TravelPairs:
-        """Add pairs that ``coverage_fn(minutes)`` reports but the matrix lost (time 0)."""
-        if self.coverage_fn is None:
-            return self
-        cov = sp.coo_matrix(self.coverage_fn(minutes))
-        keep = cov.data.astype(bool)
-        ck = cov.row[keep].astype(np.int64) * np.int64(self.n_demand) + cov.col[keep].astype(np.int64)
-        missing = ck[~np.isin(ck, self.keys())]
-        if missing.size == 0:
-            return self
-        s, d = np.divmod(missing, np.int64(self.n_demand))
-        return TravelPairs(
-            np.concatenate([self.site, s]),
-            np.concatenate([self.demand, d]),
-            np.concatenate([self.time, np.zeros(missing.size)]),
-            self.n_sites,
-            self.n_demand,
-            self.coverage_fn,
-        ).sorted()
-
-    def subset(self, mask: np.ndarray) -> TravelPairs:
-        """Pairs where ``mask`` is true (order kept)."""
-        return TravelPairs(
-            self.site[mask],
-            self.demand[mask],
-            self.time[mask],
-            self.n_sites,
-            self.n_demand,
-            self.coverage_fn,
-        )
-
-    def incidence(self, mask: np.ndarray | None = None) -> sp.csr_matrix:
-        """Demand × sites 0/1 csr of the pairs (optionally only where ``mask``)."""
-        d = self.demand if mask is None else self.demand[mask]
-        s = self.site if mask is None else self.site[mask]
-        M = sp.csr_matrix((np.ones(d.size), (d, s)), shape=(self.n_demand, self.n_sites))
-        M.sum_duplicates()
-        M.data[:] = 1.0
-        return M
-
-
-def _tt_matrix(obj: Any) -> Any:
-    """Return the sites × demand matrix of a travel-time object (``.matrix``/``.minutes``)."""
-    if sp.issparse(obj) or isinstance(obj, np.ndarray):
-        return None
-    for attr in ("matrix", "minutes"):
-        M = getattr(obj, attr, None)
-        if M is not None and (sp.issparse(M) or isinstance(M, np.ndarray)):
-            return M
-    return None
-
-
-# =========================================================================== MILP problem
-
-
-def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-
-@dataclass
-class VarBlock:
-    """A named block of consecutive variables in a :class:`MilpProblem`."""
-
-    name: str
-    start: int
-    size: int
-
-    @property
-    def slice(self) -> slice:
-        """Slice of the block in the variable vector."""
-        return slice(self.start, self.start + self.size)
-
-    @property
-    def indices(self) -> np.ndarray:
-        """Global variable indices of the block."""
-        return np.arange(self.start, self.start + self.size)
-
-
-@dataclass
-class RowBlock:
-    """Constraint rows of one group: ``lb <= A x <= ub`` with ``A`` in COO (global columns)."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    vals: np.ndarray
-    n_rows: int
-    lb: np.ndarray
-    ub: np.ndarray
-
-
-@dataclass
-class ConstraintGroup:
-    """Named constraint group; ``relaxable`` groups are candidates in infeasibility diagnosis."""
-
-    name: str
-    description: str
-    relaxable: bool
-    blocks: list[RowBlock] = field(default_factory=list)
-
-    @property
-    def n_rows(self) -> int:
-        """Number of rows in the group."""
-        return sum(b.n_rows for b in self.blocks)
-
-
-Terms = Mapping[str, Any] | sp.spmatrix | sp.sparray | np.ndarray
-
-
-class MilpProblem:
-    """Matrix-form mixed-integer linear problem.
-
-    ``sense`` is ``"min"`` or ``"max"``. Variables come in named blocks
-    (:meth:`add_variables`); constraints in named groups (:meth:`add_constraints`), each row
-    ``lb <= a·x <= ub``. Constraint coefficients are given per block as sparse or dense
-    matrices, e.g. ``{"y": costs[None, :]}`` for a one-row budget over the site block.
-
-    Examples
-    --------
-    >>> p = MilpProblem("demo", "max")
-    >>> y = p.add_variables("y", 3, ub=1, integer=True, obj=[1, 2, 3])
-    >>> p.add_constraints("count", {"y": np.ones((1, 3))}, ub=2)
-    >>> p.n_vars, p.n_rows
-    (3, 1)
-    """
-
-    def __init__(self, name: str = "", sense: str = "min") -> None:
-        if sense not in ("min", "max"):
-            raise InputError(None, "sense", f"must be 'min' or 'max', got {sense!r}")
-        self.name = name
-        self.sense = sense
-        self.offset = 0.0
-        self.blocks: dict[str, VarBlock] = {}
-        self._lb: list[np.ndarray] = []
-        self._ub: list[np.ndarray] = []
-        self._obj: list[np.ndarray] = []
-        self._int: list[np.ndarray] = []
-        self.groups: dict[str, ConstraintGroup] = {}
-        self._cache: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None = None
-        self._flat: tuple[np.ndarray, ...] | None = None
-
-    # ------------------------------------------------------------------ variables
-    @property
-    def n_vars(self) -> int:
-        """Number of variables."""
-        return sum(b.size for b in self.blocks.values())
-
-    @property
-    def n_rows(self) -> int:
-        """Number of constraint rows."""
-        return sum(g.n_rows for g in self.groups.values())
-
-    def add_variables(
-        self,
-        name: str,
-        size: int,
-        lb: Any = 0.0,
-        ub: Any = INF,
-        integer: bool | np.ndarray = False,
-        obj: Any = 0.0,
-    ) -> VarBlock:
-        """Append a block of ``size`` variables and return it."""
-        if name in self.blocks:
-            raise InputError(None, "variables", f"block {name!r} already exists")
-        size = int(size)
-        block = VarBlock(name, self.n_vars, size)
-        self.blocks[name] = block
-        self._lb.append(np.broadcast_to(np.asarray(lb, dtype=float), (size,)).copy())
-        self._ub.append(np.broadcast_to(np.asarray(ub, dtype=float), (size,)).copy())
-        self._int.append(np.broadcast_to(np.asarray(integer, dtype=bool), (size,)).copy())
-        self._obj.append(np.broadcast_to(np.asarray(obj, dtype=float), (size,)).copy())
-        self._flat = None
-        self._cache = None
-        return block
-
-    def block(self, name: str) -> VarBlock:
-        """Return the variable block ``name``."""
-        return self.blocks[name]
-
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        if self._flat is None:
-            cat = _cat
-            self._flat = (
-                cat(self._lb, float),
-                cat(self._ub, float),
-                cat(self._obj, float),
-                cat(self._int, bool),
-            )
-        return self._flat
-
-    @property
-    def lb(self) -> np.ndarray:
-        """Variable lower bounds."""
-        return self._arrays()[0]
-
-    @property
-    def ub(self) -> np.ndarray:
-        """Variable upper bounds."""
-        return self._arrays()[1]
-
-    @property
-    def obj(self) -> np.ndarray:
-        """Objective coefficients."""
-        return self._arrays()[2]
-
-    @property
-    def integer(self) -> np.ndarray:
-        """Integrality flags."""
-        return self._arrays()[3]
-
-    def set_bounds(self, name: str, lb: Any = None, ub: Any = None, index: Any = None) -> None:
-        """Change bounds of block ``name`` (optionally only at positions ``index``)."""
-        k = list(self.blocks).index(name)
-        sel = slice(None) if index is None else index
-        if lb is not None:
-            self._lb[k][sel] = lb
-        if ub is not None:
-            self._ub[k][sel] = ub
-        self._flat = None
-
-    def set_objective(self, coefs: Mapping[str, Any], sense: str | None = None, offset: float = 0.0) -> None:
-        """Replace the objective by ``Σ_block coefs[block] · x[block] + offset``."""
-        for k, name in enumerate(self.blocks):
-            self._obj[k] = np.zeros(self.blocks[name].size)
-            if name in coefs:
-                self._obj[k] = np.broadcast_to(np.asarray(coefs[name], dtype=float), (self.blocks[name].size,)).copy()
-        unknown = set(coefs) - set(self.blocks)
-        if unknown:
-            raise InputError(None, "objective", f"unknown variable blocks {sorted(unknown)}")
-        if sense is not None:
-            if sense not in ("min", "max"):
-                raise InputError(None, "sense", f"must be 'min' or 'max', got {sense!r}")
-            self.sense = sense
-        self.offset = float(offset)
-        self._flat = None
-
-    # ------------------------------------------------------------------ constraints
-    def add_constraints(
-        self,
-        group: str,
-        terms: Terms,
-        lb: Any = -INF,
-        ub: Any = INF,
-        *,
-        description: str = "",
-        relaxable: bool = True,
-    ) -> None:
-        """Add rows ``lb <= A x <= ub`` to ``group`` (created on first use).
-
-        Parameters
-        ----------
-        group : str
-            Group name (used by infeasibility diagnosis and for naming rows).
-        terms : mapping or matrix
-            ``{block_name: matrix (k × block.size)}`` or a full-width ``k × n_vars`` matrix.
-            1-D arrays are one row.
-        lb, ub : float or array
-            Row bounds (broadcast to ``k``).
-        description : str
-            Planning-terms sentence for the group, used in infeasibility reports.
-        relaxable : bool
-            Whether :meth:`LocationModel.diagnose_infeasibility` may drop this group.
-        """
-        rows_l, cols_l, vals_l = [], [], []
-        k = None
-        items = terms.items() if isinstance(terms, Mapping) else [(None, terms)]
-        for name, mat in items:
-            if name is not None and name not in self.blocks:
-                raise InputError(None, "constraints", f"unknown variable block {name!r}")
-            offset = 0 if name is None else self.blocks[name].start
-            width = self.n_vars if name is None else self.blocks[name].size
-            if not sp.issparse(mat):
-                mat = np.asarray(mat, dtype=float)
-                if mat.ndim == 1:
-                    mat = mat[None, :]
-            coo = sp.coo_matrix(mat)
-            if coo.shape[1] != width:
-                raise InputError(
-                    None,
-                    "constraints",
-                    f"group {group!r}: block {name!r} has {width} columns, got {coo.shape[1]}",
-                )
-            if k is None:
-                k = coo.shape[0]
-            elif k != coo.shape[0]:
-                raise InputError(None, "constraints", f"group {group!r}: blocks disagree on the row count")
-            rows_l.append(coo.row.astype(np.int64))
-            cols_l.append(coo.col.astype(np.int64) + offset)
-            vals_l.append(coo.data.astype(float))
-        if k is None:
-            return
-        lbv = np.broadcast_to(np.asarray(lb, dtype=float), (k,)).copy()
-        ubv = np.broadcast_to(np.asarray(ub, dtype=float), (k,)).copy()
-        g = self.groups.get(group)
-        if g is None:
-            g = self.groups[group] = ConstraintGroup(group, description or group, relaxable)
-        elif description:
-            g.description = description
-        g.blocks.append(RowBlock(np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l), k, lbv, ubv))
-        self._cache = None
-
-    def remove_group(self, group: str) -> None:
-        """Drop constraint group ``group``."""
-        self.groups.pop(group)
-        self._cache = None
-
-    def row_names(self) -> list[str]:
-        """Return names ``group[i]`` of every row in assembly order."""
-        return [f"{g.name}[{i}]" for g in self.groups.values() for i in range(g.n_rows)]
-
-    def var_names(self) -> list[str]:
-        """Return names ``block[i]`` of every variable."""
-        return [f"{b.name}[{i}]" for b in self.blocks.values() for i in range(b.size)]
-
-    def assemble(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-        """Return the constraint matrix (csr, rows in group order) and row bounds."""
-        if self._cache is not None and self._cache[0].shape[1] == self.n_vars:
-            return self._cache
-        rows, cols, vals, lbs, ubs = [], [], [], [], []
-        base = 0
-        for g in self.groups.values():
-            for b in g.blocks:
-                rows.append(b.rows + base)
-                cols.append(b.cols)
-                vals.append(b.vals)
-                lbs.append(b.lb)
-                ubs.append(b.ub)
-                base += b.n_rows
-        cat = _cat
-        A = sp.csr_matrix(
-            (cat(vals, float), (cat(rows, np.int64), cat(cols, np.int64))),
-            shape=(base, self.n_vars),
-        )
-        A.sum_duplicates()
-        self._cache = (A, cat(lbs, float), cat(ubs, float))
-        return self._cache
-
-    def copy(self) -> MilpProblem:
-        """Shallow structural copy (blocks and groups copied; arrays shared until modified)."""
-        other = MilpProblem(self.name, self.sense)
-        other.offset = self.offset
-        other.blocks = dict(self.blocks)
-        other._lb = [a.copy() for a in self._lb]
-        other._ub = [a.copy() for a in self._ub]
-        other._obj = [a.copy() for a in self._obj]
-        other._int = [a.copy() for a in self._int]
-        other.groups = {
-            k: ConstraintGroup(g.name, g.description, g.relaxable, list(g.blocks)) for k, g in self.groups.items()
-        }
-        return other
-
-    def value(self, x: np.ndarray, name: str) -> np.ndarray:
-        """Values of block ``name`` in solution vector ``x``."""
-        return x[self.blocks[name].slice]
-
-    def stats(self) -> dict[str, int]:
-        """Sizes: variables, integer variables, rows and non-zeros."""
-        A, _, _ = self.assemble()
-        return {
-            "variables": self.n_vars,
-            "integers": int(self.integer.sum()),
-            "rows": int(A.shape[0]),
-            "nonzeros": int(A.nnz),
-        }
-
-
-# =========================================================================== helpers
-
-
-def _as_vector(
-    values: Any, n: int, field_name: str, *, allow_none: bool = True, nonneg: bool = True
-) -> np.ndarray | None:
-    if values is None:
-        if allow_none:
-            return None
-        raise InputError(None, field_name, "is required")
-    arr = np.asarray(values, dtype=float).ravel()
-    if arr.size != n:
-        raise InputError(None, field_name, f"has {arr.size} values, expected {n}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(None, field_name, "contains missing or infinite values")
-    if nonneg and arr.size and arr.min() < 0:
-        raise InputError(None, field_name, "contains negative values")
-    return arr
-
-
-def _check_radius(value: Any, field_name: str) -> float:
-    try:
-        r = float(value)
-    except (TypeError, ValueError):
-        raise InputError(None, field_name, f"must be a number of minutes, got {value!r}") from None
-    if not math.isfinite(r) or r < 0:
-        raise InputError(None, field_name, f"must be a non-negative finite number, got {value!r}")
-    return r
-
-
-def _check_count(value: Any, field_name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    try:
-        p = int(value)
-    except (TypeError, ValueError):
-        raise InputError(None, field_name, f"must be a whole number, got {value!r}") from None
-    if p != value or p < 0:
-        raise InputError(None, field_name, f"must be a non-negative whole number, got {value!r}")
-    return p
-
-
-def group_identical_rows(M: sp.csr_matrix, extra_key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Group rows of csr ``M`` with identical sparsity patterns (and equal ``extra_key``).
-
-    Returns ``(group_of_row, representative_rows)``. Exact: rows are compared by their
-    column-index bytes, not by a hash.
-    """
-    M = M.tocsr()
-    M.sort_indices()
-    idx, ptr = M.indices, M.indptr
-    ek = None if extra_key is None else np.asarray(extra_key).tolist()
-    seen: dict[Any, int] = {}
-    group = np.empty(M.shape[0], dtype=np.int64)
-    reps: list[int] = []
-    for i in range(M.shape[0]):
-        key = idx[ptr[i] : ptr[i + 1]].tobytes()
-        if ek is not None:
-            key = (key, ek[i])
-        g = seen.get(key)
-        if g is None:
-            g = seen[key] = len(reps)
-            reps.append(i)
-        group[i] = g
-    return group, np.asarray(reps, dtype=np.int64)
-
-
-# =========================================================================== results
-
-
-@dataclass
-class LocationResult:
-    """Solution of a location model.
-
-    Attributes
-    ----------
-    objective : float or None
-        Objective value in the model's own units (covered weight, number of sites, ...).
-    status : str
-        Plain-words status (``"optimal"``, ``"time limit reached — best plan found, not
-        proven optimal"``, ``"infeasible"``, ...).
-    status_code : str
-        Machine-readable status (keys of :data:`healthopt.milp.solve.STATUS_WORDS`).
-    gap : float or None
-        Relative optimality gap of the returned plan (0 when proven optimal; ``None`` unknown).
-    solve_seconds, build_seconds : float
-        Time spent in the solver (conversion included) and building the model.
-    solver : str
-        Backend used.
-    sites : pandas.DataFrame
-        One row per candidate site: ``site_id, open, fixed, forbidden, vehicles,
-        assigned_demand, assigned_points`` (+ ``capacity``, ``cost`` when given).
-    assignments : pandas.DataFrame
-        One row per demand point reached by an open site: ``demand_id, site_id,
-        travel_time, covered, share`` (``share`` = fraction served by that site).
-    coverage : pandas.DataFrame
-        One row per demand point: ``demand_id, weight, covered, times_covered,
-        served_share`` (+ ``district``).
-    districts : pandas.DataFrame or None
-        Per district: ``district, demand_weight, covered_weight, share``.
-    x : numpy.ndarray or None
-        Raw solution vector of :attr:`LocationModel.problem`.
-    details : dict
-        Model-specific extras (e.g. p-center search steps, equity level).
-    """
-
-    objective: float | None
-    status: str
-    status_code: str
-    gap: float | None
-    solve_seconds: float
-    build_seconds: float
-    solver: str
-    sites: pd.DataFrame
-    assignments: pd.DataFrame
-    coverage: pd.DataFrame
-    districts: pd.DataFrame | None
-    x: np.ndarray | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def has_solution(self) -> bool:
-        """Whether a feasible plan is available."""
-        return self.x is not None
-
-    @property
-    def is_optimal(self) -> bool:
-        """Whether the plan is proven optimal (within the requested gap)."""
-        return self.status_code in ("optimal", "optimal_within_gap")
-
-    @property
-    def open_sites(self) -> list[Any]:
-        """Ids of the open sites."""
-        return self.sites.loc[self.sites["open"], "site_id"].tolist()
-
-    def raise_if_no_plan(self) -> None:
-        """Raise :class:`InfeasiblePlanError` when no feasible plan was found."""
-        if not self.has_solution:
-            reasons = self.details.get("reasons") or [f"the model has no plan: {self.status}"]
-            raise InfeasiblePlanError(list(reasons))
-
+from healthopt.milp.diagnose import relaxation_culprits
+from healthopt.milp.problem import INF, MilpProblem, problem_shape, replay_added
+from healthopt.milp.solve import SolverOutput, keep_better_start, solve_problem, tighten_bound
+from healthopt.models._tables import assignments, location_result
+from healthopt.models._validate import as_vector, check_count, check_radius
+from healthopt.models.heuristics import HeuristicPlan
+from healthopt.models.pairs import TravelPairs
+from healthopt.models.result import LocationResult
+from healthopt.models.rules import add_capacity, add_district_rules
+from healthopt.models.spec import CoverageSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pulp import LpSolver
+
+#: Seconds the local search of a start heuristic, and then its outside bound, may use at most
+#: (each a tenth of a time limit if that is smaller).
+HEURISTIC_SECONDS = 10.0
 
 # =========================================================================== base model
 
 
-@dataclass
-class CoverageSpec:
-    """How a model expresses "demand group g is covered" (for districts and capacity).
+class LocationOptions(TypedDict, total=False):
+    """Keyword-only options every location model accepts (``**options`` of each model).
 
-    ``covered_g = C[g] · x + c0[g]`` (a fraction in [0, 1]); ``group`` maps each demand
-    point to its group, ``weight`` is the group's total weight, ``pairs_*`` are the
-    (group, site) pairs within the standard that capacity assignment may use.
+    Site arguments are aligned with the columns of the cost matrix (the candidate sites),
+    demand arguments with its rows (the demand points).
+
+    Attributes
+    ----------
+    site_ids, demand_ids : array-like
+        Labels used in result tables (default: positions).
+    fixed_sites, forbidden_sites : array-like
+        Sites that must open / may not open: a boolean mask, site ids (when ``site_ids``
+        is given) or positions.
+    capacities : array-like
+        Demand each site can serve (per vehicle for MEXCLP and the DSM); adds assignment
+        variables so that covered demand is served within the standard, up to capacity.
+    site_costs : array-like
+        Cost of opening each site (LSCP: the objective; others: with ``budget``).
+    budget : float
+        Upper bound on ``Σ site_costs · y``.
+    districts : array-like
+        District label of each demand point (for the per-district KPIs and rules).
+    min_district_share : float or mapping
+        Minimum covered share of every district (or per district label).
+    equity : bool
+        Max-min fairness: first maximise the worst district share, then the objective.
+    reduce : bool
+        Exact reductions before solving (default on; :mod:`healthopt.models.reduce`):
+        dominated sites closed (LSCP, MCLP), implied rows dropped (LSCP), assignment
+        pairs beyond each point's ``n_allowed - p + 1`` nearest sites dropped (p-median).
+    name : str
+        Model name used in messages and solver files.
     """
 
-    C: sp.csr_matrix
-    c0: np.ndarray
-    group: np.ndarray
-    weight: np.ndarray
-    pair_group: np.ndarray
-    pair_site: np.ndarray
+    site_ids: npt.ArrayLike | None
+    demand_ids: npt.ArrayLike | None
+    fixed_sites: npt.ArrayLike | None
+    forbidden_sites: npt.ArrayLike | None
+    capacities: npt.ArrayLike | None
+    site_costs: npt.ArrayLike | None
+    budget: float | None
+    districts: npt.ArrayLike | None
+    min_district_share: float | Mapping[Any, float] | None
+    equity: bool
+    reduce: bool
+    name: str | None
 
 
 class LocationModel:
@@ -731,33 +139,41 @@ class LocationModel:
     def __init__(
         self,
         pairs: TravelPairs,
-        weights: Any = None,
+        weights: npt.ArrayLike | None = None,
         *,
         p_facilities: int | None = None,
-        site_ids: Any = None,
-        demand_ids: Any = None,
-        fixed_sites: Any = None,
-        forbidden_sites: Any = None,
-        capacities: Any = None,
-        site_costs: Any = None,
+        site_ids: npt.ArrayLike | None = None,
+        demand_ids: npt.ArrayLike | None = None,
+        fixed_sites: npt.ArrayLike | None = None,
+        forbidden_sites: npt.ArrayLike | None = None,
+        capacities: npt.ArrayLike | None = None,
+        site_costs: npt.ArrayLike | None = None,
         budget: float | None = None,
-        districts: Any = None,
+        districts: npt.ArrayLike | None = None,
         min_district_share: float | Mapping[Any, float] | None = None,
         equity: bool = False,
-        max_vehicles: Any = None,
+        max_vehicles: npt.ArrayLike | None = None,
         service_radius: float | None = None,
+        reduce: bool = True,
         name: str | None = None,
     ) -> None:
         t0 = time.perf_counter()
+        self.reduce = bool(reduce)
+        #: What the exact reductions of the last build removed (filled by the models).
+        self.reduction: dict[str, Any] = {}
+        self._reduced_build = False
+        self._built_shape: tuple[tuple[str, ...], dict[str, int]] | None = None
+        #: Seconds the local search of the start heuristic may use (set by :meth:`solve`).
+        self.heuristic_seconds = HEURISTIC_SECONDS
         self.pairs = pairs
         self.n_sites, self.n_demand = pairs.n_sites, pairs.n_demand
         self.name = name or self.label
         self.site_ids = self._ids(site_ids, self.n_sites, "site_ids")
         self.demand_ids = self._ids(demand_ids, self.n_demand, "demand_ids")
         self._explicit_site_ids = site_ids is not None
-        w = _as_vector(weights, self.n_demand, "weights")
+        w = as_vector(weights, self.n_demand, "weights")
         self.weights = np.ones(self.n_demand) if w is None else w
-        self.p_facilities = _check_count(p_facilities, "p_facilities", allow_none=True)
+        self.p_facilities = check_count(p_facilities, "p_facilities", allow_none=True)
         self.fixed = self._site_mask(fixed_sites, "fixed_sites")
         self.forbidden = self._site_mask(forbidden_sites, "forbidden_sites")
         both = self.fixed & self.forbidden
@@ -767,10 +183,10 @@ class LocationModel:
                 "fixed_sites",
                 f"sites {self._names(both)} are both fixed (must open) and forbidden",
             )
-        self.capacities = _as_vector(capacities, self.n_sites, "capacities")
-        self.site_costs = _as_vector(site_costs, self.n_sites, "site_costs")
+        self.capacities = as_vector(capacities, self.n_sites, "capacities")
+        self.site_costs = as_vector(site_costs, self.n_sites, "site_costs")
         if budget is not None:
-            budget = _check_radius(budget, "budget")
+            budget = check_radius(budget, "budget")
             if self.site_costs is None:
                 raise InputError(None, "budget", "a budget needs site_costs")
         self.budget = budget
@@ -780,7 +196,7 @@ class LocationModel:
             if (mv < 0).any() or not np.all(mv == np.round(mv)):
                 raise InputError(None, "max_vehicles", "must be non-negative whole numbers")
             self.max_vehicles = mv
-        self.service_radius = None if service_radius is None else _check_radius(service_radius, "service_radius")
+        self.service_radius = None if service_radius is None else check_radius(service_radius, "service_radius")
         self.districts = None
         if districts is not None:
             d = np.asarray(districts, dtype=object).ravel()
@@ -798,8 +214,20 @@ class LocationModel:
         self._extensions: list[Callable[[LocationModel, MilpProblem], None]] = []
         self.problem: MilpProblem | None = None
         self.spec: CoverageSpec | None = None
+        self._district_spec: CoverageSpec | None = None
         self.build_seconds = time.perf_counter() - t0
         self.result: LocationResult | None = None
+
+    def __repr__(self) -> str:
+        p = "" if self.p_facilities is None else f", p_facilities={self.p_facilities}"
+        r = "" if self.service_radius is None else f", service_radius={self.service_radius:g}"
+        return f"{type(self).__name__}(n_demand={self.n_demand}, n_sites={self.n_sites}{p}{r})"
+
+    def built_problem(self) -> MilpProblem:
+        """Return :attr:`problem`, building it first if needed."""
+        if self.problem is None:
+            return self.build()
+        return self.problem
 
     # ------------------------------------------------------------------ input helpers
     @staticmethod
@@ -892,6 +320,8 @@ class LocationModel:
         """Build (or rebuild) :attr:`problem` and return it."""
         t0 = time.perf_counter()
         prob = MilpProblem(self.name, self.sense)
+        self.reduction = {}
+        self._reduced_build = False
         ub = np.where(self.allowed, 1.0, 0.0)
         if self.integer_sites:
             mv = self.max_vehicles if self.max_vehicles is not None else np.full(self.n_sites, INF)
@@ -900,20 +330,35 @@ class LocationModel:
             ub = np.where(self.allowed, mv, 0.0)
         lb = np.where(self.fixed, 1.0, 0.0)
         prob.add_variables("y", self.n_sites, lb=lb, ub=ub, integer=True)
-        self._district_spec = None
+        self._district_spec = None  # a model may set its own district spec in _build_core
         spec = self._build_core(prob)
         self.spec = spec
         self._add_site_rules(prob)
         if self.capacities is not None and spec is not None and not self.own_capacity:
-            self._add_capacity(prob, spec)
+            add_capacity(prob, spec, self.capacities)
         dspec = self._district_spec or spec
         if dspec is not None and self.districts is not None and (self.min_district_share is not None or self.equity):
-            self._add_district_rules(prob, dspec)
+            add_district_rules(
+                prob, dspec, self.districts, self.weights, min_share=self.min_district_share, equity=self.equity
+            )
         for fn in self._extensions:
             fn(self, prob)
         self.problem = prob
+        self._built_shape = problem_shape(prob)
         self.build_seconds += time.perf_counter() - t0
         return prob
+
+    def mark_reduced(self, reduced: bool) -> None:
+        """Record that the build applied reductions (rows added later then trigger a rebuild)."""
+        self._reduced_build = bool(reduced)
+
+    def reductions_allowed(self) -> bool:
+        """Whether exact site/row reductions may be applied at build.
+
+        Only when asked (``reduce=True``) and no rule beyond coverage, cost, site count
+        and district shares acts on the sites: no capacities, no plan extensions.
+        """
+        return self.reduce and self.capacities is None and not self._extensions
 
     def _build_core(self, prob: MilpProblem) -> CoverageSpec | None:  # pragma: no cover
         raise NotImplementedError
@@ -944,106 +389,24 @@ class LocationModel:
                 description=f"the budget of {self.budget:g}",
             )
 
-    def _add_capacity(self, prob: MilpProblem, spec: CoverageSpec) -> None:
-        """Add assignment variables z on (group, site) pairs within the standard.
-
-        ``Σ_j z_gj = covered_g`` and ``Σ_g w_g z_gj <= cap_j · y_j``; zero-weight groups
-        additionally get ``z_gj <= y_j`` so nothing is ever assigned to a closed site.
-        """
-        G = spec.C.shape[0]
-        npair = spec.pair_group.size
-        z = prob.add_variables("z", npair, lb=0.0, ub=1.0)
-        del z
-        S = sp.csr_matrix((np.ones(npair), (spec.pair_group, np.arange(npair))), shape=(G, npair))
-        prob.add_constraints(
-            "assignment",
-            {"z": S, **_split_blocks(prob, -spec.C, exclude="z")},
-            spec.c0,
-            spec.c0,
-            relaxable=False,
-            description="covered demand is assigned to open sites within the standard",
-        )
-        W = sp.csr_matrix(
-            (spec.weight[spec.pair_group], (spec.pair_site, np.arange(npair))),
-            shape=(self.n_sites, npair),
-        )
-        cap = self.capacities
-        prob.add_constraints("capacity", {"z": W, "y": sp.diags(-cap)}, -INF, 0.0, description="site capacities")
-        zero = spec.weight[spec.pair_group] <= 0
-        if zero.any():
-            k = np.flatnonzero(zero)
-            Z = sp.csr_matrix((np.ones(k.size), (np.arange(k.size), k)), shape=(k.size, npair))
-            Y = sp.csr_matrix(
-                (-np.ones(k.size), (np.arange(k.size), spec.pair_site[k])),
-                shape=(k.size, self.n_sites),
-            )
-            prob.add_constraints(
-                "assignment_open",
-                {"z": Z, "y": Y},
-                -INF,
-                0.0,
-                relaxable=False,
-                description="assignment only to open sites",
-            )
-
-    def _district_matrix(self, spec: CoverageSpec) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
-        """Districts, district × group weight matrix, total weight per district."""
-        labels, dcode = np.unique(self.districts.astype(str), return_inverse=True)
-        total = np.bincount(dcode, weights=self.weights, minlength=labels.size)
-        gd = np.zeros(spec.weight.size, dtype=np.int64)
-        gd[spec.group] = dcode  # groups never mix districts
-        D = sp.csr_matrix((spec.weight, (gd, np.arange(spec.weight.size))), shape=(labels.size, spec.weight.size))
-        return labels, D, total
-
-    def _add_district_rules(self, prob: MilpProblem, spec: CoverageSpec) -> None:
-        labels, D, total = self._district_matrix(spec)
-        rows = D @ spec.C
-        const = D @ spec.c0
-        if self.min_district_share is not None:
-            msd = self.min_district_share
-            if isinstance(msd, Mapping):
-                share = np.array([float(msd.get(lab, msd.get(_maybe_int(lab), 0.0))) for lab in labels])
-            else:
-                share = np.full(labels.size, float(msd))
-            if (share < 0).any() or (share > 1).any():
-                raise InputError(None, "min_district_share", "shares must be between 0 and 1")
-            prob.add_constraints(
-                "district_minimum",
-                _split_blocks(prob, rows),
-                share * total - const,
-                INF,
-                description="the minimum covered share in every district",
-            )
-        if self.equity:
-            t = prob.add_variables("equity_level", 1, lb=0.0, ub=1.0)
-            del t
-            pos = total > 0
-            terms = _split_blocks(prob, rows[pos], exclude="equity_level")
-            terms["equity_level"] = -total[pos][:, None]
-            prob.add_constraints(
-                "equity",
-                terms,
-                -const[pos],
-                INF,
-                relaxable=False,
-                description="the equity level (worst district share)",
-            )
-
     # ------------------------------------------------------------------ solve
     def solve(
         self,
-        solver: str | None = None,
+        solver: str | LpSolver | None = None,
         time_limit: float | None = None,
         gap: float | None = None,
         threads: int | None = None,
         log_path: str | Path | None = None,
+        *,
+        heuristic: bool = True,
     ) -> LocationResult:
         """Solve the model and return a :class:`LocationResult`.
 
         Parameters
         ----------
-        solver : {"highs", "cbc", "highs-pulp", "auto"} or None
-            Backend (see :mod:`healthopt.milp.solve`).
+        solver : {"highs", "cbc", "highs-pulp", "auto"}, pulp.LpSolver or None
+            Backend (see :mod:`healthopt.milp.solve`), or a PuLP solver object such as
+            ``pulp.HiGHS(msg=False)`` or ``pulp.PULP_CBC_CMD(msg=False)`` (used as configured).
         time_limit : float or None
             Seconds; on expiry the best plan found is returned with an honest status/gap.
         gap : float or None
@@ -1052,6 +415,11 @@ class LocationModel:
             Solver threads.
         log_path : str or Path or None
             Solver log file (the console stays quiet).
+        heuristic : bool
+            Start from the model's constructive heuristic plus local search
+            (:mod:`healthopt.models.heuristics`), handed to HiGHS as a MIP start; the
+            answer is never worse than that plan (``details["heuristic"]``). Models or
+            options without a heuristic (capacities, budgets, district rules) ignore it.
 
         Raises
         ------
@@ -1059,16 +427,31 @@ class LocationModel:
             When a pre-solve check shows the plan cannot be met (explained in words).
         """
         self.check()
-        if self.problem is None:
-            self.build()
-        prob = self.problem
+        prob = self._unreduce_if_modified(self.built_problem())
         t_start = time.perf_counter()
         details: dict[str, Any] = {}
+        if self.reduction:
+            details["reduction"] = dict(self.reduction)
         if self.equity and "equity_level" in prob.blocks:
             out = self._solve_equity(prob, solver, time_limit, gap, threads, log_path, details)
         else:
-            out = solve_problem(prob, solver, time_limit, gap, threads, log_path)
+            limit = time_limit
+            self.heuristic_seconds = HEURISTIC_SECONDS
+            if time_limit is not None:
+                self.heuristic_seconds = min(HEURISTIC_SECONDS, 0.1 * time_limit)
+            start = self._start(prob, details) if heuristic else None
+            if start is not None:
+                dual = self.dual_bound(start[1])
+                if dual is not None:
+                    details["lagrangian_bound"] = dual
+            if start is not None and time_limit is not None:  # the heuristic's time counts against the limit
+                limit = max(0.5, time_limit - (time.perf_counter() - t_start))
+            out = solve_problem(prob, solver, limit, gap, threads, log_path, start=None if start is None else start[0])
+            if start is not None:
+                out = keep_better_start(prob, out, start[0], start[1], details)
             out = self._polish(prob, out)
+            if "lagrangian_bound" in details:
+                out = tighten_bound(prob, out, details["lagrangian_bound"])
         out.seconds = time.perf_counter() - t_start
         self.result = self._make_result(out, details)
         return self.result
@@ -1081,7 +464,7 @@ class LocationModel:
         stage1.set_objective({"equity_level": [1.0]}, sense="max")
         t0 = time.perf_counter()
         out1 = solve_problem(stage1, solver, time_limit, gap, threads, log_path)
-        if not out1.has_solution:
+        if out1.x is None:
             return out1
         level = float(out1.x[prob.blocks["equity_level"].start])
         details["equity_level"] = level
@@ -1100,6 +483,56 @@ class LocationModel:
         """Return ``x`` with demand-side variables raised to what the open sites allow."""
         return None
 
+    # ------------------------------------------------------------------ primal side
+    def heuristic_plan(self) -> HeuristicPlan | None:
+        """Return a constructive heuristic + local search plan (``None``: the model has none).
+
+        Called after :meth:`build`; models override it (see :mod:`healthopt.models.heuristics`).
+        """
+        return None
+
+    def dual_bound(self, incumbent: float) -> float | None:
+        """Return a proven bound on the optimum computed outside the solver (``None``: none).
+
+        Models override it (the MCLP: a Lagrangian bound); the solve reports the better
+        of it and the solver's own bound, so a time-limited gap is honest and tight.
+        """
+        return None
+
+    def start_vector(self, prob: MilpProblem, sites: np.ndarray) -> np.ndarray | None:
+        """Full solution vector of ``prob`` for site vector ``sites`` (``None`` if infeasible)."""
+        x = np.clip(np.zeros(prob.n_vars), prob.lb, prob.ub)
+        x[prob.blocks["y"].slice] = sites
+        filled = self._fill_start(x)
+        if filled is None or not prob.is_feasible(filled):
+            return None
+        return filled
+
+    def _fill_start(self, x: np.ndarray) -> np.ndarray | None:
+        """Set the demand-side variables of a start from its site block (default: :meth:`_polish_x`)."""
+        filled = self._polish_x(x.copy())
+        return x if filled is None else filled
+
+    def _start(self, prob: MilpProblem, details: dict[str, Any]) -> tuple[np.ndarray, float] | None:
+        t0 = time.perf_counter()
+        plan = self.heuristic_plan()
+        if plan is None:
+            return None
+        x = self.start_vector(prob, plan.sites)
+        info: dict[str, Any] = {
+            "method": plan.method,
+            "greedy_objective": plan.greedy_objective,
+            "swaps": plan.swaps,
+            "seconds": time.perf_counter() - t0,
+            "feasible": x is not None,
+        }
+        details["heuristic"] = info
+        if x is None:
+            return None
+        obj = float(prob.obj @ x + prob.offset)
+        info["objective"] = obj
+        return x, obj
+
     def _polish(self, prob: MilpProblem, out: SolverOutput) -> SolverOutput:
         """Improve a not-proven-optimal incumbent by saturating coverage variables.
 
@@ -1110,32 +543,40 @@ class LocationModel:
         if out.x is None or out.status_code in ("optimal",) or prob.integer.size == 0:
             return out
         x2 = self._polish_x(out.x.copy())
-        if x2 is None:
+        if x2 is None or out.objective is None:
             return out
         obj = float(prob.obj @ x2 + prob.offset)
         better = obj > out.objective + 1e-9 if prob.sense == "max" else obj < out.objective - 1e-9
-        if not better:
-            return out
-        A, lo, hi = prob.assemble()
-        ax = A @ x2
-        tol = 1e-6
-        ok = (
-            np.all(ax >= lo - tol)
-            and np.all(ax <= hi + tol)
-            and np.all(x2 >= prob.lb - tol)
-            and np.all(x2 <= prob.ub + tol)
-        )
-        if not ok:
+        if not better or not prob.is_feasible(x2):
             return out
         out.x, out.objective = x2, obj
         if out.bound is not None and math.isfinite(out.bound):
             out.gap = abs(obj - out.bound) / max(abs(obj), 1e-9)
         return out
 
+    def _unreduce_if_modified(self, prob: MilpProblem) -> MilpProblem:
+        """Rebuild without reductions if rows or variables were added after :meth:`build`.
+
+        A plan's own rule may open a site that a reduction closed; the unreduced problem
+        is rebuilt and the added blocks and rows are replayed on it (by block name).
+        """
+        if not self._reduced_build or self._built_shape is None or problem_shape(prob) == self._built_shape:
+            return prob
+        saved = self.reduce
+        self.reduce = False
+        try:
+            new = self.build()
+        finally:
+            self.reduce = saved
+        # rows on the model's own demand-side blocks depend on the reduced grouping
+        replay_added(prob, new, self._built_shape, fixed_size=[b for b in self._built_shape[0] if b != "y"])
+        self.problem = new
+        return new
+
     # ------------------------------------------------------------------ diagnosis
     def diagnose_infeasibility(
         self,
-        solver: str | None = None,
+        solver: str | LpSolver | None = None,
         time_limit: float | None = 60.0,
         threads: int | None = None,
     ) -> list[str]:
@@ -1147,27 +588,24 @@ class LocationModel:
         feasible, or if no single group explains the infeasibility). Descriptions in
         planning terms are in ``model.problem.groups[name].description``.
         """
-        if self.problem is None:
-            self.build()
-        return relaxation_culprits(self.problem, solver, time_limit, threads)
-
-    def explain_infeasibility(self, solver: str | None = None) -> list[str]:
-        """Planning-terms sentences for :meth:`diagnose_infeasibility`."""
-        names = self.diagnose_infeasibility(solver)
-        return [f"the plan becomes feasible without {self.problem.groups[n].description}" for n in names]
+        return relaxation_culprits(self.built_problem(), solver, time_limit, threads)
 
     # ------------------------------------------------------------------ results
-    def _site_values(self, x: np.ndarray) -> np.ndarray:
-        return np.round(self.problem.value(x, "y")).astype(int)
+    # Hooks that decide the result tables (healthopt.models._tables); models override them.
+    def site_values(self, x: np.ndarray) -> np.ndarray:
+        """Vehicles (or 0/1 open) per site in solution ``x``."""
+        return np.round(self.built_problem().value(x, "y")).astype(int)
 
-    def _result_radius(self) -> float | None:
+    def result_radius(self) -> float | None:
+        """Return the standard that defines "covered" in the result tables (``None``: none)."""
         return self.service_radius
 
-    def _coverage_mask(self) -> np.ndarray | None:
-        r = self._result_radius()
+    def coverage_mask(self) -> np.ndarray | None:
+        """Pairs within :meth:`result_radius` (``None`` without a standard)."""
+        r = self.result_radius()
         return None if r is None else self.pairs.within(r)
 
-    def _served_share(self, x: np.ndarray) -> np.ndarray | None:
+    def served_share(self, x: np.ndarray) -> np.ndarray | None:
         """Covered fraction per demand point from the model's coverage expression."""
         if self.spec is None or self.capacities is None or self.own_capacity:
             return None
@@ -1175,242 +613,15 @@ class LocationModel:
         return np.clip(g[self.spec.group], 0.0, 1.0)
 
     def _make_result(self, out: SolverOutput, details: dict[str, Any]) -> LocationResult:
-        sites = pd.DataFrame(
-            {
-                "site_id": self.site_ids,
-                "open": False,
-                "fixed": self.fixed,
-                "forbidden": self.forbidden,
-                "vehicles": 0,
-                "assigned_demand": 0.0,
-                "assigned_points": 0,
-            }
-        )
-        if self.capacities is not None:
-            sites["capacity"] = self.capacities
-        if self.site_costs is not None:
-            sites["cost"] = self.site_costs
-        empty_assign = pd.DataFrame(columns=["demand_id", "site_id", "travel_time", "covered", "share"])
-        coverage = pd.DataFrame(
-            {
-                "demand_id": self.demand_ids,
-                "weight": self.weights,
-                "covered": False,
-                "times_covered": 0,
-                "served_share": 0.0,
-            }
-        )
-        if self.districts is not None:
-            coverage["district"] = self.districts
-        if out.x is None:
-            details.setdefault("reasons", [f"{self.label}: {out.status}"])
-            return LocationResult(
-                None,
-                out.status,
-                out.status_code,
-                None,
-                out.seconds,
-                self.build_seconds,
-                out.solver,
-                sites,
-                empty_assign,
-                coverage,
-                None,
-                None,
-                details,
-            )
-        x = out.x
-        veh = self._site_values(x)
-        is_open = veh > 0
-        sites["open"] = is_open
-        sites["vehicles"] = veh
-        pairs = self.pairs
-        cov_mask = self._coverage_mask()
-        # times covered (vehicles within the standard)
-        if cov_mask is not None:
-            m = cov_mask & is_open[pairs.site]
-            times = np.bincount(pairs.demand[m], weights=veh[pairs.site[m]], minlength=self.n_demand)
-        else:
-            times = None
-        assign = self._assignments(x, is_open, cov_mask)
-        served = self._served_share(x)
-        if times is not None:
-            covered = times > 0
-            coverage["times_covered"] = times.astype(int)
-        else:
-            covered = np.zeros(self.n_demand, dtype=bool)
-            covered[assign["demand_index"].to_numpy()] = True
-            coverage["times_covered"] = covered.astype(int)
-        if served is not None:
-            coverage["served_share"] = served
-        else:
-            coverage["served_share"] = covered.astype(float)
-        coverage["covered"] = covered
-        # site loads
-        w_assigned = self.weights[assign["demand_index"].to_numpy()] * assign["share"].to_numpy()
-        sidx = assign["site_index"].to_numpy()
-        sites["assigned_demand"] = np.bincount(sidx, weights=w_assigned, minlength=self.n_sites)
-        sites["assigned_points"] = np.bincount(sidx, minlength=self.n_sites)
-        assignments = assign.drop(columns=["demand_index", "site_index"])
-        districts = None
-        if self.districts is not None:
-            served_w = self.weights * coverage["served_share"].to_numpy()
-            districts = (
-                pd.DataFrame(
-                    {
-                        "district": self.districts,
-                        "demand_weight": self.weights,
-                        "covered_weight": served_w,
-                    }
-                )
-                .groupby("district", sort=True, as_index=False)
-                .sum()
-            )
-            dw = districts["demand_weight"].to_numpy()
-            districts["share"] = np.where(dw > 0, districts["covered_weight"] / np.where(dw > 0, dw, 1), 1.0)
-        return LocationResult(
-            out.objective,
-            out.status,
-            out.status_code,
-            out.gap,
-            out.seconds,
-            self.build_seconds,
-            out.solver,
-            sites,
-            assignments,
-            coverage,
-            districts,
-            x,
-            details,
-        )
+        return location_result(self, out, details)
 
-    def _assignments(self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None) -> pd.DataFrame:
+    def assignment_table(self, x: np.ndarray, is_open: np.ndarray, cov_mask: np.ndarray | None) -> pd.DataFrame:
         """Demand -> site table (z shares if capacitated, else the nearest open site)."""
-        pairs = self.pairs
-        if self.capacities is not None and self.spec is not None and "z" in self.problem.blocks:
-            z = self.problem.value(x, "z")
-            spec = self.spec
-            # expand group shares to demand points: point i in group g gets z_gj for each j
-            pg = spec.pair_group
-            order = np.argsort(spec.group, kind="stable")
-            gstart = np.searchsorted(spec.group[order], np.arange(spec.weight.size))
-            gcount = np.bincount(spec.group, minlength=spec.weight.size)
-            keep = z > 1e-7
-            pg, ps, zz = pg[keep], spec.pair_site[keep], z[keep]
-            reps = gcount[pg]
-            d_idx = (
-                np.concatenate([order[gstart[g] : gstart[g] + gcount[g]] for g in pg])
-                if pg.size
-                else np.zeros(0, dtype=np.int64)
-            )
-            s_idx = np.repeat(ps, reps)
-            share = np.repeat(zz, reps)
-            t_lookup = _pair_time_lookup(pairs, d_idx, s_idx)
-            covered = np.ones(d_idx.size, dtype=bool)
-        else:
-            m = is_open[pairs.site]
-            if self._assignment_mask() is not None:
-                m &= self._assignment_mask()
-            d, s, t = pairs.demand[m], pairs.site[m], pairs.time[m]
-            # pairs are sorted by (demand, time, site): first per demand = nearest open site
-            first = np.ones(d.size, dtype=bool)
-            first[1:] = d[1:] != d[:-1]
-            d_idx, s_idx, t_lookup = d[first], s[first], t[first]
-            share = np.ones(d_idx.size)
-            if cov_mask is not None:
-                covered = cov_mask[m][first]
-            else:
-                covered = np.ones(d_idx.size, dtype=bool)
-        frame = pd.DataFrame(
-            {
-                "demand_id": self.demand_ids[d_idx],
-                "site_id": self.site_ids[s_idx],
-                "travel_time": t_lookup,
-                "covered": covered,
-                "share": share,
-                "demand_index": d_idx,
-                "site_index": s_idx,
-            }
-        )
-        return frame
+        return assignments(self, x, is_open, cov_mask)
 
-    def _assignment_mask(self) -> np.ndarray | None:
+    def assignment_mask(self) -> np.ndarray | None:
         """Pairs a demand point may be assigned to (``None``: any reachable pair)."""
         return None
-
-
-def relaxation_culprits(
-    problem: MilpProblem,
-    solver: str | None = None,
-    time_limit: float | None = 60.0,
-    threads: int | None = None,
-) -> list[str]:
-    """Return the relaxable constraint groups whose removal alone makes ``problem`` feasible.
-
-    The objective is dropped (a feasibility check); an empty list means the problem is
-    feasible as it stands, or that no single group explains its infeasibility.
-    """
-    base = problem.copy()
-    base.set_objective({}, sense="min")
-    if solve_problem(base, solver, time_limit, None, threads).has_solution:
-        return []
-    culprits = []
-    for name, grp in problem.groups.items():
-        if not grp.relaxable:
-            continue
-        trial = base.copy()
-        trial.remove_group(name)
-        if solve_problem(trial, solver, time_limit, None, threads).has_solution:
-            culprits.append(name)
-    return culprits
-
-
-def _pair_time_lookup(pairs: TravelPairs, d_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray:
-    keys = pairs.keys()
-    order = np.argsort(keys)
-    q = s_idx.astype(np.int64) * np.int64(pairs.n_demand) + d_idx.astype(np.int64)
-    pos = np.searchsorted(keys[order], q)
-    pos = np.clip(pos, 0, max(keys.size - 1, 0))
-    found = keys[order][pos] == q if keys.size else np.zeros(q.size, dtype=bool)
-    return np.where(found, pairs.time[order][pos] if keys.size else 0.0, np.nan)
-
-
-def _maybe_int(v: Any) -> Any:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return v
-
-
-def _split_blocks(prob: MilpProblem, M: sp.spmatrix, exclude: str | None = None) -> dict[str, Any]:
-    """Split a matrix over the current variable vector into ``{block: columns}``.
-
-    ``M`` may be narrower than the problem (blocks added after it was formed are zero).
-    """
-    M = sp.csc_matrix(M)
-    out: dict[str, Any] = {}
-    for name, b in prob.blocks.items():
-        if name == exclude:
-            continue
-        if b.start >= M.shape[1]:
-            continue
-        stop = min(b.start + b.size, M.shape[1])
-        sub = M[:, b.start : stop]
-        if sub.nnz == 0:
-            continue
-        if stop - b.start < b.size:
-            sub = sp.hstack([sub, sp.csc_matrix((M.shape[0], b.size - (stop - b.start)))])
-        out[name] = sub
-    if not out:
-        first = next(iter(prob.blocks))
-        out[first] = sp.csc_matrix((M.shape[0], prob.blocks[first].size))
-    return out
-
-
-def weights_or_ones(weights: Any, n: int) -> np.ndarray:
-    """Return validated weights (ones when ``None``)."""
-    w = _as_vector(weights, n, "weights")
-    return np.ones(n) if w is None else w
 
 
 def site_table_options(site_table: Any, site_ids: Iterable[Any] | None) -> dict[str, Any]:
@@ -1451,14 +662,8 @@ def site_table_options(site_table: Any, site_ids: Iterable[Any] | None) -> dict[
 
 
 __all__ = [
-    "STATUS_WORDS",
     "CoverageSpec",
     "LocationModel",
-    "LocationResult",
-    "MilpProblem",
-    "TravelPairs",
-    "VarBlock",
-    "group_identical_rows",
-    "relaxation_culprits",
+    "LocationOptions",
     "site_table_options",
 ]

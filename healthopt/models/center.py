@@ -14,38 +14,73 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError, InputError
+from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import STATUS_WORDS, SolverOutput, solve_problem
-from healthopt.models.base import (
-    CoverageSpec,
-    LocationResult,
-    MilpProblem,
-    TravelPairs,
-)
-from healthopt.models.coverage import (
-    _capacity_reasons,
-    _CoverageBase,
-    _spec,
-    _unreachable_reason,
+from healthopt.models._geo import geo_inputs
+from healthopt.models._groups import (
+    capacity_reasons,
+    cost_matrix_options,
     coverage_groups,
+    coverage_spec,
+    travel_time_options,
+    unreachable_reasons,
 )
+from healthopt.models.base import LocationModel, LocationOptions
+from healthopt.models.heuristics import pcenter_search
+from healthopt.models.pairs import TravelPairs
+from healthopt.models.result import LocationResult
+from healthopt.models.spec import CoverageSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pulp import LpSolver
 
 
-class PCenter(_CoverageBase):
-    """p-center problem (see module docstring). ``objective`` is the worst travel time."""
+class PCenter(LocationModel):
+    r"""p-center problem: smallest worst-case travel time with at most p sites.
+
+    .. math::
+
+        \min r \quad \text{s.t.} \quad \sum_{j : t_{ij} \le r} y_j \ge 1 \;\; \forall i,
+        \quad \sum_j y_j \le p, \quad y_j \in \{0, 1\}
+
+    solved exactly by binary search over the distinct travel times (module docstring).
+    ``objective`` is the worst travel time. ``weights`` only enter the KPIs;
+    ``service_radius`` defines "covered" for KPIs and district rules.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from healthopt.models import PCenter
+    >>> cost = np.abs(np.array([0, 10, 20, 30])[:, None] - np.array([0, 15, 30])[None, :])
+    >>> PCenter.from_cost_matrix(cost, p_facilities=1).solve().objective
+    15.0
+    >>> PCenter.from_cost_matrix(cost, p_facilities=2).solve().objective
+    10.0
+    """
 
     sense = "min"
     label = "p-center"
 
-    def __init__(self, pairs: TravelPairs, weights: Any, p_facilities: int | None, **options: Any):
+    def __init__(
+        self,
+        pairs: TravelPairs,
+        weights: npt.ArrayLike | None,
+        p_facilities: int | None,
+        *,
+        service_radius: float | None = None,
+        **options: Unpack[LocationOptions],
+    ) -> None:
         if p_facilities is None and options.get("budget") is None:
             raise InputError(None, "p_facilities", "give the number of sites, or site_costs and a budget")
-        super().__init__(pairs, weights, p_facilities=p_facilities, **options)
+        super().__init__(pairs, weights, p_facilities=p_facilities, service_radius=service_radius, **options)
         if (
             self.districts is not None
             and self.service_radius is None
@@ -63,36 +98,61 @@ class PCenter(_CoverageBase):
         cls,
         cost_matrix: Any,
         p_facilities: int | None,
-        predefined_facilities_arr: Any = None,
-        name: str = "p-center",
-        **options: Any,
+        predefined_facilities_arr: npt.ArrayLike | None = None,
+        *,
+        weights: npt.ArrayLike | None = None,
+        service_radius: float | None = None,
+        reachable: Any = None,
+        **options: Unpack[LocationOptions],
     ) -> PCenter:
-        """Build from a **demand × facilities** matrix (spopt's argument order).
-
-        ``weights`` (KPIs only) may be passed as a keyword.
-        """
-        reachable = options.pop("reachable", None)
-        weights = options.pop("weights", None)
+        """Build from a **demand × sites** matrix (spopt's argument order; ``weights`` for KPIs only)."""
         pairs = TravelPairs.from_cost_matrix(cost_matrix, reachable)
-        if predefined_facilities_arr is not None:
-            options.setdefault("fixed_sites", np.asarray(predefined_facilities_arr).astype(bool))
-        return cls(pairs, weights, p_facilities, name=name, **options)
+        options = cost_matrix_options(options, name="p-center", fixed=predefined_facilities_arr)
+        return cls(pairs, weights, p_facilities, service_radius=service_radius, **options)
+
+    @classmethod
+    def from_geodataframe(
+        cls,
+        demand: Any,
+        sites: Any,
+        *,
+        p_facilities: int | None,
+        weights_col: str | None = None,
+        predefined_facility_col: str | None = None,
+        service_radius: float | None = None,
+        demand_id_col: str | None = None,
+        site_id_col: str | None = None,
+        **options: Unpack[LocationOptions],
+    ) -> PCenter:
+        """Build from a demand and a site GeoDataFrame (Euclidean metres; the objective is in metres)."""
+        g = geo_inputs(
+            demand,
+            sites,
+            weights_col=weights_col,
+            demand_id_col=demand_id_col,
+            site_id_col=site_id_col,
+            fixed_col=predefined_facility_col,
+        )
+        return cls.from_cost_matrix(
+            g.cost, p_facilities, g.fixed, weights=g.weights, service_radius=service_radius, **g.ids(options)
+        )
 
     @classmethod
     def from_travel_times(
         cls,
         tt: Any,
-        weights: Any,
+        weights: npt.ArrayLike | None,
         p_facilities: int | None,
         *,
-        demand_districts: Any = None,
-        site_table: Any = None,
-        **options: Any,
+        service_radius: float | None = None,
+        demand_districts: npt.ArrayLike | None = None,
+        site_table: pd.DataFrame | None = None,
+        **options: Unpack[LocationOptions],
     ) -> PCenter:
         """Build from a travel-time object (``.matrix`` sites × demand, minutes)."""
         pairs = TravelPairs.from_travel_times(tt)
-        opts = cls._tt_kwargs(tt, demand_districts, site_table, options)
-        return cls(pairs, weights, p_facilities, **opts)
+        opts = travel_time_options(tt, demand_districts, site_table, options)
+        return cls(pairs, weights, p_facilities, service_radius=service_radius, **opts)
 
     def _cardinality_sense(self) -> str:
         return "le"
@@ -100,8 +160,8 @@ class PCenter(_CoverageBase):
     def _check_reasons(self) -> list[str]:
         reasons = [r for r in super()._check_reasons() if "candidate sites are allowed" not in r]
         inc = self.pairs.incidence(self.allowed[self.pairs.site])
-        reasons += _unreachable_reason(self, inc, None)
-        reasons += _capacity_reasons(self, inc)
+        reasons += unreachable_reasons(self, inc, None)
+        reasons += capacity_reasons(self, inc)
         return reasons
 
     def _build_core(self, prob: MilpProblem) -> CoverageSpec:
@@ -136,29 +196,82 @@ class PCenter(_CoverageBase):
                 description="coverage needs an open site within the standard",
             )
             C = sp.csr_matrix((np.ones(G), (np.arange(G), x.indices)), shape=(G, prob.n_vars))
-            self._district_spec = _spec(self, grp, C, np.zeros(G), inc_t)
+            self._district_spec = coverage_spec(self, grp, C, np.zeros(G), inc_t)
         C0 = sp.csr_matrix((G, prob.n_vars))
-        return _spec(self, grp, C0, np.ones(G), inc)
+        return coverage_spec(self, grp, C0, np.ones(G), inc)
 
-    def _result_radius(self) -> float | None:
+    def _heuristic_radius(
+        self, cand: np.ndarray, details: dict[str, Any]
+    ) -> tuple[int, tuple[float, SolverOutput, MilpProblem]] | None:
+        """Greedy upper bound on the radius: ``(index in cand, incumbent)`` or ``None``."""
+        if (
+            self.capacities is not None
+            or self.budget is not None
+            or self.p_facilities is None
+            or self.min_district_share is not None
+            or self.equity
+            or self._extensions
+        ):
+            return None
+        t0 = time.perf_counter()
+        found = pcenter_search(
+            self.pairs.demand,
+            self.pairs.site,
+            self.pairs.time,
+            self.n_demand,
+            self.n_sites,
+            self.p_facilities,
+            self.fixed.astype(float),
+            self.allowed,
+            cand,
+        )
+        if found is None:
+            return None
+        radius, y = found
+        self._radius = radius
+        prob = self.build()
+        x = self.start_vector(prob, y)
+        seconds = time.perf_counter() - t0
+        details["heuristic"] = {
+            "method": "greedy set cover over radii",
+            "objective": radius,
+            "greedy_objective": radius,
+            "swaps": 0,
+            "seconds": seconds,
+            "feasible": x is not None,
+        }
+        if x is None:
+            return None
+        out = SolverOutput("optimal", STATUS_WORDS["optimal"], x, 0.0, 0.0, 0.0, seconds, "heuristic", "")
+        return int(np.searchsorted(cand, radius)), (radius, out, prob)
+
+    def result_radius(self) -> float | None:
+        """KPI standard (``service_radius``), not the searched radius."""
         return self.service_radius
 
-    def _assignment_mask(self) -> np.ndarray | None:
+    def assignment_mask(self) -> np.ndarray | None:
+        """Any pair to an allowed site (the nearest open one is reported)."""
         return self.allowed[self.pairs.site]
 
     def solve(
         self,
-        solver: str | None = None,
+        solver: str | LpSolver | None = None,
         time_limit: float | None = None,
         gap: float | None = None,
         threads: int | None = None,
         log_path: str | Path | None = None,
+        *,
+        heuristic: bool = True,
     ) -> LocationResult:
         """Binary search over candidate radii; each step is a feasibility MILP.
 
         ``gap`` is passed to the steps but has no effect on feasibility checks. With a time
         limit, the best plan found so far is returned with status "time limit reached" and
         a gap between the best feasible radius and the largest radius proven infeasible.
+        With ``heuristic`` (and no capacities, budget, district rules or extensions), the
+        greedy set cover first finds a radius it can meet with p sites
+        (:func:`~healthopt.models.heuristics.pcenter_search`): the search starts below it
+        with its plan as the incumbent.
         """
         self.check()
         t0 = time.perf_counter()
@@ -189,7 +302,13 @@ class PCenter(_CoverageBase):
             return None  # undecided (time limit)
 
         lo, hi = 0, cand.size - 1
-        top = feasible(hi) if cand.size else False
+        details: dict[str, Any] = {"search_steps": steps, "lower_bound": lower}
+        plan = self._heuristic_radius(cand, details) if heuristic and cand.size else None
+        if plan is not None:
+            hi, best = plan
+            top: bool | None = True
+        else:
+            top = feasible(hi) if cand.size else False
         if top is False:
             raise InfeasiblePlanError(
                 [
@@ -207,7 +326,6 @@ class PCenter(_CoverageBase):
                 hi = mid
             else:
                 lo = mid + 1
-        details: dict[str, Any] = {"search_steps": steps, "lower_bound": lower}
         if best is None:
             out = SolverOutput(
                 "time_limit_no_solution",

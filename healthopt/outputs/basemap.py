@@ -9,14 +9,14 @@ attribution control (the project's road network is OSM data, ODbL) plus the boun
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 
 import folium
 import geopandas as gpd
 from branca.element import MacroElement
-from jinja2 import Template
+
+from healthopt.outputs._html import ENV, adopt
 
 OSM_ATTRIBUTION = (
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
@@ -45,12 +45,12 @@ class Attribution(MacroElement):
         HTML for the attribution control (e.g. :data:`OSM_ATTRIBUTION`).
     """
 
-    _template = Template("""
+    _template = ENV.from_string("""
 {% macro script(this, kwargs) %}
 (function() {
     var map = {{ this._parent.get_name() }};
     var ctl = map.attributionControl || L.control.attribution().addTo(map);
-    ctl.addAttribution({{ this.text_json }});
+    ctl.addAttribution({{ this.text|js }});
 })();
 {% endmacro %}
 """)
@@ -58,7 +58,7 @@ class Attribution(MacroElement):
     def __init__(self, text: str) -> None:
         super().__init__()
         self._name = "Attribution"
-        self.text_json = json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
+        self.text = text
 
 
 class MapBackground(MacroElement):
@@ -70,16 +70,16 @@ class MapBackground(MacroElement):
         CSS colour.
     """
 
-    _template = Template("""
+    _template = ENV.from_string("""
 {% macro script(this, kwargs) %}
-{{ this._parent.get_name() }}.getContainer().style.background = {{ this.color_json }};
+{{ this._parent.get_name() }}.getContainer().style.background = {{ this.color|js }};
 {% endmacro %}
 """)
 
     def __init__(self, color: str) -> None:
         super().__init__()
         self._name = "MapBackground"
-        self.color_json = json.dumps(color)
+        self.color = color
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -115,7 +115,7 @@ def _new_map(gdf: gpd.GeoDataFrame, tiles: str | None, map_kwargs: dict[str, Any
     if tiles is None:
         opts["maxZoom"] = 18  # no tile layer sets one; plugins such as MarkerCluster need it
     opts.update(map_kwargs)
-    return folium.Map(tiles=tiles, **opts)
+    return adopt(folium.Map(tiles=tiles, **opts))
 
 
 def _district_layer(

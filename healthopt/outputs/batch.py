@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,10 +18,14 @@ import pandas as pd
 
 from healthopt import settings
 from healthopt._files import write_atomic
-from healthopt.batch.runner import BatchRun
-from healthopt.data import load_taiyuan
+from healthopt.batch.runner import STATUS_DIR, BatchRun
+from healthopt.batch.sweep import Member
+from healthopt.data import load_taiyuan, overlay
 from healthopt.outputs import tables
-from healthopt.pipeline.run import scenario_data
+from healthopt.outputs.summary import RunSummary, check_summary
+
+if TYPE_CHECKING:
+    from healthopt.scenario import Scenario
 
 #: KPI columns taken from each scenario's summary (``kpis``), in this order.
 KPI_COLUMNS: tuple[str, ...] = (
@@ -43,17 +47,21 @@ def summary_frame(run: BatchRun) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         EPSG:4326; ``geometry`` is the member's study area (union of its districts).
     """
-    rows = [_row(member, record, run.batch.parameters)
+    rows = [_row(member, record, run.batch.parameters, source=run.folder / STATUS_DIR / f"{member.name}.json")
             for member, record in zip(run.batch.members, run.records, strict=True)]
     frame = pd.DataFrame(rows)
     geometry = _areas([m.scenario for m in run.batch.members])
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=settings.CRS_GEOGRAPHIC)
 
 
-def _row(member, record: dict[str, Any], parameters: Sequence[str]) -> dict[str, Any]:
+def _row(member: Member, record: dict[str, Any], parameters: Sequence[str], *, source: Path) -> dict[str, Any]:
+    """One row of the batch summary; ``source`` is the status record ``record`` was read from."""
     sc = member.scenario
-    summary = record.get("summary") or {}
-    kpis = summary.get("kpis") or {}
+    # A member's summary may come back from disk (a finished member of an earlier batch run):
+    # a record edited or damaged since is a one-line error naming it, not a traceback.
+    summary: RunSummary | None = (check_summary(record["summary"], source=source)
+                                  if record.get("summary") is not None else None)
+    kpis: dict[str, Any] = dict(summary["kpis"]) if summary else {}
     row: dict[str, Any] = {"scenario": member.name, "status": record.get("status", "not run"),
                            "message": _one_line(record.get("message", ""))}
     row.update({_column(key): member.params.get(key) for key in parameters})
@@ -66,9 +74,9 @@ def _row(member, record: dict[str, Any], parameters: Sequence[str]) -> dict[str,
     total, covered = kpis.get("pop_total"), kpis.get("pop_covered")
     row["coverage_share"] = round(covered / total, 6) if total and covered is not None else None
     row["norms_met"] = None if not summary else not summary.get("relaxed_norms")
-    row["norms_relaxed"] = "; ".join(summary.get("relaxed_norms") or [])
-    row["optimal"] = summary.get("optimal") if summary else None
-    row["gap"] = summary.get("gap") if summary else None
+    row["norms_relaxed"] = "; ".join(summary.get("relaxed_norms", []) if summary else [])
+    row["optimal"] = summary["optimal"] if summary else None
+    row["gap"] = summary["gap"] if summary else None
     ok = row["status"] == "ok"
     row["map"] = f"{member.name}/map.html" if ok and sc.outputs.map else None
     row["report"] = f"{member.name}/report.html" if ok and sc.outputs.report else None
@@ -83,15 +91,23 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _areas(scenarios: list) -> list[Any]:
-    """Return each scenario's study area outline (its own boundaries layer if it has one)."""
+def _areas(scenarios: list[Scenario]) -> list[Any]:
+    """Return each scenario's study area outline (its own boundaries layer if it has one).
+
+    Only the boundaries shape the outline (a hospitals layer moves hospitals, not districts),
+    so the embedded dataset with the scenario's boundaries applied is enough.
+    """
     cache: dict[tuple[Any, ...], Any] = {}
     out = []
     for sc in scenarios:
         spec = sc.data.boundaries
         key = (tuple(sc.area.districts), None if spec is None else (str(spec.path), str(spec.crs)))
         if key not in cache:
-            data = load_taiyuan() if spec is None else scenario_data(sc)
+            data = load_taiyuan()
+            if spec is not None:
+                data = overlay.with_boundaries(data, spec.path, spec.crs, codes=list(sc.area.districts),
+                                               code_field=spec.code_field, name_field=spec.name_field,
+                                               layer=spec.layer)
             cache[key] = data.study_area(list(sc.area.districts)).union_all()
         out.append(cache[key])
     return out
@@ -121,10 +137,9 @@ def write_batch_outputs(run: BatchRun) -> dict[str, Path]:
     out = {"summary_csv": folder / "batch_summary.csv", "summary_gpkg": folder / "batch_summary.gpkg",
            "timings_csv": folder / "batch_timings.csv", "chart_png": folder / "charts" / f"{CHART_NAME}.png",
            "chart_html": folder / "charts" / f"{CHART_NAME}.html", "index": folder / "index.html"}
-    write_atomic(out["summary_csv"], lambda p: pd.DataFrame(frame.drop(columns="geometry")).to_csv(
-        p, index=False, float_format="%.6g", lineterminator="\n"))
+    write_atomic(out["summary_csv"], lambda p: tables.write_csv(p, frame.drop(columns="geometry"), float_format="%.6g"))
     write_atomic(out["summary_gpkg"], lambda p: tables.write_gpkg_layer(p, "batch_summary", frame))
-    write_atomic(out["timings_csv"], lambda p: timings_frame(run).to_csv(p, index=False, lineterminator="\n"))
+    write_atomic(out["timings_csv"], lambda p: tables.write_csv(p, timings_frame(run)))
     from healthopt.outputs.charts import tradeoff_html, tradeoff_png
 
     ok = frame[frame["status"] == "ok"]

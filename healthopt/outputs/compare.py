@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -18,6 +16,7 @@ import pyogrio
 from healthopt.errors import InputError
 from healthopt.outputs import tables
 from healthopt.outputs.compare_map import build_compare_map
+from healthopt.outputs.summary import RunSummary, read_summary
 
 #: District columns compared (when both runs have them).
 COMPARED = (
@@ -26,8 +25,8 @@ COMPARED = (
 )  # fmt: skip
 
 
-def load_run(folder: str | Path) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, Any]]:
-    """Read a run folder's result layers and summary."""
+def load_run(folder: str | Path) -> tuple[dict[str, gpd.GeoDataFrame], RunSummary]:
+    """Read a run folder's result layers and summary (checked: :func:`healthopt.outputs.summary.read_summary`)."""
     folder = Path(folder)
     gpkg, summary = folder / "results.gpkg", folder / "summary.json"
     for path in (gpkg, summary):
@@ -37,7 +36,7 @@ def load_run(folder: str | Path) -> tuple[dict[str, gpd.GeoDataFrame], dict[str,
     for name in ("stations", "coverage_areas", "demand"):
         if name in layers and "estimated" in layers[name]:
             layers[name]["estimated"] = layers[name]["estimated"].astype(bool)
-    return layers, json.loads(summary.read_text(encoding="utf-8"))
+    return layers, read_summary(summary)
 
 
 def district_changes(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -57,7 +56,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out: str | Path, *, offli
     layers_b, summary_b = load_run(run_b)
     changes = district_changes(layers_a["districts"], layers_b["districts"])
     html = build_compare_map(layers_a, summary_a, layers_b, summary_b, offline=offline)
-    with tables.atomic_folder(Path(out)) as tmp:
+    with tables.atomic_folder(Path(out), kind="compare") as tmp:
         (tmp / "compare.html").write_text(html, encoding="utf-8")
-        changes.to_csv(tmp / "compare.csv", index=False, float_format="%.6g", lineterminator="\n")
+        tables.write_csv(tmp / "compare.csv", changes, float_format="%.6g")
     return changes

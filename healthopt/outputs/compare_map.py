@@ -10,25 +10,19 @@ view, with a guard against echo), so the page needs nothing but Leaflet and work
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import folium
 import geopandas as gpd
-from branca.element import Figure
 
+from healthopt.outputs._html import LiteralFigure, deterministic_ids, esc
 from healthopt.outputs.maps import (
-    _SYNC,
     LAYER_CATCHMENTS,
     LAYER_STATIONS,
-    _Layer,
-    _Snippet,
-    _valid_points,
+    MapLayer,
     add_legend_toggle,
     add_title,
     catchment_layer,
     catchment_legend,
-    deterministic_ids,
-    esc,
     fmt_int,
     fmt_pct,
     new_map,
@@ -37,12 +31,15 @@ from healthopt.outputs.maps import (
     station_legend,
     study_bounds,
     title_html,
+    valid_points,
 )
+from healthopt.outputs.maps.elements import DividerStyle, SyncViews
+from healthopt.outputs.summary import RunSummary
 
 DIVIDER_CSS = "border-left:3px solid #333;"
 
 
-def _headline(summary: dict[str, Any], results: dict[str, gpd.GeoDataFrame]) -> str:
+def _headline(summary: RunSummary, results: dict[str, gpd.GeoDataFrame]) -> str:
     """Return one plain-text line of key figures for a side's title."""
     k = summary.get("kpis", {}) or {}
     stations = results.get("stations")
@@ -56,7 +53,7 @@ def _headline(summary: dict[str, Any], results: dict[str, gpd.GeoDataFrame]) -> 
     return " · ".join(parts)
 
 
-def _side(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any], tag: str, *,
+def _side(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, tag: str, *,
           offline: bool, left: str, legend: str) -> folium.Map:
     """Build one half: base map, coverage areas, stations, title, layer control.
 
@@ -68,11 +65,11 @@ def _side(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any], tag: st
     add_title(m, title_html(summary, [f"{tag} — {_headline(summary, results)}"]))
     layers = []
     if (areas := results.get("coverage_areas")) is not None and len(areas):
-        layers.append(_Layer(catchment_layer(areas, name=LAYER_CATCHMENTS),
+        layers.append(MapLayer(catchment_layer(areas, name=LAYER_CATCHMENTS),
                              catchment_legend() if legend == "catchments" else None,
                              "bottomright"))
-    if (stations := _valid_points(results.get("stations"))) is not None:
-        layers.append(_Layer(station_layer(stations, name=LAYER_STATIONS),
+    if (stations := valid_points(results.get("stations"))) is not None:
+        layers.append(MapLayer(station_layer(stations, name=LAYER_STATIONS),
                              station_legend() if legend == "stations" else None,
                              "bottomleft"))
     for item in layers:
@@ -83,26 +80,25 @@ def _side(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any], tag: st
     return m
 
 
-def _figure(results_a: dict[str, gpd.GeoDataFrame], summary_a: dict[str, Any],
-            results_b: dict[str, gpd.GeoDataFrame], summary_b: dict[str, Any],
-            offline: bool) -> Figure:
+def _figure(results_a: dict[str, gpd.GeoDataFrame], summary_a: RunSummary,
+            results_b: dict[str, gpd.GeoDataFrame], summary_b: RunSummary,
+            offline: bool) -> LiteralFigure:
     """Assemble the two maps and the sync script in one figure."""
-    fig = Figure()
+    fig = LiteralFigure()
     m_a = _side(results_a, summary_a, "A 左", offline=offline, left="0%", legend="stations")
     m_b = _side(results_b, summary_b, "B 右", offline=offline, left="50%", legend="catchments")
     fig.add_child(m_a)
     fig.add_child(m_b)
-    fig.header.add_child(folium.Element(
-        f"<style>#{m_b.get_name()}{{{DIVIDER_CSS}}}</style>"), name="hopt_divider")
-    _Snippet(_SYNC, "Sync", a=m_a.get_name(), b=m_b.get_name()).add_to(m_b)
+    DividerStyle(DIVIDER_CSS).add_to(m_b)
+    SyncViews(m_a.get_name(), m_b.get_name()).add_to(m_b)
     title = f"A: {summary_a.get('scenario', {}).get('name', '')} | " \
             f"B: {summary_b.get('scenario', {}).get('name', '')}"
     fig.title = esc(title)
     return fig
 
 
-def build_compare_map(results_a: dict[str, gpd.GeoDataFrame], summary_a: dict[str, Any],
-                      results_b: dict[str, gpd.GeoDataFrame], summary_b: dict[str, Any], *,
+def build_compare_map(results_a: dict[str, gpd.GeoDataFrame], summary_a: RunSummary,
+                      results_b: dict[str, gpd.GeoDataFrame], summary_b: RunSummary, *,
                       offline: bool, assets_dir: str | Path | None = None) -> str:
     """Return the HTML of a side-by-side, synchronized map of run A (left) and run B (right).
 
@@ -110,7 +106,7 @@ def build_compare_map(results_a: dict[str, gpd.GeoDataFrame], summary_a: dict[st
     ----------
     results_a, results_b : dict of str to GeoDataFrame
         Run layers (``districts`` required; ``coverage_areas`` and ``stations`` drawn).
-    summary_a, summary_b : dict
+    summary_a, summary_b : RunSummary
         Run summaries (titles, status).
     offline : bool
         Boundaries-only background and every asset inlined (no network needed).
@@ -128,8 +124,8 @@ def build_compare_map(results_a: dict[str, gpd.GeoDataFrame], summary_a: dict[st
 
 
 def write_compare_map(path: str | Path, results_a: dict[str, gpd.GeoDataFrame],
-                      summary_a: dict[str, Any], results_b: dict[str, gpd.GeoDataFrame],
-                      summary_b: dict[str, Any], *, offline: bool,
+                      summary_a: RunSummary, results_b: dict[str, gpd.GeoDataFrame],
+                      summary_b: RunSummary, *, offline: bool,
                       assets_dir: str | Path | None = None) -> str:
     """Write :func:`build_compare_map`'s page to ``path`` and return it.
 
@@ -137,7 +133,7 @@ def write_compare_map(path: str | Path, results_a: dict[str, gpd.GeoDataFrame],
     ----------
     path : str or Path
     results_a, results_b : dict of str to GeoDataFrame
-    summary_a, summary_b : dict
+    summary_a, summary_b : RunSummary
     offline : bool
     assets_dir : str or Path, optional
 

@@ -10,13 +10,13 @@ entries always give byte-identical legend HTML (the element id is derived from t
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
 from branca.element import MacroElement
-from jinja2 import Template
+
+from healthopt.outputs._html import ENV
 
 SHAPES = ("circle", "square", "line", "dashed", "outline", "marker")
 POSITIONS = ("bottomleft", "bottomright", "topleft", "topright")
@@ -194,18 +194,18 @@ def legend_html(spec: LegendSpec) -> str:
     return "".join(parts)
 
 
-_TEMPLATE = Template("""
+_TEMPLATE = ENV.from_string("""
 {% macro header(this, kwargs) %}
 <style>{{ this.css }}</style>
 {% endmacro %}
 {% macro script(this, kwargs) %}
 (function() {
-    var legend = L.control({position: {{ this.position_json }}});
+    var legend = L.control({position: {{ this.position|js }}});
     legend.onAdd = function () {
-        var div = L.DomUtil.create("div", {{ this.class_json }});
+        var div = L.DomUtil.create("div", {{ this.css_class|js }});
         div.setAttribute("role", "region");
-        div.setAttribute("aria-label", {{ this.title_json }});
-        div.innerHTML = {{ this.html_json }};
+        div.setAttribute("aria-label", {{ this.title|js }});
+        div.innerHTML = {{ this.html|js }};
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
         return div;
@@ -244,15 +244,9 @@ class Legend(MacroElement):
         self.css = legend_css()
         digest = hashlib.sha1(f"{position}|{self.html}".encode()).hexdigest()[:16]
         self._id = f"{digest}"
-        self.position_json = json.dumps(position)
-        self.class_json = json.dumps(f"{LEGEND_CLASS} leaflet-control")
-        self.title_json = json.dumps(spec.title or "legend", ensure_ascii=False)
-        self.html_json = _js_string(self.html)
-
-
-def _js_string(text: str) -> str:
-    """Return ``text`` as a JS string literal that is safe inside a ``<script>`` element."""
-    return json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
+        self.position = position
+        self.css_class = f"{LEGEND_CLASS} leaflet-control"
+        self.title = spec.title or "legend"
 
 
 def add_legend(

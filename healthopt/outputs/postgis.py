@@ -292,8 +292,8 @@ def _geometry(geoms: np.ndarray) -> tuple[str, list[str | None]]:
     2D only; empty geometries become NULL; a layer mixing ``X`` and ``MultiX`` is written as
     ``MultiX`` so QGIS sees one geometry type.
     """
-    geoms = np.asarray(geoms, dtype=object)
-    geoms = np.where(shapely.is_missing(geoms) | shapely.is_empty(geoms), None, geoms)
+    geoms = np.array(geoms, dtype=object)  # a copy: missing/empty entries are set to None below
+    geoms[shapely.is_missing(geoms) | shapely.is_empty(geoms)] = None
     geoms = shapely.force_2d(geoms)
     kinds = {g.geom_type for g in geoms if g is not None}
     multi = {_PROMOTE.get(k, k) for k in kinds}

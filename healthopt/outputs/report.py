@@ -9,7 +9,7 @@ Layers missing from a run (a plan that was disabled) are skipped and named in th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ import geopandas as gpd
 import jinja2
 import pandas as pd
 
-from healthopt.outputs import assets
 from healthopt.outputs.maps import (
     district_label,
     fmt_int,
@@ -29,6 +28,8 @@ from healthopt.outputs.maps import (
     missing_layers,
     status_line,
 )
+from healthopt.outputs.offline import find_external_refs, inline_html
+from healthopt.outputs.summary import Kpis, RunSummary
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
@@ -41,7 +42,7 @@ def _env() -> jinja2.Environment:
                               keep_trailing_newline=True)
 
 
-def _get(d: dict[str, Any] | None, key: str) -> Any:
+def _get(d: Mapping[str, object] | None, key: str) -> Any:
     """Return ``d[key]`` or None (missing dict, key or NaN)."""
     v = (d or {}).get(key)
     return None if is_missing(v) else v
@@ -56,7 +57,7 @@ def _card(label: str, value: str, norm: str, ok: bool | None) -> dict[str, str]:
     return {"label": label, "value": value, "norm": norm, "state": state, "mark": mark}
 
 
-def _fleet_card(k: dict[str, Any]) -> dict[str, str]:
+def _fleet_card(k: Kpis) -> dict[str, str]:
     """Fleet planned vs norm."""
     planned, norm = _get(k, "fleet_planned"), _get(k, "fleet_norm")
     if planned is None or norm is None:
@@ -67,7 +68,7 @@ def _fleet_card(k: dict[str, Any]) -> dict[str, str]:
                  short, planned >= norm)
 
 
-def _np_card(k: dict[str, Any]) -> dict[str, str]:
+def _np_card(k: Kpis) -> dict[str, str]:
     """Negative-pressure share vs the required share."""
     share, req = _get(k, "np_share"), _get(k, "np_required_share")
     if share is None:
@@ -78,7 +79,7 @@ def _np_card(k: dict[str, Any]) -> dict[str, str]:
                  f"{count}norm ≥ {fmt_pct(req)}", share >= req - 1e-9)
 
 
-def _coverage_card(k: dict[str, Any], response: str) -> dict[str, str]:
+def _coverage_card(k: Kpis, response: str) -> dict[str, str]:
     """Return the card of the population reached within the standard."""
     total, covered = _get(k, "pop_total"), _get(k, "pop_covered")
     if not total or covered is None:
@@ -90,7 +91,7 @@ def _coverage_card(k: dict[str, Any], response: str) -> dict[str, str]:
                  missed <= 0)
 
 
-def _centre_card(k: dict[str, Any]) -> dict[str, str]:
+def _centre_card(k: Kpis) -> dict[str, str]:
     """Community health centres (and township centres) planned vs required."""
     chc_p, chc_r = _get(k, "chc_planned"), _get(k, "chc_required")
     thc_p, thc_r = _get(k, "thc_planned"), _get(k, "thc_required")
@@ -103,7 +104,7 @@ def _centre_card(k: dict[str, Any]) -> dict[str, str]:
                  thc, ok)
 
 
-def _bed_card(k: dict[str, Any]) -> dict[str, str]:
+def _bed_card(k: Kpis) -> dict[str, str]:
     """Beds per 1,000 residents vs the target."""
     planned = _get(k, "beds_planned_per_1000")
     target = _get(k, "beds_target_per_1000") or _get(k, "citywide_target_per_1000")
@@ -113,12 +114,12 @@ def _bed_card(k: dict[str, Any]) -> dict[str, str]:
                  planned >= target - 1e-9)
 
 
-def kpi_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
+def kpi_cards(summary: RunSummary) -> list[dict[str, str]]:
     """Return the five headline cards (value, norm, ✓/✗).
 
     Parameters
     ----------
-    summary : dict
+    summary : RunSummary
 
     Returns
     -------
@@ -130,7 +131,7 @@ def kpi_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
             _centre_card(k), _bed_card(k)]
 
 
-def response_text(summary: dict[str, Any]) -> str:
+def response_text(summary: RunSummary) -> str:
     """Return e.g. ``"12 min urban / 20 min county"``."""
     r = summary.get("response_minutes") or {}
     parts = [f"{fmt_num(v, 0)} min {k}" for k, v in r.items() if not is_missing(v)]
@@ -149,13 +150,13 @@ def _change_row(label: str, base: Any, planned: Any, fmt: Callable[[Any], str],
 
 
 def change_rows(results: dict[str, gpd.GeoDataFrame],
-                summary: dict[str, Any]) -> list[dict[str, str]]:
+                summary: RunSummary) -> list[dict[str, str]]:
     """Return the "what changed from the baseline" rows.
 
     Parameters
     ----------
     results : dict of str to GeoDataFrame
-    summary : dict
+    summary : RunSummary
 
     Returns
     -------
@@ -288,7 +289,7 @@ def district_table(districts: gpd.GeoDataFrame) -> tuple[list[str], list[dict[st
     return head, rows
 
 
-def _population_row(name: str, covered: float, beyond: float, outside: float,
+def _population_row(name: str, covered: float, beyond: float, outside: float, *,
                     total_row: bool = False) -> dict[str, Any]:
     """Return one population-breakdown row with its stacked-bar widths."""
     total = covered + beyond + outside
@@ -300,13 +301,13 @@ def _population_row(name: str, covered: float, beyond: float, outside: float,
             "total": total_row}
 
 
-def population_rows(districts: gpd.GeoDataFrame, summary: dict[str, Any]) -> list[dict[str, Any]]:
+def population_rows(districts: gpd.GeoDataFrame, summary: RunSummary) -> list[dict[str, Any]]:
     """Return covered / beyond capacity / outside per district and in total.
 
     Parameters
     ----------
     districts : GeoDataFrame
-    summary : dict
+    summary : RunSummary
 
     Returns
     -------
@@ -316,26 +317,26 @@ def population_rows(districts: gpd.GeoDataFrame, summary: dict[str, Any]) -> lis
     cols = ["pop_covered", "pop_beyond_capacity", "pop_outside"]
     if not set(cols) <= set(districts.columns):
         return []
-    rows = [_population_row(district_label(r), *(float(getattr(r, c)) for c in cols))
+    rows = [_population_row(district_label(r), *[float(getattr(r, c)) for c in cols])
             for r in districts.itertuples()]
     k = summary.get("kpis", {}) or {}
-    totals = [_get(k, c) for c in cols]
-    if any(v is None for v in totals):
-        totals = [float(districts[c].sum()) for c in cols]
+    stored = [_get(k, c) for c in cols]
+    totals = ([float(districts[c].sum()) for c in cols] if any(v is None for v in stored)
+              else [float(v) for v in stored])
     rows.append(_population_row("合计 Total", *totals, total_row=True))
     return rows
 
 
 # --- assembly -----------------------------------------------------------------------------
 
-def report_context(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
+def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
                    map_html: str | None) -> dict[str, Any]:
     """Return everything the template shows.
 
     Parameters
     ----------
     results : dict of str to GeoDataFrame
-    summary : dict
+    summary : RunSummary
     map_html : str or None
 
     Returns
@@ -346,7 +347,7 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any]
     ok, text = status_line(summary)
     head, rows = district_table(districts)
     gap = _get(summary, "gap")
-    scenario = {"name": "Scenario", "description": "", "year": ""}
+    scenario: dict[str, Any] = {"name": "Scenario", "description": "", "year": ""}
     scenario.update({k: v for k, v in (summary.get("scenario") or {}).items() if v is not None})
     return {
         "scenario": scenario,
@@ -366,7 +367,7 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any]
     }
 
 
-def _missing_plans(summary: dict[str, Any]) -> list[str]:
+def _missing_plans(summary: RunSummary) -> list[str]:
     """Return sentences for KPI groups absent from the summary (disabled plans)."""
     k = summary.get("kpis", {}) or {}
     groups: Sequence[tuple[str, str]] = (
@@ -376,7 +377,7 @@ def _missing_plans(summary: dict[str, Any]) -> list[str]:
             for key, what in groups if _get(k, key) is None]
 
 
-def render_report(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any], *,
+def render_report(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *,
                   map_html: str | None, offline: bool = True,
                   assets_dir: str | Path | None = None) -> str:
     """Return the briefing HTML.
@@ -384,7 +385,7 @@ def render_report(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
     Parameters
     ----------
     results : dict of str to GeoDataFrame
-    summary : dict
+    summary : RunSummary
     map_html : str or None
         The scenario map page (e.g. from :func:`healthopt.outputs.maps.write_map`), embedded
         with ``<iframe srcdoc>``; ``None`` leaves the map out.
@@ -392,7 +393,7 @@ def render_report(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
         Make sure the embedded map loads nothing from the network (its CDN assets are
         inlined if it still references any).
     assets_dir : str or Path, optional
-        Fetched assets for inlining (default ``build/assets``).
+        Vendored assets for inlining (default: the copy shipped in the package).
 
     Returns
     -------
@@ -400,16 +401,16 @@ def render_report(results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
 
     Raises
     ------
-    healthopt.outputs.assets.OfflineAssetError
-        If ``offline`` and the map needs assets that are not available locally.
+    healthopt.outputs.offline.OfflineAssetError
+        If ``offline`` and the map needs assets that are not vendored.
     """
-    if offline and map_html and assets.find_external_refs(map_html):
-        map_html = assets.inline_html(map_html, assets_dir)
+    if offline and map_html and find_external_refs(map_html):
+        map_html = inline_html(map_html, assets_dir)
     ctx = report_context(results, summary, map_html)
     return _env().get_template(TEMPLATE_NAME).render(**ctx)
 
 
-def write_report(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: dict[str, Any],
+def write_report(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
                  *, map_html: str | None, offline: bool = True,
                  assets_dir: str | Path | None = None) -> str:
     """Write the one-page briefing to ``path`` (UTF-8) and return its HTML.
@@ -418,7 +419,7 @@ def write_report(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary
     ----------
     path : str or Path
     results : dict of str to GeoDataFrame
-    summary : dict
+    summary : RunSummary
     map_html : str or None
         See :func:`render_report`.
     offline : bool

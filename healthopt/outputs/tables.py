@@ -12,15 +12,18 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import tempfile
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
+from healthopt._files import atomic_folder as atomic_folder  # re-exported: callers use tables.atomic_folder
+from healthopt.outputs.summary import RunSummary
 
 #: Layer order in ``results.gpkg``.
 LAYERS: tuple[str, ...] = (
@@ -28,41 +31,7 @@ LAYERS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-@contextlib.contextmanager
-def atomic_folder(final: Path, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final`` and rename it to ``final`` on success.
-
-    On any exception (Ctrl-C included) the temporary folder is removed, so a run never
-    leaves a half-written output folder behind.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run folder is shared like any other
-    try:
-        yield tmp
-        if final.exists():
-            if not overwrite:
-                raise FileExistsError(final)
-            trash = final.with_name(f".{final.name}.old")
-            shutil.rmtree(trash, ignore_errors=True)
-            os.replace(final, trash)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _plain(value):
+def _plain(value: object) -> Any:
     """Convert numpy/pandas scalars to JSON-safe Python values (NaN -> None)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -79,7 +48,7 @@ def _plain(value):
     return value
 
 
-def write_summary_json(path: Path, summary: dict) -> None:
+def write_summary_json(path: Path, summary: RunSummary) -> None:
     """Write ``summary`` as indented, key-sorted JSON (stable bytes)."""
     text = json.dumps(_plain(summary), ensure_ascii=False, indent=2, sort_keys=True)
     Path(path).write_text(text + "\n", encoding="utf-8")
@@ -92,7 +61,66 @@ def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
     total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))}
     total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    write_csv(path, frame, float_format="%.6g")
+
+
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP "CSV
+#: injection"); tab and carriage return too, as some spreadsheets strip them before looking.
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+#: Text that is a plain decimal number ("-3", "+1.5e3"): a spreadsheet reads it as a number,
+#: never as a formula, so it is left as it is.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_csv_cell(value: Any) -> Any:
+    """Return ``value`` with a leading ``'`` if it is text a spreadsheet would run as a formula.
+
+    Only strings are changed, and only when they start with one of :data:`FORMULA_PREFIXES`
+    and are not a plain number: numbers (``-3``, ``-0.5``) and other values pass unchanged.
+
+    Parameters
+    ----------
+    value : object
+        A cell value or column name.
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> safe_csv_cell("=1+1"), safe_csv_cell("@SUM(A1)"), safe_csv_cell("-3"), safe_csv_cell(-3)
+    ("'=1+1", "'@SUM(A1)", '-3', -3)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _NUMBER_TEXT.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame, *, float_format: str | None = None) -> None:
+    """Write ``frame`` (no index, Unix line ends) with every text cell passed through :func:`safe_csv_cell`.
+
+    The one CSV writer of the tool: run, comparison and batch tables all go through it, so no
+    cell of any input (a scenario name, a sweep value, a layer attribute) reaches a
+    spreadsheet as a formula.
+
+    Parameters
+    ----------
+    path : str or Path
+    frame : DataFrame
+        Numeric and boolean columns are written as they are.
+    float_format : str, optional
+        As :meth:`pandas.DataFrame.to_csv`.
+    """
+    out = pd.DataFrame(frame).copy()
+    for col in out.columns:
+        dtype = out[col].dtype
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
+            # Built as object on purpose: Series.map would re-infer the dtype and change number formatting.
+            out[col] = pd.Series([safe_csv_cell(v) for v in out[col]], index=out.index, dtype=object)
+    out.columns = [safe_csv_cell(c) for c in out.columns]
+    out.to_csv(path, index=False, float_format=float_format, lineterminator="\n")
 
 
 def plain_columns(frame: pd.DataFrame, *, bool_as_int: bool = True) -> pd.DataFrame:
@@ -121,13 +149,15 @@ def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> list[str]:
     """Write the result layers (EPSG:4326) to one GeoPackage, in :data:`LAYERS` order.
 
+    Layers of plans not in :data:`LAYERS` (a newly registered plan) follow, in the order given.
+
     Returns
     -------
     list of str
         Names of the layers written (empty layers are skipped).
     """
     written = []
-    for name in LAYERS:
+    for name in [*LAYERS, *(n for n in layers if n not in LAYERS)]:
         frame = layers.get(name)
         if frame is None or len(frame) == 0:
             continue

@@ -26,203 +26,57 @@ catchment but beyond capacity; outside every catchment.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from healthopt import norms, traveltime
 from healthopt.errors import InfeasiblePlanError, SolverLimitError
+from healthopt.milp.diagnose import relaxation_culprits
+from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import SolverOutput, solve_problem
-from healthopt.models.base import MilpProblem, group_identical_rows, relaxation_culprits
+from healthopt.models.base import CoverageSpec
+from healthopt.models.coverage import add_double_standard
+from healthopt.models.expected import add_expected_coverage
+from healthopt.models.rules import add_capacity
+from healthopt.plans.ambulance_results import (
+    AmbulancePlanResult,
+    assignment_lp,
+    demand_table,
+    district_table,
+    fleet_totals,
+    station_table,
+)
+from healthopt.plans.ambulance_rules import AmbulanceRules
+from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
+from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
-INF = math.inf
+if TYPE_CHECKING:
+    from healthopt.milp.settings import SolverSettings
+    from healthopt.scenario import Scenario
+
+__all__ = ["AmbulancePlan", "AmbulancePlanResult", "Ambulances"]
 
 
 @dataclass
-class AmbulancePlanResult:
-    """Outcome of :class:`AmbulancePlan`.
+class AmbulancePlan(AmbulanceRules):
+    """Ambulance station and fleet plan (see module docstring).
+
+    The parameters, the checks before solving and the relaxed-norm shortfalls are those of
+    :class:`healthopt.plans.ambulance_rules.AmbulanceRules`; this class builds and solves
+    the model and turns the solution into an :class:`AmbulancePlanResult`.
 
     Attributes
     ----------
-    stations : DataFrame
-        One row per open station: site_id, district_code, status (existing / new),
-        vehicles, negative_pressure, staff by role, pop_covered.
-    districts : DataFrame
-        Per district: norm, planned vehicles and NP vehicles, gap to norm, population
-        covered / beyond capacity / outside, coverage share, staff.
-    demand : DataFrame
-        Per demand point: status (covered / beyond_capacity / outside), served residents.
-    totals : dict
-        Fleet, NP share, coverage and staff totals.
-    status, gap, objective, solve_seconds
-        Solver outcome in plain words.
-    notes : list of str
-        Modelling notes for the report (e.g. nearest-k restriction, no existing stations).
-    relaxed : list of str
-        Norms the plan misses, in planning terms (only when solved with relaxed norms).
-    infeasible_reasons : list of str
-        Why the plan with the full norms is impossible (only when norms were relaxed).
+    mexclp_groups : tuple of (csr_matrix, ndarray)
+        Set by :meth:`build` for the MEXCLP model: the coverage matrix of the merged demand
+        groups (groups × sites) and their residents, which :meth:`greedy_start` places for.
     """
-
-    stations: pd.DataFrame
-    districts: pd.DataFrame
-    demand: pd.DataFrame
-    totals: dict[str, Any]
-    status: str
-    status_code: str
-    gap: float | None
-    objective: float | None
-    solve_seconds: float
-    notes: list[str] = field(default_factory=list)
-    relaxed: list[str] = field(default_factory=list)
-    infeasible_reasons: list[str] = field(default_factory=list)
-
-    @property
-    def optimal(self) -> bool:
-        """Whether the plan is proven optimal (within the requested gap)."""
-        return self.status_code in ("optimal", "optimal_within_gap")
-
-
-@dataclass
-class AmbulancePlan:
-    """Ambulance station and fleet plan (see module docstring).
-
-    Parameters
-    ----------
-    minutes : scipy.sparse.csr_matrix
-        Sites × demand travel times (minutes; stored entries are reachable pairs,
-        explicit zeros allowed).
-    sites : DataFrame
-        ``site_id, district_code, existing (bool), max_vehicles``; optional ``cost``.
-    demand : DataFrame
-        ``demand_id, district_code, population, standard_minutes``.
-    norms : DataFrame
-        :func:`healthopt.norms.ambulance_norms` output (``code, name_zh, norm_class,
-        residents, residents_per_vehicle, min_vehicles, min_negative_pressure``).
-    """
-
-    minutes: sp.csr_matrix
-    sites: pd.DataFrame
-    demand: pd.DataFrame
-    norms: pd.DataFrame
-    negative_pressure_share: float = 0.40
-    per_district_negative_pressure: bool = False
-    max_vehicles: int | None = None
-    max_new_stations: int | None = None
-    allow_closing: bool = False
-    station_cost: float | None = None
-    vehicle_cost: float | None = None
-    budget: float | None = None
-    county_codes: list[str] = field(default_factory=list)
-    model: str = "mexclp"
-    busy_fraction: float = 0.3
-    max_levels: int = 4
-    r1_minutes: float = 8.0
-    alpha: float = 0.75
-    nearest_k: int = 12
-    staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {"physician": 1, "nurse": 1, "driver": 1})
-    shifts: int = 3
-
-    # ------------------------------------------------------------------ checks
-    def __post_init__(self) -> None:
-        self.sites = self.sites.reset_index(drop=True)
-        self.demand = self.demand.reset_index(drop=True)
-        self.norms = self.norms.reset_index(drop=True)
-        self._pairs = _coverage_pairs(self.minutes, self.demand["standard_minutes"].to_numpy(float))
-        self._rpv = self.norms.set_index("code")["residents_per_vehicle"]
-
-    @property
-    def fleet_norm(self) -> int:
-        """Total ambulances the norms require."""
-        return int(self.norms["min_vehicles"].sum())
-
-    @property
-    def fleet_cap(self) -> int:
-        """Ambulances the plan may deploy (budget, or the norm total when no budget)."""
-        return int(self.max_vehicles) if self.max_vehicles is not None else self.fleet_norm
-
-    def check(self) -> None:
-        """Explain, before solving, every norm that the budgets cannot meet."""
-        reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
-        reasons += self._dsm_reasons()
-        reasons += self._cost_reasons()
-        if reasons:
-            raise InfeasiblePlanError(reasons)
-
-    def _fleet_reasons(self) -> list[str]:
-        if self.max_vehicles is None or self.max_vehicles >= self.fleet_norm:
-            return []
-        worst = self.norms.sort_values("min_vehicles", ascending=False).iloc[0]
-        return [
-            f"the fleet norm needs {self.fleet_norm} ambulances in the study area "
-            f"(largest: {worst['name_zh']} {int(worst['min_vehicles'])}); the fleet budget "
-            f"allows {self.max_vehicles}"
-        ]
-
-    def _district_reasons(self) -> list[str]:
-        cap = self.sites.groupby("district_code")["max_vehicles"].sum()
-        out = []
-        for row in self.norms.itertuples():
-            available = int(cap.get(row.code, 0))
-            if available < row.min_vehicles:
-                out.append(
-                    f"{row.name_zh} needs {row.min_vehicles} ambulances by norm; its candidate "
-                    f"stations can hold at most {available}"
-                )
-            if row.code in self.county_codes and row.code not in cap.index:
-                out.append(f"{row.name_zh} must keep a county emergency centre but has no candidate site")
-        return out
-
-    def _min_stations(self) -> pd.Series:
-        per = self.sites.groupby("district_code")["max_vehicles"].max()
-        need = {}
-        for row in self.norms.itertuples():
-            size = max(float(per.get(row.code, 1)), 1.0)
-            need[row.code] = max(math.ceil(row.min_vehicles / size), 1 if row.code in self.county_codes else 0)
-        return pd.Series(need, dtype="int64")
-
-    def _station_reasons(self) -> list[str]:
-        if self.max_new_stations is None:
-            return []
-        existing = self.sites[self.sites["existing"]].groupby("district_code").size()
-        need = self._min_stations()
-        new_needed = int(sum(max(int(n) - int(existing.get(c, 0)), 0) for c, n in need.items()))
-        if new_needed <= self.max_new_stations:
-            return []
-        size = int(self.sites["max_vehicles"].max())
-        return [
-            f"the fleet norms need at least {new_needed} new stations (at most {size} "
-            f"ambulances per station); the scenario allows {self.max_new_stations} new stations"
-        ]
-
-    def _dsm_reasons(self) -> list[str]:
-        if self.model != "dsm":
-            return []
-        pop = self.demand["population"].to_numpy(float)
-        reached = np.zeros(len(pop), dtype=bool)
-        reached[self._pairs[1]] = True
-        lost = (~reached) & (pop > 0)
-        if not lost.any():
-            return []
-        worst = self.demand.loc[lost].groupby("district_code")["population"].sum().idxmax()
-        name = self.norms.set_index("code")["name_zh"].get(worst, worst)
-        return [f"the double standard model needs every resident within the response standard, but "
-                f"{pop[lost].sum():,.0f} residents (most in {name}) have no candidate station that close"]
-
-    def _cost_reasons(self) -> list[str]:
-        if self.budget is None:
-            return []
-        cost = (self.vehicle_cost or 0.0) * self.fleet_norm
-        cost += (self.station_cost or 0.0) * max(int(self._min_stations().sum()) - int(self.sites["existing"].sum()), 0)
-        if cost <= self.budget:
-            return []
-        return [
-            f"meeting the fleet norm costs at least {cost:,.0f} (vehicles and new stations); "
-            f"the budget is {self.budget:,.0f}"
-        ]
 
     # ------------------------------------------------------------------ model
     def build(self, relax_norms: bool = False) -> MilpProblem:
@@ -240,7 +94,7 @@ class AmbulancePlan:
             "open", ns, lb=keep_open.astype(float), ub=1.0, integer=True, obj=np.where(existing, 0.0, -0.5)
         )  # fewer new stations at equal coverage
         p.add_variables("v", ns, ub=cap, integer=True)
-        catch = self._catchment_population()
+        catch = self.catchment_population()
         np_reward = 0.01 * catch / max(catch.max(), 1.0) - 0.1  # NP vehicles where most people are
         p.add_variables("n", ns, ub=cap, integer=True, obj=np_reward)
         eye = sp.identity(ns, format="csr")
@@ -347,31 +201,23 @@ class AmbulancePlan:
                 description=f"the budget of {self.budget:,.0f}",
             )
 
-    def _site_capacity_per_vehicle(self) -> np.ndarray:
-        return self.sites["district_code"].map(self._rpv).fillna(self._rpv.max()).to_numpy(float)
-
     def _add_capacitated(self, p: MilpProblem) -> None:
-        site, dem = _nearest_k(self._pairs, self.nearest_k)
+        site, dem = _nearest_k(self.pairs, self.nearest_k)
         self._assign = (site, dem)
         pop = self.demand["population"].to_numpy(float)
-        p.add_variables("x", site.size, obj=1.0)
-        npairs = site.size
-        by_demand = sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))), shape=(len(pop), npairs))
-        p.add_constraints(
-            "demand_served", {"x": by_demand}, ub=pop, relaxable=False, description="residents served at most once"
-        )
-        by_site = sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))), shape=(len(self.sites), npairs))
-        R = self._site_capacity_per_vehicle()
-        p.add_constraints(
-            "capacity",
-            {"x": by_site, "v": -sp.diags(R)},
-            ub=0.0,
-            relaxable=False,
-            description="residents served per ambulance",
-        )
+        nd = len(pop)
+        # the models' capacity rule (healthopt.models.rules): x_i = share of i served, split as
+        # z_ij over its nearest stations, Σ_i pop_i z_ij <= residents per ambulance · v_j
+        x = p.add_variables("x", nd, ub=np.where(np.bincount(dem, minlength=nd) > 0, 1.0, 0.0), obj=pop)
+        C = sp.csr_matrix((np.ones(nd), (np.arange(nd), x.indices)), shape=(nd, p.n_vars))
+        spec = CoverageSpec(C, np.zeros(nd), np.arange(nd), pop, dem, site)
+        add_capacity(
+            p, spec, self.site_capacity_per_vehicle(), sites="v", capacity_relaxable=False,
+            capacity_description="residents served per ambulance",
+        )  # fmt: skip
 
     def _add_mexclp(self, p: MilpProblem) -> None:
-        site, dem = self._pairs
+        site, dem = self.pairs
         nd, K = len(self.demand), max(int(self.max_levels), 1)
         q = float(self.busy_fraction)
         pop = self.demand["population"].to_numpy(float)
@@ -381,17 +227,12 @@ class AmbulancePlan:
         weight = np.bincount(group, weights=pop, minlength=reps.size)
         reached = np.diff(cover.indptr)[reps] > 0
         reps, weight = reps[reached], weight[reached]
-        gain = np.array([(1 - q) * q**k for k in range(K)])
-        self._mexclp_groups = (cover[reps], weight)
-        p.add_variables("y", reps.size * K, ub=1.0, obj=np.kron(weight, gain))
-        Y = sp.kron(sp.identity(reps.size), np.ones((1, K)), format="csr")
-        p.add_constraints(
-            "expected_coverage",
-            {"y": Y, "v": -cover[reps]},
-            ub=0.0,
-            relaxable=False,
+        self.mexclp_groups = (cover[reps], weight)
+        # the one MEXCLP formulation (healthopt.models.expected), on the plan's vehicle block
+        add_expected_coverage(
+            p, cover[reps], weight, np.full(reps.size, K), q, vehicles="v", block="y", group="expected_coverage",
             description="coverage levels backed by vehicles within the standard",
-        )
+        )  # fmt: skip
 
     def _add_dsm(self, p: MilpProblem) -> None:
         """Double standard model (Gendreau, Laporte & Semet 1997) with vehicles per station.
@@ -401,28 +242,22 @@ class AmbulancePlan:
         """
         nd, ns = len(self.demand), len(self.sites)
         pop = self.demand["population"].to_numpy(float)
-        site, dem = self._pairs
+        site, dem = self.pairs
         within_r2 = sp.csr_matrix((np.ones(site.size), (dem, site)), shape=(nd, ns))
         coo = sp.coo_matrix(self.minutes)
         near = coo.data <= self.r1_minutes + 1e-9
         within_r1 = sp.csr_matrix((np.ones(near.sum()), (coo.col[near], coo.row[near])), shape=(nd, ns))
-        people = np.flatnonzero(pop > 0)
-        p.add_constraints("dsm_all_within_standard", {"v": within_r2[people]}, lb=1.0,
-                          description="every resident within the response standard (DSM)")
-        p.add_variables("once", nd, ub=1.0)
-        p.add_variables("twice", nd, ub=1.0, obj=pop)
-        eye = sp.identity(nd, format="csr")
-        p.add_constraints("dsm_levels", {"v": within_r1, "once": -eye, "twice": -eye}, lb=0.0,
-                          relaxable=False, description="double coverage backed by vehicles within r1")
-        p.add_constraints("dsm_twice_le_once", {"twice": eye, "once": -eye}, ub=0.0, relaxable=False,
-                          description="covered twice implies covered once")
-        p.add_constraints("dsm_alpha", {"once": pop[None, :]}, lb=self.alpha * pop.sum(),
-                          description=f"{self.alpha:.0%} of residents within {self.r1_minutes:g} minutes (DSM)")
+        # the one DSM formulation (healthopt.models.coverage), per demand point, on the plan's vehicles
+        add_double_standard(
+            p, within_r1, within_r2, pop, alpha=self.alpha, r1=self.r1_minutes, vehicles="v",
+            cover_rows=np.flatnonzero(pop > 0),
+            descriptions={
+                "cover_all_r2": "every resident within the response standard (DSM)",
+                "alpha_share": f"{self.alpha:.0%} of residents within {self.r1_minutes:g} minutes (DSM)",
+                "double_link": "double coverage backed by vehicles within r1",
+            },
+        )  # fmt: skip
 
-    def _catchment_population(self) -> np.ndarray:
-        site, dem = self._pairs
-        pop = self.demand["population"].to_numpy(float)
-        return np.bincount(site, weights=pop[dem], minlength=len(self.sites))
 
     # ------------------------------------------------------------------ solve
     def solve(
@@ -431,7 +266,7 @@ class AmbulancePlan:
         time_limit: float | None = None,
         gap: float | None = 1e-4,
         threads: int | None = None,
-        log_path=None,
+        log_path: str | Path | None = None,
         relax_norms: bool = False,
     ) -> AmbulancePlanResult:
         """Check, build and solve the plan; explain infeasibility in planning terms.
@@ -448,7 +283,7 @@ class AmbulancePlan:
                 raise
             return self.solve_relaxed(exc.reasons, *args)
         p = self.build()
-        start = self._greedy_start(p)
+        start = self.greedy_start(p)
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         _require_solution(out, time_limit)
         if out.x is None:
@@ -465,7 +300,7 @@ class AmbulancePlan:
         time_limit: float | None = None,
         gap: float | None = 1e-4,
         threads: int | None = None,
-        log_path=None,
+        log_path: str | Path | None = None,
     ) -> AmbulancePlanResult:
         """Return the best plan that misses the norms as little as the budgets allow.
 
@@ -497,7 +332,8 @@ class AmbulancePlan:
         if out.x is None:  # the time limit hit before any plan of the second solve
             out = out1
         result = self._result(p, out, solver)
-        result.relaxed = self._shortfalls(p, out.x)
+        assert out.x is not None  # out1 has a plan
+        result.relaxed = self.shortfalls(p, out.x)
         result.infeasible_reasons = list(reasons)
         return result
 
@@ -511,56 +347,26 @@ class AmbulancePlan:
         fits = bool(np.all(p.value(x, "short_fleet") <= caps + 1e-6))
         return fair, (x if fits else None)
 
-    def _shortfalls(self, p: MilpProblem, x: np.ndarray) -> list[str]:
-        """Say which norms the relaxed plan misses, by district, in planning terms."""
-        codes = list(self.norms["code"])
-        names = self.norms.set_index("code")["name_zh"]
-        v = np.round(p.value(x, "v"))
-        n = np.round(p.value(x, "n"))
-        by_district = pd.Series(v).groupby(self.sites["district_code"].to_numpy()).sum()
-        np_by_district = pd.Series(n).groupby(self.sites["district_code"].to_numpy()).sum()
-        out = []
-        for code, need, s in zip(codes, self.norms["min_vehicles"], p.value(x, "short_fleet"), strict=True):
-            if s > 0.5:
-                out.append(f"{names[code]} ({code}): {int(by_district.get(code, 0))} ambulances against the fleet "
-                           f"norm of {int(need)} (short {round(s)})")
-        share = self.negative_pressure_share
-        if p.value(x, "short_np")[0] > 0.05:  # below that it is solver tolerance, not a shortfall
-            out.append(f"negative-pressure vehicles: {int(n.sum())} of {int(v.sum())} against the {share:.0%} "
-                       f"share (short {p.value(x, 'short_np')[0]:.1f})")
-        if "short_np_district" in p.blocks:
-            for code, s in zip(codes, p.value(x, "short_np_district"), strict=True):
-                if s > 0.05:
-                    out.append(f"{names[code]} ({code}): {int(np_by_district.get(code, 0))} negative-pressure of "
-                               f"{int(by_district.get(code, 0))} ambulances against the {share:.0%} share "
-                               f"(short {s:.1f})")
-        if "short_county" in p.blocks:
-            counties = [c for c in codes if c in self.county_codes]
-            for code, s in zip(counties, p.value(x, "short_county"), strict=True):
-                if s > 0.5:
-                    out.append(f"{names[code]} ({code}): no county emergency centre")
-        return out
-
-    def _greedy_start(self, p: MilpProblem) -> np.ndarray | None:
+    def greedy_start(self, p: MilpProblem) -> np.ndarray | None:
         """Build a feasible MEXCLP plan to start the MIP from: Daskin's (1983) greedy, then local search.
 
         With a solver time limit the answer is then never worse than this plan; on the
-        Taiyuan baseline the local search (:class:`_VehicleSearch`) is what brings the plan
+        Taiyuan baseline the local search (:class:`VehicleSearch`) is what brings the plan
         within 0.1 % of the proven bound.
         Returns ``None`` when the start would not satisfy every constraint (e.g. a money
         budget, which the greedy rule ignores).
         """
         if self.model != "mexclp" or self.budget is not None:
             return None
-        cover, weight = self._mexclp_groups
-        v = _greedy_vehicles(self, cover, weight)
+        cover, weight = self.mexclp_groups
+        v = greedy_vehicles(self, cover, weight)
         if v is None:
             return None
-        v = _VehicleSearch(self, cover, weight).run(v, max_moves=self.fleet_cap + len(self.sites))
+        v = VehicleSearch(self, cover, weight).run(v, max_moves=self.fleet_cap + len(self.sites))
         x = np.zeros(p.n_vars)
         x[p.blocks["open"].slice] = (v > 0) | (self.sites["existing"].to_numpy(bool) & (not self.allow_closing))
         x[p.blocks["v"].slice] = v
-        x[p.blocks["n"].slice] = _greedy_negative_pressure(self, v)
+        x[p.blocks["n"].slice] = greedy_negative_pressure(self, v)
         K = p.blocks["y"].size // max(cover.shape[0], 1)
         level = cover @ v
         x[p.blocks["y"].slice] = (np.arange(K)[None, :] < np.minimum(level, K)[:, None]).ravel()
@@ -569,7 +375,7 @@ class AmbulancePlan:
         feasible = np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6)
         return x if feasible else None
 
-    def _diagnose(self, p: MilpProblem, solver, out: SolverOutput) -> list[str]:
+    def _diagnose(self, p: MilpProblem, solver: str | None, out: SolverOutput) -> list[str]:
         if out.status_code != "infeasible":
             return [f"ambulance plan: {out.status}"]
         culprits = [p.groups[name].description for name in relaxation_culprits(p, solver)]
@@ -577,97 +383,37 @@ class AmbulancePlan:
             return ["the ambulance norms and budgets conflict in more than one place at once"]
         return [f"the ambulance plan becomes feasible only without {c}" for c in culprits]
 
-    def _result(self, p: MilpProblem, out: SolverOutput, solver) -> AmbulancePlanResult:
+    def _result(self, p: MilpProblem, out: SolverOutput, solver: str | None) -> AmbulancePlanResult:
         x = out.x
+        assert x is not None  # callers pass solves that found a plan
         v = np.round(p.value(x, "v")).astype(int)
         n = np.round(p.value(x, "n")).astype(int)
         served, served_by_site = self._capacity_breakdown(v, p, x, solver)
-        stations = self._station_table(v, n, served_by_site)
-        demand = self._demand_table(v, served)
-        districts = self._district_table(stations, demand)
-        totals = self._totals(stations, demand)
+        stations = station_table(self, v, n, served_by_site)
+        demand = demand_table(self, v, served)
+        districts = district_table(self, stations, demand)
+        totals = fleet_totals(self, stations, demand)
         notes = self._notes()
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
         )
 
-    def _capacity_breakdown(self, v, p, x, solver) -> tuple[np.ndarray, np.ndarray]:
+    def _capacity_breakdown(self, v: np.ndarray, p: MilpProblem, x: np.ndarray,
+                            solver: str | None) -> tuple[np.ndarray, np.ndarray]:
         """Residents served per demand point and per station for the chosen fleet."""
-        if "x" in p.blocks:
+        if "z" in p.blocks:
             site, dem = self._assign
-            flow = p.value(x, "x")
+            flow = self.demand["population"].to_numpy(float)[dem] * p.value(x, "z")
         else:
-            site, dem = self._pairs
+            site, dem = self.pairs
             at_open = v[site] > 0
             site, dem = site[at_open], dem[at_open]
-            flow = _assignment_lp(
-                site, dem, self.demand["population"].to_numpy(float), v * self._site_capacity_per_vehicle(), solver
+            flow = assignment_lp(
+                site, dem, self.demand["population"].to_numpy(float), v * self.site_capacity_per_vehicle(), solver
             )
         served = np.bincount(dem, weights=flow, minlength=len(self.demand))
         by_site = np.bincount(site, weights=flow, minlength=len(self.sites))
         return np.minimum(served, self.demand["population"].to_numpy(float)), by_site
-
-    def _station_table(self, v, n, served_by_site) -> pd.DataFrame:
-        s = self.sites.copy()
-        s["vehicles"], s["negative_pressure"] = v, n
-        s["pop_covered"] = np.round(served_by_site).astype(int)
-        s = s[s["vehicles"] > 0].copy()
-        s["status"] = np.where(s["existing"], "existing", "new")
-        s["np_share"] = s["negative_pressure"] / s["vehicles"]
-        for role, k in self.staff_per_vehicle.items():
-            s[f"{role}s"] = s["vehicles"] * int(k) * int(self.shifts)
-        return s.reset_index(drop=True)
-
-    def _demand_table(self, v, served) -> pd.DataFrame:
-        d = self.demand[["demand_id", "district_code", "population"]].copy()
-        site, dem = self._pairs
-        in_catchment = np.zeros(len(d), dtype=bool)
-        in_catchment[dem[v[site] > 0]] = True
-        pop = d["population"].to_numpy(float)
-        d["served"] = served
-        full = served >= pop - 0.5
-        d["status"] = np.where(full & (pop > 0), "covered", np.where(in_catchment, "beyond_capacity", "outside"))
-        d.loc[(pop == 0) & in_catchment, "status"] = "covered"
-        return d
-
-    def _district_table(self, stations: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
-        t = self.norms[["code", "name_zh", "norm_class", "residents", "min_vehicles", "min_negative_pressure"]].rename(
-            columns={"min_vehicles": "amb_norm"}
-        )
-        g = stations.groupby("district_code")
-        t["amb_planned"] = t["code"].map(g["vehicles"].sum()).fillna(0).astype(int)
-        t["amb_np_planned"] = t["code"].map(g["negative_pressure"].sum()).fillna(0).astype(int)
-        t["stations"] = t["code"].map(g.size()).fillna(0).astype(int)
-        t["amb_gap"] = t["amb_planned"] - t["amb_norm"]
-        for role in self.staff_per_vehicle:
-            t[f"{role}s"] = t["code"].map(g[f"{role}s"].sum()).fillna(0).astype(int)
-        pop = demand.assign(covered=np.minimum(demand["served"], demand["population"]))
-        in_c = pop["status"] != "outside"
-        by = pop.groupby("district_code")
-        covered = by["covered"].sum()
-        catch = pop[in_c].groupby("district_code")["population"].sum()
-        t["pop_covered"] = t["code"].map(covered).fillna(0).round().astype(int)
-        t["pop_beyond_capacity"] = (t["code"].map(catch).fillna(0).round().astype(int) - t["pop_covered"]).clip(lower=0)
-        total = t["code"].map(by["population"].sum()).fillna(0).astype(int)
-        t["pop_outside"] = total - t["pop_covered"] - t["pop_beyond_capacity"]
-        t["coverage_share"] = np.where(total > 0, t["pop_covered"] / total.where(total > 0, 1), 0.0)
-        return t
-
-    def _totals(self, stations: pd.DataFrame, demand: pd.DataFrame) -> dict[str, Any]:
-        fleet = int(stations["vehicles"].sum())
-        npv = int(stations["negative_pressure"].sum())
-        pop = float(demand["population"].sum())
-        covered = float(np.minimum(demand["served"], demand["population"]).sum())
-        in_catch = float(demand.loc[demand["status"] != "outside", "population"].sum())
-        return {
-            "fleet_norm": self.fleet_norm, "fleet_planned": fleet, "np_planned": npv,
-            "np_share": npv / fleet if fleet else 0.0, "np_required_share": self.negative_pressure_share,
-            "stations_planned": len(stations), "stations_new": int((stations["status"] == "new").sum()),
-            "pop_total": round(pop), "pop_covered": round(covered),
-            "pop_beyond_capacity": round(in_catch - covered),
-            "pop_outside": round(pop - in_catch),
-            "staff": {role: int(stations[f"{role}s"].sum()) for role in self.staff_per_vehicle},
-        }  # fmt: skip
 
     def _notes(self) -> list[str]:
         notes = []
@@ -698,15 +444,6 @@ def _require_solution(out: SolverOutput, time_limit: float | None) -> None:
         raise SolverLimitError("ambulance plan", time_limit)
 
 
-def _coverage_pairs(minutes: sp.csr_matrix, standard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(site, demand) index pairs within each demand point's own standard (sorted by time)."""
-    coo = sp.coo_matrix(minutes)
-    keep = coo.data <= standard[coo.col] + 1e-9
-    site, dem, t = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
-    order = np.lexsort((site, t, dem))
-    return site[order], dem[order]
-
-
 def _nearest_k(pairs: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Keep each demand point's ``k`` nearest sites (pairs are sorted by demand, then time)."""
     site, dem = pairs
@@ -718,280 +455,108 @@ def _nearest_k(pairs: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray
     return site[keep], dem[keep]
 
 
-
-def _greedy_vehicles(plan: AmbulancePlan, cover: sp.csr_matrix, weight: np.ndarray) -> np.ndarray | None:
-    """Place ambulances one at a time where expected coverage grows most.
-
-    Districts below their fleet norm are served first; a new station is opened only while
-    the new-station budget still leaves enough stations for the districts' remaining needs.
-    """
-    sites = plan.sites
-    cap = sites["max_vehicles"].to_numpy(int)
-    district = sites["district_code"].to_numpy()
-    need = dict(zip(plan.norms["code"], plan.norms["min_vehicles"].astype(int), strict=True))
-    existing = sites["existing"].to_numpy(bool) & (not plan.allow_closing)
-    q, K = float(plan.busy_fraction), max(int(plan.max_levels), 1)
-    coverT = sp.csr_matrix(cover.T)
-    by_site = sp.csc_matrix(cover)
-    v = np.zeros(len(sites), dtype=int)
-    level = np.zeros(cover.shape[0])
-    budget = plan.max_new_stations if plan.max_new_stations is not None else len(sites)
-
-    def place(j: int) -> None:
-        v[j] += 1
-        need[district[j]] = need.get(district[j], 0) - 1
-        level[by_site.indices[by_site.indptr[j] : by_site.indptr[j + 1]]] += 1
-
-    for j in np.flatnonzero(existing):
-        place(int(j))
-    for _ in range(plan.fleet_cap - int(v.sum())):
-        open_new = int(((v > 0) & ~existing).sum())
-        spare = {d: int(cap[(district == d) & (v > 0)].sum() - v[district == d].sum()) for d in need}
-        reserve = {d: max(0, -(-max(need[d] - spare[d], 0) // int(cap.max()))) for d in need}
-        short = {d for d, r in need.items() if r > 0}
-        marginal = weight * (1 - q) * q ** np.minimum(level, K) * (level < K)
-        gain = coverT @ marginal
-        eligible = v < cap
-        if short:
-            eligible &= np.isin(district, list(short))
-        new_site = v == 0
-        room = budget - open_new - sum(reserve.values())
-        own_reserve = np.array([reserve.get(d, 0) > 0 for d in district])
-        eligible &= ~new_site | (room > 0) | own_reserve
-        if not eligible.any():
-            return None
-        j = int(np.flatnonzero(eligible)[np.argmax(gain[eligible])])
-        place(j)
-    if any(r > 0 for r in need.values()):
-        return None
-    return v
+# --------------------------------------------------------------------------- the plan as the pipeline runs it
 
 
-class _VehicleSearch:
-    """Local search on the ambulances per site, from the greedy MEXCLP plan.
+class Ambulances:
+    """The ambulance plan (:class:`AmbulancePlan`) as the pipeline runs it.
 
-    Daskin's greedy places one vehicle at a time and never undoes a station it opened; on the
-    Taiyuan baseline it spends the new-station budget on urban stations that the counties
-    need more, 1.4 % below the proven bound, and HiGHS improves neither that start nor its
-    bound within minutes. Four kinds of move repair that: shift one vehicle to another site
-    of its district; relocate a whole station within its district; transfer a station (its
-    vehicles go to the other open stations of its district, and a vehicle from a station
-    with at least two opens a site elsewhere); reseat (close a station, then let shifts and
-    relocations settle the plan). Every move keeps each district's fleet, the station
-    capacities, the kept existing stations, the county centres and the new-station budget,
-    and is taken only if it raises expected coverage less the MIP's station tie-break (0.5
-    per new station) by more than :attr:`TOL`. So the search ends, and it is deterministic
-    (no clock): a solve that finishes gives the same plan every time.
+    Its status is the run's headline status (:class:`healthopt.plans.base.PlanOutcome`).
+    ``solver.gap`` is passed as given: ``0`` means prove optimality (there is no floor).
     """
 
-    #: Smallest improvement (in objective units, i.e. residents) a move must bring.
-    TOL = 1e-6
-    #: Sites tried per closed station in a transfer (best estimates first, then exact).
-    TRANSFER_TRIES = 3
-    #: Stations tried for a reseat (those whose closing loses least first).
-    RESEAT_TRIES = 15
-    #: Moves the plan may take to settle after a reseat's closing.
-    SETTLE_MOVES = 200
+    name: ClassVar[str] = "ambulances"
+    step: ClassVar[str] = "ambulance plan"
 
-    def __init__(self, plan: AmbulancePlan, cover: sp.csr_matrix, weight: np.ndarray) -> None:
-        self.cover = sp.csr_matrix(cover, dtype=np.int64)
-        self.weight = np.asarray(weight, dtype=float)
-        self.by_site = sp.csc_matrix(self.cover)
-        self.coverT = coverT = sp.csr_matrix(self.cover.T, dtype=float)
-        K = max(int(plan.max_levels), 1)
-        self.phi_table = 1.0 - float(plan.busy_fraction) ** np.arange(K + 1)  # coverage at level 0..K
-        sites = plan.sites
-        self.district = sites["district_code"].to_numpy()
-        # Gains are needed only at the sites of one district: its rows of cover^T, kept apart.
-        self.rows = {d: (idx, coverT[idx]) for d in pd.unique(self.district)
-                     for idx in [np.flatnonzero(self.district == d)]}
-        self.cap = sites["max_vehicles"].to_numpy(int)
-        existing = sites["existing"].to_numpy(bool)
-        self.new = ~existing
-        self.floor = (existing & (not plan.allow_closing)).astype(int)  # kept stations keep a vehicle
-        self.budget = np.inf if plan.max_new_stations is None else float(plan.max_new_stations)
+    def __init__(self, scenario: Scenario, inputs: Inputs, context: PlanContext, plan: AmbulancePlan) -> None:
+        self.scenario, self.inputs, self.context, self.plan = scenario, inputs, context, plan
 
-    # ------------------------------------------------------------------ objective
-    def _phi(self, level: np.ndarray) -> np.ndarray:
-        """Coverage share at each (non-negative) level."""
-        return self.phi_table[np.minimum(level, self.phi_table.size - 1)]
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """``plans.ambulances.enabled``."""
+        return bool(scenario.plans.ambulances.enabled)
 
-    def score(self, v: np.ndarray) -> float:
-        """Return the expected coverage of ``v`` less the MIP's 0.5 per new station."""
-        v = np.rint(v).astype(np.int64)
-        return float(self.weight @ self._phi(self.cover @ v)) - 0.5 * float(((v > 0) & self.new).sum())
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, inputs: Inputs, context: PlanContext) -> Ambulances:
+        """Build the :class:`AmbulancePlan` from ``plans.ambulances`` and the fleet norms of the study area."""
+        amb, area = scenario.plans.ambulances, inputs.area
+        nt = norms.ambulance_norms(area, amb.per_residents.model_dump(), amb.negative_pressure_share,
+                                   per_district_negative_pressure=amb.negative_pressure_per_district)
+        counties = list(area.loc[area["norm_class"] == "county", "code"]) if amb.county_centre_required else []
+        plan = AmbulancePlan(
+            context.travel_times.minutes, inputs.sites, context.points, nt,
+            negative_pressure_share=amb.negative_pressure_share,
+            per_district_negative_pressure=amb.negative_pressure_per_district, max_vehicles=amb.max_vehicles,
+            max_new_stations=amb.max_new_stations, allow_closing=amb.allow_closing,
+            station_cost=amb.costs.station, vehicle_cost=amb.costs.vehicle, budget=amb.costs.budget,
+            county_codes=counties, model={"mclp": "capacitated"}.get(amb.model, amb.model),
+            busy_fraction=amb.busy_fraction, r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
+            staff_per_vehicle=amb.staff_per_vehicle.model_dump(), shifts=amb.shifts,
+        )
+        return cls(scenario, inputs, context, plan)
 
-    def _groups(self, j: int) -> np.ndarray:
-        return self.by_site.indices[self.by_site.indptr[j] : self.by_site.indptr[j + 1]]
+    def solve(self, settings: SolverSettings) -> AmbulancePlanResult:
+        """Solve under the run's solver settings, unchanged (log: ``solver_ambulances.log``)."""
+        return self.plan.solve(solver=None if settings.name == "auto" else settings.name,
+                               time_limit=settings.time_limit_s, gap=settings.gap, threads=settings.threads,
+                               log_path=settings.log_path(self.name),
+                               relax_norms=settings.relax_norms_if_infeasible)
 
-    def _gain(self, level: np.ndarray, k: int, district: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Sites (all, or those of ``district``) and the coverage that adding ``k`` vehicles there gains."""
-        idx, M = (np.arange(self.cover.shape[1]), self.coverT) if district is None else self.rows[district]
-        return idx, M @ (self.weight * (self._phi(level + k) - self._phi(level)))
+    def layers(self, result: AmbulancePlanResult) -> PlanLayers:
+        """Return the ``stations`` and ``coverage_areas`` layers and the districts' and demand's columns."""
+        tt = self.context.travel_times
+        cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
+                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers"]
+        stations = self._station_layer(result)
+        points = self.context.points
+        minutes = tt.min_time_per_demand(np.isin(tt.site_ids, result.stations["site_id"]))
+        status = points["demand_id"].map(result.demand.set_index("demand_id")["status"])
+        demand = pd.DataFrame({"demand_id": points["demand_id"].to_numpy(), "status": status.to_numpy(),
+                               # NaN: no open station in range
+                               "minutes": np.where(np.isfinite(minutes), minutes, np.nan)})
+        return PlanLayers(layers={"stations": stations, "coverage_areas": self._coverage_layer(stations)},
+                          districts=result.districts[cols], demand=demand)
 
-    def _without(self, level: np.ndarray, j: int, k: int) -> tuple[np.ndarray, float]:
-        """Levels after taking ``k`` vehicles from site ``j``, and the coverage that loses."""
-        g = self._groups(j)
-        after = level.copy()
-        after[g] -= k
-        return after, float(self.weight[g] @ (self._phi(level[g]) - self._phi(after[g])))
+    def _station_layer(self, result: AmbulancePlanResult) -> gpd.GeoDataFrame:
+        s = result.stations.copy()
+        tt = self.context.travel_times
+        geo = self.inputs.sites.set_index("site_id").geometry
+        est = pd.Series(tt.site_estimated, index=tt.site_ids)
+        s["estimated"] = s["site_id"].map(est).fillna(False).astype(bool)
+        s["name"] = s["site_id"]
+        keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
+                "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+        return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
 
-    def _new_open(self, v: np.ndarray) -> int:
-        return int(((v > 0) & self.new).sum())
+    def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Drive-time areas of the on-network stations, each at its own district's response standard.
 
-    # ------------------------------------------------------------------ search
-    def run(self, v: np.ndarray, max_moves: int) -> np.ndarray:
-        """Apply the first kind of move that improves (shift, relocate, transfer, reseat) until none does."""
-        return self._descend(v, (self._shift, self._relocate, self._transfer, self._reseat), max_moves)
-
-    def _descend(self, v: np.ndarray, moves: tuple, max_moves: int) -> np.ndarray:
-        v = np.asarray(v, dtype=np.int64).copy()
-        for _ in range(max_moves):
-            level = self.cover @ v
-            move = next((m for find in moves if (m := find(v, level)) is not None), None)
-            if move is None:
-                break
-            v = move
-        return v
-
-    def _shift(self, v: np.ndarray, level: np.ndarray) -> np.ndarray | None:
-        """Best move of one vehicle to another site of the same district."""
-        best, out, opened = self.TOL, None, self._new_open(v)
-        for j in np.flatnonzero(v > self.floor):
-            after, loss = self._without(level, j, 1)
-            closes = bool(v[j] == 1 and self.new[j])
-            idx, gain = self._gain(after, 1, self.district[j])
-            opens = (v[idx] == 0) & self.new[idx]
-            delta = gain - loss - 0.5 * opens + 0.5 * closes
-            ok = (v[idx] < self.cap[idx]) & (idx != j) & (~opens | (opened - closes < self.budget))
-            t = _best(delta, ok)
-            if t is not None and delta[t] > best:
-                best, out = delta[t], _moved(v, j, idx[t], 1)
-        return out
-
-    def _relocate(self, v: np.ndarray, level: np.ndarray) -> np.ndarray | None:
-        """Best move of a whole station to an empty site of the same district."""
-        best, out, opened = self.TOL, None, self._new_open(v)
-        for j in np.flatnonzero((v > 0) & (self.floor == 0)):
-            after, loss = self._without(level, j, v[j])
-            idx, gain = self._gain(after, v[j], self.district[j])
-            delta = gain - loss - 0.5 * self.new[idx] + 0.5 * self.new[j]
-            ok = (v[idx] == 0) & (self.cap[idx] >= v[j]) & (opened - self.new[j] + self.new[idx] <= self.budget)
-            t = _best(delta, ok)
-            if t is not None and delta[t] > best:
-                best, out = delta[t], _moved(v, j, idx[t], v[j])
-        return out
-
-    def _transfer(self, v: np.ndarray, level: np.ndarray) -> np.ndarray | None:
-        """Best closing of a station whose place another site (any district) takes."""
-        base, best, out = self.score(v), self.TOL, None
-        for j in np.flatnonzero((v > 0) & (self.floor == 0)):
-            closed = self._close(v, level, j)
-            if closed is None:
-                continue
-            for cand in self._openings(closed, v):
-                delta = self.score(cand) - base
-                if delta > best:
-                    best, out = delta, cand
-        return out
-
-    def _reseat(self, v: np.ndarray, level: np.ndarray) -> np.ndarray | None:
-        """First closing of a station after which shifts and relocations give a better plan.
-
-        A transfer re-places the closed station's vehicles greedily and moves one vehicle; on
-        the Taiyuan baseline an urban station can give way at almost no loss only when several
-        vehicles of its district move, which this compound move lets the other moves do.
+        A county station's area is drawn at ``response_minutes.county``, an urban one's at
+        ``response_minutes.urban`` (``area.urban``), as the demand points' standards are.
         """
-        base = self.score(v)
-        closings = [(self.score(c), j, c) for j in np.flatnonzero((v > 0) & (self.floor == 0))
-                    if (c := self._close(v, level, j)) is not None]
-        for _, _, closed in sorted(closings, key=lambda t: (-t[0], t[1]))[: self.RESEAT_TRIES]:
-            settled = self._descend(closed, (self._shift, self._relocate), self.SETTLE_MOVES)
-            if self.score(settled) > base + self.TOL:
-                return settled
-        return None
+        on_net = stations[~stations["estimated"]]
+        if on_net.empty:
+            return gpd.GeoDataFrame({"site_id": [], "minutes": [], "estimated": []}, geometry=[], crs=4326)
+        G, standard = self.inputs.graph, self.scenario.response_minutes
+        nodes, _ = traveltime.nearest_nodes(G, on_net)
+        minutes = np.array([standard.urban if self.scenario.is_urban(code) else standard.county
+                            for code in on_net["district_code"]], dtype=float)
+        parts = []
+        for value in pd.unique(minutes):  # one call per standard; the stations keep their order
+            pick = np.flatnonzero(minutes == value)
+            part = traveltime.service_areas(G, list(nodes[pick]), float(value))
+            parts.append(part.set_axis(pick))
+        areas = gpd.GeoDataFrame(pd.concat(parts).sort_index(), geometry="geometry", crs=parts[0].crs)
+        areas = areas.reset_index(drop=True)
+        areas["site_id"] = on_net["site_id"].to_numpy()
+        areas["minutes"] = minutes
+        areas["estimated"] = False
+        return areas[["site_id", "minutes", "estimated", "geometry"]]
 
-    def _close(self, v: np.ndarray, level: np.ndarray, j: int) -> np.ndarray | None:
-        """Close ``j``; its vehicles go one by one where they add most among its district's open stations."""
-        idx = self.rows[self.district[j]][0]
-        v2 = v.copy()
-        v2[j] = 0
-        if int((self.cap - v2)[idx][v2[idx] > 0].sum()) < v[j]:
-            return None
-        level, _ = self._without(level, j, v[j])
-        for _ in range(int(v[j])):
-            idx, gain = self._gain(level, 1, self.district[j])
-            t = idx[_best(gain, (v2[idx] > 0) & (v2[idx] < self.cap[idx]))]
-            v2[t] += 1
-            level[self._groups(t)] += 1
-        return v2
-
-    def _openings(self, v2: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
-        """Plans opening an empty site with one vehicle from its district's cheapest station of 2 or more."""
-        level = self.cover @ v2
-        _, add = self._gain(level, 1)
-        lose = self.coverT @ (self.weight * (self._phi(level) - self._phi(np.maximum(level - 1, 0))))
-        donors = v2 >= 2  # the donor stays open
-        cheapest = {d: ks[np.argmin(lose[ks])] for d, (idx, _) in self.rows.items()
-                    if (ks := idx[donors[idx]]).size}
-        ok = (v2 == 0) & (v == 0) & np.isin(self.district, list(cheapest))
-        ok &= self._new_open(v2) + self.new <= self.budget
-        donor = np.array([cheapest.get(d, 0) for d in self.district])
-        estimate = np.where(ok, add - lose[donor] - 0.5 * self.new, -np.inf)
-        tries = [t for t in np.argsort(-estimate, kind="stable")[: self.TRANSFER_TRIES] if ok[t]]
-        return [_moved(v2, donor[t], t, 1) for t in tries]
-
-
-def _best(values: np.ndarray, ok: np.ndarray) -> int | None:
-    """Index of the largest of ``values`` where ``ok`` (first on ties), or ``None``."""
-    if not ok.any():
-        return None
-    idx = np.flatnonzero(ok)
-    return int(idx[np.argmax(values[idx])])
-
-
-def _moved(v: np.ndarray, source: int, target: int, k: int) -> np.ndarray:
-    out = v.copy()
-    out[source] -= k
-    out[target] += k
-    return out
-
-
-def _greedy_negative_pressure(plan: AmbulancePlan, v: np.ndarray) -> np.ndarray:
-    """Negative-pressure vehicles at the stations with the largest catchments, just enough."""
-    share = plan.negative_pressure_share
-    n = np.zeros_like(v)
-    order = np.argsort(-plan._catchment_population(), kind="stable")
-    district = plan.sites["district_code"].to_numpy()
-    if plan.per_district_negative_pressure:
-        for d in np.unique(district[v > 0]):
-            want = math.ceil(share * v[district == d].sum() - 1e-9)
-            for j in order[district[order] == d]:
-                take = min(v[j] - n[j], want)
-                n[j] += take
-                want -= take
-    want = math.ceil(share * v.sum() - 1e-9) - int(n.sum())
-    for j in order:
-        if want <= 0:
-            break
-        take = min(v[j] - n[j], want)
-        n[j] += take
-        want -= take
-    return n
-
-def _assignment_lp(site, dem, pop, capacity, solver) -> np.ndarray:
-    """Transportation LP: most residents served within the standard for a fixed fleet."""
-    p = MilpProblem("ambulance_capacity", "max")
-    npairs = site.size
-    usable = capacity[site] > 0
-    p.add_variables("x", npairs, ub=np.where(usable, INF, 0.0), obj=1.0)
-    p.add_constraints(
-        "demand", {"x": sp.csr_matrix((np.ones(npairs), (dem, np.arange(npairs))), shape=(len(pop), npairs))}, ub=pop
-    )
-    p.add_constraints(
-        "capacity",
-        {"x": sp.csr_matrix((np.ones(npairs), (site, np.arange(npairs))), shape=(len(capacity), npairs))},
-        ub=capacity,
-    )
-    out = solve_problem(p, solver)
-    return out.x if out.x is not None else np.zeros(npairs)
+    def summary(self, result: AmbulancePlanResult) -> PlanSummary:
+        """Return the fleet KPIs, the modelling notes, the solve's outcome and any relaxed norms."""
+        return PlanSummary(
+            kpis=dict(result.totals), notes=list(result.notes),
+            solver={"status": result.status, "optimal": bool(result.optimal), "gap": result.gap},
+            outcome=PlanOutcome(result.status, bool(result.optimal), result.gap, headline=True),
+            relaxed=list(result.relaxed), infeasible_reasons=list(result.infeasible_reasons))

@@ -22,13 +22,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from healthopt import norms
+from healthopt.data import overlay
+from healthopt.data.places import proxy_points
 from healthopt.errors import InfeasiblePlanError
+from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import solve_problem
-from healthopt.models.base import MilpProblem
+from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
+from healthopt.scenario.defaults import norm_float_default, norm_float_range
+
+if TYPE_CHECKING:
+    from healthopt.milp.settings import SolverSettings
+    from healthopt.scenario import Scenario
 
 #: Shortfall weight by district strategy (001 annex 1: 重点配置区 first).
 STRATEGY_WEIGHT: dict[str, float] = {"priority": 3.0, "strengthen": 2.0, "shed": 1.0}
@@ -51,6 +62,10 @@ class BedPlanResult:
         Targets not met, each with its reason.
     status : str
         Solver status in words.
+    objective : float or None
+        Objective value of the plan.
+    status_code : str
+        Solver status code (:data:`healthopt.milp.solve.STATUS_WORDS`).
     """
 
     districts: pd.DataFrame
@@ -59,6 +74,12 @@ class BedPlanResult:
     unmet: list[str] = field(default_factory=list)
     status: str = ""
     objective: float | None = None
+    status_code: str = "optimal"
+
+    @property
+    def optimal(self) -> bool:
+        """Whether the plan is proven optimal (within the requested gap)."""
+        return self.status_code in ("optimal", "optimal_within_gap")
 
 
 @dataclass
@@ -90,10 +111,10 @@ class BedPlan:
 
     targets: pd.DataFrame
     hospitals: pd.DataFrame
-    citywide_per_1000: float = 9.56
+    citywide_per_1000: float = field(default_factory=norm_float_default("beds.citywide_per_1000_2025"))
     infectious_min: dict[str, int] = field(default_factory=dict)
     icu_share: dict[str, tuple[float, float]] = field(
-        default_factory=lambda: {"secondary": (0.02, 0.05), "tertiary": (0.05, 0.08)}
+        default_factory=lambda: {lvl: norm_float_range(f"beds.icu_share.{lvl}") for lvl in ("secondary", "tertiary")}
     )
     max_new_beds: int | None = None
     reserved_icu: dict[str, int] = field(default_factory=dict)
@@ -201,13 +222,14 @@ class BedPlan:
             )
         return p
 
-    def solve(self, solver: str | None = None, time_limit: float | None = None, log_path=None) -> BedPlanResult:
+    def solve(self, solver: str | None = None, time_limit: float | None = None, log_path=None, *,
+              gap: float | None = None, threads: int | None = None) -> BedPlanResult:
         """Solve the bed plan and return per-district and per-hospital tables."""
         self.check()
         t = self.targets.reset_index(drop=True)
         h = self._hospital_table()
         p = self._build(t, h)
-        out = solve_problem(p, solver, time_limit, None, None, log_path)
+        out = solve_problem(p, solver, time_limit, gap, threads, log_path)
         if out.x is None:
             raise InfeasiblePlanError([f"bed plan: {out.status}"])
         val = {name: np.round(p.value(out.x, name)) for name in ("hosp_add", "dist_add", "cut")}
@@ -248,4 +270,82 @@ class BedPlan:
             for r in d.itertuples()
             if r.shortfall > 0
         ]
-        return BedPlanResult(d, hosp, citywide, unmet, out.status, out.objective)
+        return BedPlanResult(d, hosp, citywide, unmet, out.status, out.objective, out.status_code)
+
+
+# --------------------------------------------------------------------------- the plan as the pipeline runs it
+
+
+class Beds:
+    """The bed plan (:class:`BedPlan`) as the pipeline runs it.
+
+    Reads the ICU beds the green channel's receivers reserve from ``context.results``
+    (so the green channel comes first in the registry).
+    """
+
+    name: ClassVar[str] = "beds"
+    step: ClassVar[str] = "bed plan"
+
+    def __init__(self, scenario: Scenario, inputs: Inputs, plan: BedPlan | None) -> None:
+        self.scenario, self.inputs, self.plan = scenario, inputs, plan
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """``plans.beds.enabled``."""
+        return bool(scenario.plans.beds.enabled)
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, inputs: Inputs, context: PlanContext) -> Beds:
+        """Build the :class:`BedPlan` from ``plans.beds`` (its targets and strategies win over the embedded annex 1)."""
+        data, area = inputs.data, inputs.area
+        overlay.require_in_area(data, area["code"])
+        beds = scenario.plans.beds
+        table = data.beds_district.assign(
+            beds_per_1000_2025=data.beds_district["code"].map(beds.targets),
+            strategy=data.beds_district["code"].map(beds.strategy),
+        )
+        targets = norms.bed_targets(area, table)
+        if targets.empty:
+            return cls(scenario, inputs, None)
+        gc = context.results.get("green_channel")
+        plan = BedPlan(targets, data.hospitals, citywide_per_1000=beds.citywide_per_1000,
+                       infectious_min={str(k): int(v) for k, v in beds.infectious_min.items()},
+                       icu_share={k: tuple(v) for k, v in beds.icu_share.model_dump().items()},
+                       reserved_icu=gc.reserved_icu if gc is not None else {})
+        return cls(scenario, inputs, plan)
+
+    def solve(self, settings: SolverSettings) -> BedPlanResult | None:
+        """Solve under the run's solver settings (``None``: no district of the area has a bed target)."""
+        if self.plan is None:
+            return None
+        return self.plan.solve(None if settings.name == "auto" else settings.name, settings.time_limit_s,
+                               settings.log_path("beds"), gap=settings.gap, threads=settings.threads)
+
+    def layers(self, result: BedPlanResult | None) -> PlanLayers:
+        """Return the ``beds`` layer (municipal hospitals) and the districts' bed columns."""
+        if result is None:
+            return PlanLayers()
+        b = result.districts.rename(columns={"beds_2025_target": "beds_target", "shortfall": "bed_shortfall",
+                                             "rate_2025": "beds_per_1000_target"})
+        cols = ["code", "beds_2022_estimate", "beds_target", "beds_planned", "beds_per_1000_planned",
+                "beds_per_1000_target", "bed_shortfall"]
+        h = result.hospitals.rename(columns={"beds_added": "beds_change", "beds_2025_planned": "beds_2025",
+                                             "beds_2025": "beds_2025_cap", "name_zh": "name"})
+        h["infectious_beds"] = 0
+        keep = ["name", "district_code", "beds_2022", "beds_change", "beds_2025", "icu_min", "icu_max",
+                "reserved_icu", "infectious_beds"]
+        data = self.inputs.data
+        layer: gpd.GeoDataFrame = overlay.relocate(proxy_points(h[keep], data.seats), data.hospital_layer,
+                                                   name_col="name")
+        return PlanLayers(layers={"beds": layer}, districts=b[cols])
+
+    def summary(self, result: BedPlanResult | None) -> PlanSummary:
+        """Return the bed KPIs, the estimate note, the unmet targets and the solve's outcome."""
+        if result is None:
+            return PlanSummary()
+        kpis = {"beds_target_per_1000": result.citywide["district_targets_per_1000"],
+                "beds_planned_per_1000": result.citywide["planned_per_1000"],
+                "citywide_target_per_1000": result.citywide["target_per_1000"]}
+        notes = ["District bed stocks for 2022 are estimated from the 2022 per-1,000 rates.", *result.unmet]
+        return PlanSummary(kpis=kpis, notes=notes, solver={"status": result.status},
+                           outcome=PlanOutcome(result.status, result.optimal, label="beds"))

@@ -8,12 +8,21 @@ estimates (flagged ``estimated``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
 from healthopt import settings, traveltime
+from healthopt.data import overlay
+from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanSummary
+
+if TYPE_CHECKING:
+    from healthopt.milp.settings import SolverSettings
+    from healthopt.scenario import Scenario
 
 #: Longest referral time kept (minutes); beyond it a pair is reported as unreachable.
 MAX_REFERRAL_MINUTES = 240.0
@@ -79,3 +88,79 @@ def senders_and_receivers(names_s: list[str], names_r: list[str], table: pd.Data
         return proxy_points(f, seats)
 
     return frame(names_s), frame(names_r)
+
+
+# --------------------------------------------------------------------------- the plan as the pipeline runs it
+
+
+@dataclass
+class GreenChannelResult:
+    """Referral routes, hospitals without a location, ICU beds reserved, hospitals still at a proxy location."""
+
+    routes: gpd.GeoDataFrame
+    unlocated: list[str]
+    reserved_icu: dict[str, int]
+    proxies: list[str]
+
+
+class GreenChannel:
+    """The green channel as the pipeline runs it: travel times only, no optimisation.
+
+    The bed plan reads :attr:`GreenChannelResult.reserved_icu` (``context.results``), so it
+    comes before the beds in the registry.
+    """
+
+    name: ClassVar[str] = "green_channel"
+    step: ClassVar[str] = "green channel"
+
+    def __init__(self, scenario: Scenario, inputs: Inputs, context: PlanContext) -> None:
+        self.scenario, self.inputs = scenario, inputs
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """``plans.green_channel.enabled``."""
+        return bool(scenario.plans.green_channel.enabled)
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, inputs: Inputs, context: PlanContext) -> GreenChannel:
+        """Read ``plans.green_channel``."""
+        return cls(scenario, inputs, context)
+
+    def solve(self, settings: SolverSettings) -> GreenChannelResult:
+        """Locate the hospitals and time every referral route (no solver: ``settings`` is not used)."""
+        sc, data, G = self.scenario, self.inputs.data, self.inputs.graph
+        gc = sc.plans.green_channel
+        proxies = senders_and_receivers(list(gc.senders), list(gc.receivers), data.green_channel, data.seats)
+        senders, receivers = (overlay.relocate(f, data.hospital_layer) for f in proxies)
+        routes = referral_routes(G, senders, receivers, circuity=sc.network.circuity,
+                                 fallback_speed_kph=sc.network.fallback_speed_kph,
+                                 snap_tolerance_m=sc.network.snap_tolerance_m)
+        reserved = reserved_icu(list(gc.receivers), data.hospitals["name_zh"], gc.reserved_icu_beds)
+        still = [n for f in (senders, receivers) for n in f.loc[f["location_quality"] == "proxy", "name_zh"]]
+        return GreenChannelResult(routes, unlocated(senders, receivers), reserved, still)
+
+    def layers(self, result: GreenChannelResult) -> PlanLayers:
+        """Return the ``green_channel`` layer (one line per route)."""
+        return PlanLayers(layers={"green_channel": result.routes})
+
+    def summary(self, result: GreenChannelResult) -> PlanSummary:
+        """Return the ``green_channel`` section (routes, unlocated, reserved ICU) and the location notes."""
+        routes = result.routes.drop(columns="geometry")
+        section: dict[str, Any] = {"routes": routes.to_dict(orient="records"), "unlocated": result.unlocated,
+                                   "reserved_icu": result.reserved_icu}
+        return PlanSummary(section=section, notes=_notes(result))
+
+
+def _notes(gc: GreenChannelResult) -> list[str]:
+    notes = []
+    if gc.proxies:
+        notes.append("Green channel: locations of " + ", ".join(gc.proxies) + " are district-seat proxies "
+                     "(no published coordinates).")
+    routes = gc.routes
+    if len(routes) and routes["estimated"].any():
+        notes.append(f"Green channel: {int(routes['estimated'].sum())} of {len(routes)} referral times are "
+                     "straight-line estimates (no road data in Jinzhong).")
+    if gc.unlocated:
+        notes.append("Green channel: no location known for " + ", ".join(gc.unlocated)
+                     + "; add them to a hospitals layer (data.hospitals) to include them.")
+    return notes

@@ -17,13 +17,24 @@ county sub-centres (县域医疗次中心, 001 §三(三)).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import shapely
 
+from healthopt import norms, traveltime
 from healthopt.errors import InfeasiblePlanError, SolverLimitError
 from healthopt.models.median import PMedian
+from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
+from healthopt.scenario.defaults import norm_int_range
+from healthopt.settings import CRS_GEOGRAPHIC, CRS_METRIC
+
+if TYPE_CHECKING:
+    from healthopt.milp.settings import SolverSettings
+    from healthopt.scenario import Scenario
 
 
 @dataclass
@@ -73,7 +84,7 @@ def _blocks(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray) -> tuple[np.nda
 
 
 def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int, solver, time_limit,
-                    fixed: np.ndarray | None = None):
+                    fixed: np.ndarray | None = None, gap: float | None = None, threads: int | None = None):
     """Solve the p-median over the district's (possibly block-merged) demand.
 
     Returns the result and each demand point's row in the solved instance (-1 if no
@@ -85,7 +96,7 @@ def _solve_district(sub: sp.csr_matrix, pop: np.ndarray, xy: np.ndarray, p: int,
     reached = np.diff(rows.indptr) > 0
     model = PMedian.from_cost_matrix(rows[reached], weight[reached], p, predefined_facilities_arr=fixed)
     row_of_block = np.where(reached, np.cumsum(reached) - 1, -1)
-    return model.solve(solver=solver, time_limit=time_limit), row_of_block[block]
+    return model.solve(solver=solver, time_limit=time_limit, gap=gap, threads=threads), row_of_block[block]
 
 
 def _label(chosen: pd.DataFrame, n_chc: int) -> pd.Series:
@@ -120,9 +131,11 @@ def site_health_centres(
     counties: list[str],
     seat_distance_km: np.ndarray,
     demand_xy: np.ndarray,
-    subcentres: tuple[int, int] = (1, 2),
+    subcentres: tuple[int, int] = norm_int_range("primary_care.subcentres_per_county"),
     solver: str | None = None,
     time_limit: float | None = None,
+    gap: float | None = None,
+    threads: int | None = None,
 ) -> PrimaryCareResult:
     """Site the required health centres district by district (p-median).
 
@@ -149,10 +162,12 @@ def site_health_centres(
         ``BLOCK_M`` blocks of demand (the most populous point of a block stands for it).
     subcentres : (int, int)
         Minimum and maximum sub-centres per county.
-    solver, time_limit
-        Solver settings (time limit per district).
+    solver, time_limit, gap, threads
+        Solver settings, for each district's p-median (the time limit is per district).
     """
-    rows, summary, statuses = [], [], []
+    rows: list[pd.DataFrame] = []
+    summary: list[tuple[Any, int, int, float, float]] = []
+    statuses: list[str] = []
     pop_all = demand["population"].to_numpy(float)
     for req in required.itertuples():
         p = int(req.required_chc + req.required_thc)
@@ -167,7 +182,7 @@ def site_health_centres(
         if fixed is not None:  # existing centres are kept, and count towards the norm
             p = max(p, int(fixed.sum()))
         result, row = _solve_district(sub, pop, demand_xy[d_idx], min(p, s_idx.size), solver, time_limit,
-                                      fixed)
+                                      fixed, gap, threads)
         _require_solution(result, req.code, time_limit)
         statuses.append(result.status)
         assign = result.assignments.set_index("demand_id")
@@ -217,3 +232,129 @@ def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.Dat
     # A district with fewer demand points than required centres (e.g. a coarse user layer) leaves some idle.
     chosen["pop_served"] = chosen["pop_served"].fillna(0).round().astype(int)
     return chosen[columns].sort_values(["district_code", "site_id"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the plan as the pipeline runs it
+
+#: Cutoff of the patient travel-time matrices (minutes): long enough to reach every resident,
+#: because the p-median assigns everyone to some centre.
+PATIENT_CUTOFF_MINUTES = 120.0
+
+
+def patient_minutes(sc: Scenario, G: Any, cand: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> sp.csr_matrix | None:
+    """Return sites × demand patient minutes (ordinary, not ambulance, speed); ``None`` when either is empty."""
+    if cand.empty or points.empty:
+        return None
+    tt = traveltime.travel_time_matrix(G, cand, points, PATIENT_CUTOFF_MINUTES,
+                                       snap_tolerance_m=sc.network.snap_tolerance_m,
+                                       circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph)
+    minutes = tt.minutes.copy()
+    # Patients travel at ordinary speed: undo the ambulance factor on network-timed pairs.
+    minutes.data = minutes.data * np.where(tt.pair_estimated, 1.0, sc.network.ambulance_speed_factor)
+    return minutes
+
+
+def patient_minutes_by_district(sc: Scenario, area: pd.DataFrame, G: Any, cand: gpd.GeoDataFrame,
+                                points: gpd.GeoDataFrame) -> dict[str, sp.csr_matrix | None]:
+    """Return the patient minutes (sites × demand) within each district, keyed by district code."""
+    return {code: patient_minutes(sc, G, cand[cand["district_code"] == code], points[points["district_code"] == code])
+            for code in area["code"]}
+
+
+def required_centres(sc: Scenario, inputs: Inputs) -> pd.DataFrame:
+    """Return the norm count of CHCs and THCs per district (:func:`healthopt.norms.health_centre_norms`)."""
+    pc = sc.plans.primary_care
+    return norms.health_centre_norms(inputs.area, inputs.data.divisions, chc_per_street=pc.chc_per_street,
+                                     extra_threshold=pc.extra_chc_threshold,
+                                     extra_per_residents=pc.extra_chc_per_residents)
+
+
+@dataclass
+class PrimaryCareOutcome:
+    """What :class:`PrimaryCare` produced: the required centres and, when siting is on, where they go."""
+
+    required: pd.DataFrame
+    sited: PrimaryCareResult | None
+
+
+class PrimaryCare:
+    """The health-centre plan (:func:`site_health_centres`) as the pipeline runs it.
+
+    It runs in every scenario: the required centre counts are always reported (districts
+    layer, KPIs); the centres are sited only with ``plans.primary_care.enabled``. Each
+    district's p-median is one solve under the run's ``solver.time_limit_s`` and
+    ``solver.gap`` (on the Taiyuan baseline each finishes within 6 s, so the former
+    30-second cap per district never bound).
+    """
+
+    name: ClassVar[str] = "primary_care"
+    step: ClassVar[str] = "health centres"
+
+    def __init__(self, scenario: Scenario, inputs: Inputs, context: PlanContext) -> None:
+        self.scenario, self.inputs, self.context = scenario, inputs, context
+        self.required = required_centres(scenario, inputs)
+
+    @classmethod
+    def enabled(cls, scenario: Scenario) -> bool:
+        """Return ``True``: the norm counts are part of every run (see the class docstring)."""
+        return True
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, inputs: Inputs, context: PlanContext) -> PrimaryCare:
+        """Read ``plans.primary_care`` and compute the required centres."""
+        return cls(scenario, inputs, context)
+
+    def solve(self, settings: SolverSettings) -> PrimaryCareOutcome:
+        """Site the required centres district by district (when siting is enabled)."""
+        sc, inputs = self.scenario, self.inputs
+        pc = sc.plans.primary_care
+        if not pc.enabled:
+            return PrimaryCareOutcome(self.required, None)
+        cand, points, area = inputs.sites, self.context.points, inputs.area
+        given = inputs.patient_minutes or {}
+        minutes = {code: given.get(code) for code in self.required["code"]}
+        seats = inputs.data.seats.set_index("code").to_crs(CRS_METRIC).geometry
+        metric = cand.to_crs(CRS_METRIC).geometry
+        seat_km = np.array([g.distance(seats[c]) / 1000 if c in seats.index else 0.0
+                            for g, c in zip(metric, cand["district_code"], strict=True)])
+        counties = list(area.loc[area["norm_class"] == "county", "code"])
+        sited = site_health_centres(
+            minutes, cand, points, self.required, max_minutes=pc.max_travel_minutes, counties=counties,
+            seat_distance_km=seat_km, subcentres=(pc.subcentres_per_county.min, pc.subcentres_per_county.max),
+            demand_xy=shapely.get_coordinates(points.to_crs(CRS_METRIC).geometry),
+            solver=None if settings.name == "auto" else settings.name, time_limit=settings.time_limit_s,
+            gap=settings.gap, threads=settings.threads)
+        return PrimaryCareOutcome(self.required, sited)
+
+    def layers(self, result: PrimaryCareOutcome) -> PlanLayers:
+        """Return the ``health_centres`` layer and the districts' required / planned centre columns."""
+        d = result.required[["code", "required_chc", "required_thc"]].rename(
+            columns={"required_chc": "chc_required", "required_thc": "thc_required"})
+        pc = result.sited
+        if pc is None:
+            return PlanLayers(districts=d)
+        d = d.merge(pc.districts.rename(columns={"pop_within_standard": "pop_within_pc_standard"}), on="code",
+                    how="left")
+        cand, tt = self.inputs.sites, self.context.travel_times
+        geo = cand.set_index("site_id").geometry
+        est = pd.Series(tt.site_estimated, index=tt.site_ids)
+        centres = pc.centres.assign(name=pc.centres["site_id"], estimated=pc.centres["site_id"].map(est))
+        layer = gpd.GeoDataFrame(centres, geometry=centres["site_id"].map(geo).to_numpy(),
+                                 crs=CRS_GEOGRAPHIC)
+        return PlanLayers(layers={"health_centres": layer}, districts=d)
+
+    def summary(self, result: PrimaryCareOutcome) -> PlanSummary:
+        """Return the centre KPIs, the labelling note and the solves' outcome (``solver.plans.health_centres``)."""
+        kpis: dict[str, Any] = {"chc_required": int(result.required["required_chc"].sum()),
+                                "thc_required": int(result.required["required_thc"].sum())}
+        pc = result.sited
+        if pc is None:
+            return PlanSummary(kpis=kpis)
+        kpis |= {"chc_planned": int(pc.districts["chc_planned"].sum()),
+                 "thc_planned": int(pc.districts["thc_planned"].sum()),
+                 "subcentres_planned": int((pc.centres["kind"] == "subcentre").sum()),
+                 "pop_within_pc_standard": round(float(pc.districts["pop_within_standard"].sum()))}
+        finished = "not proven" not in pc.status
+        return PlanSummary(kpis=kpis, notes=list(pc.notes), solver={"status": pc.status, "optimal": finished},
+                           solver_key="health_centres",
+                           outcome=PlanOutcome(pc.status, finished, label="health centres"))

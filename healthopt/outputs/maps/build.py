@@ -1,0 +1,258 @@
+"""Assembly of the scenario map: base map, result layers bottom to top, legends, title.
+
+See :mod:`healthopt.outputs.maps` for what the map shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+from folium.map import Layer
+
+from healthopt.outputs import basemap
+from healthopt.outputs._html import adopt, deterministic_ids
+from healthopt.outputs.legend import Legend, LegendSpec
+from healthopt.outputs.maps._format import district_label
+from healthopt.outputs.maps._geometry import lite_polygons, study_bounds, valid_points
+from healthopt.outputs.maps.beds import bed_layer, bed_legend
+from healthopt.outputs.maps.catchments import catchment_layer, catchment_legend
+from healthopt.outputs.maps.centres import centre_layer, centre_legend
+from healthopt.outputs.maps.demand import uncovered_layer, uncovered_legend
+from healthopt.outputs.maps.districts import (
+    choropleth,
+    coverage_legend,
+    district_data,
+    gap_legend,
+    label_layer,
+)
+from healthopt.outputs.maps.elements import LegendToggle, PageStyle
+from healthopt.outputs.maps.green_channel import green_channel_layer, green_channel_legend
+from healthopt.outputs.maps.names import (
+    HATCH_ID,
+    LAYER_CITIES,
+    LAYER_COVERAGE_SHARE,
+    LAYER_DISTRICTS,
+    LAYER_NORM_GAP,
+)
+from healthopt.outputs.maps.render import render_map
+from healthopt.outputs.maps.stations import station_layer, station_legend
+from healthopt.outputs.maps.title import add_title, title_html
+from healthopt.outputs.summary import RunSummary
+
+
+@dataclass
+class MapLayer:
+    """A map layer with its legend (the legend is shown while the layer is on).
+
+    Parameters
+    ----------
+    layer : folium layer
+    legend : LegendSpec or None
+    position : str
+        Leaflet corner of the legend.
+    """
+
+    layer: Any
+    legend: LegendSpec | None = None
+    position: str = "bottomright"
+
+
+def new_map(results: dict[str, gpd.GeoDataFrame], *, offline: bool, **kwargs: Any) -> folium.Map:
+    """Create an empty map on the study area with the base map (tiles or boundaries).
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+        Needs ``districts``.
+    offline : bool
+        Boundaries-only background (no tiles) or OpenStreetMap tiles.
+    **kwargs
+        Extra ``folium.Map`` arguments (e.g. ``width``/``left`` for a side-by-side map).
+
+    Returns
+    -------
+    folium.Map
+        In a :class:`healthopt.outputs._html.LiteralFigure`, so no data is ever evaluated as
+        a template however the map is rendered.
+    """
+    (s, w), (n, e) = study_bounds(results)
+    m = folium.Map(location=[round((s + n) / 2, 5), round((w + e) / 2, 5)], zoom_start=9,
+                   tiles=None, control_scale=True, zoom_control=False, zoomSnap=0.25,
+                   font_size="13px", **kwargs)
+    adopt(m)
+    # Only Leaflet is used (no awesome-markers, Bootstrap, jQuery, Font Awesome): drop them
+    # from this map's asset lists, which keeps offline pages ~1 MB smaller.
+    m.default_js = [(k, u) for k, u in m.default_js if k == "leaflet"]
+    m.default_css = [(k, u) for k, u in m.default_css if k == "leaflet_css"]
+    d = results["districts"]
+    base = gpd.GeoDataFrame({"label": [district_label(r) for r in d.itertuples()]},
+                            geometry=lite_polygons(d.reset_index(drop=True), 0.001, True),
+                            crs=d.crs)
+    city = base.assign(city="study area").dissolve("city").reset_index()
+    opts = {"cities_gdf": city, "name_field": "label", "labels": False, "fit_bounds": False}
+    if offline:
+        basemap.offline_basemap(m, base, **opts)
+    else:
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap",
+                         attr=basemap.OSM_ATTRIBUTION).add_to(m)
+        basemap.online_basemap(m, base, **opts)
+    for child in m._children.values():  # base-map internals need no switch in the control
+        if isinstance(child, Layer) and child.layer_name in {LAYER_DISTRICTS, LAYER_CITIES}:
+            child.control = False
+    PageStyle(HATCH_ID).add_to(m)
+    return m
+
+
+def result_layers(results: dict[str, gpd.GeoDataFrame]) -> list[MapLayer]:
+    """Build every available result layer, bottom to top (the two choropleths first).
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+
+    Returns
+    -------
+    list of MapLayer
+    """
+    d = results["districts"]
+    data = district_data(d)
+    out = [MapLayer(choropleth(data, LAYER_COVERAGE_SHARE, "fill_cov", True), coverage_legend(),
+                    "bottomleft"),
+           MapLayer(choropleth(data, LAYER_NORM_GAP, "fill_gap", False), gap_legend(),
+                    "bottomleft")]
+    if (areas := results.get("coverage_areas")) is not None and len(areas):
+        out.append(MapLayer(catchment_layer(areas), catchment_legend(), "bottomleft"))
+    names = {str(r.code): district_label(r) for r in d.itertuples()}
+    if (uncovered := uncovered_layer(results.get("demand"), names)) is not None:
+        out.append(MapLayer(uncovered, uncovered_legend(), "bottomleft"))
+    if (centres := centre_layer(results.get("health_centres"))) is not None:
+        out.append(MapLayer(centres, centre_legend(), "topright"))
+    beds = results.get("beds")
+    if beds is not None and (badges := bed_layer(beds)) is not None:
+        mapped = valid_points(beds)
+        unmapped = len(beds) - (0 if mapped is None else len(mapped))
+        out.append(MapLayer(badges, bed_legend(unmapped), "topright"))
+    if (routes := green_channel_layer(results.get("green_channel"))) is not None:
+        out.append(MapLayer(routes, green_channel_legend(), "topright"))
+    if (stations := valid_points(results.get("stations"))) is not None:
+        out.append(MapLayer(station_layer(stations), station_legend()))
+    out.append(MapLayer(label_layer(d)))
+    return out
+
+
+def missing_layers(results: dict[str, gpd.GeoDataFrame]) -> list[str]:
+    """Return plain sentences naming the map layers a run could not provide.
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+
+    Returns
+    -------
+    list of str
+    """
+    plain = {"coverage_areas": "coverage areas", "demand": "uncovered population",
+             "stations": "ambulance stations", "health_centres": "health centres",
+             "beds": "hospital bed changes"}
+    out = []
+    for key, what in plain.items():
+        gdf = results.get(key)
+        if valid_points(gdf) is None:
+            out.append(f"No {what} in this run (plan disabled or no data): layer not drawn")
+    return out
+
+
+def add_legend_toggle(m: folium.Map, layers: Sequence[MapLayer], exclusive: Sequence[Any]) -> None:
+    """Add the legends and the script that shows each only while its layer is on.
+
+    Parameters
+    ----------
+    m : folium.Map
+    layers : sequence of MapLayer
+    exclusive : sequence of folium layers
+        Overlays of which at most one is shown (ticking one unticks the others).
+    """
+    pairs = []
+    for item in layers:
+        if item.legend is not None:
+            Legend(item.legend, position=item.position).add_to(m)
+            pairs.append((item.layer.get_name(), item.legend.title or "legend"))
+    LegendToggle(pairs, [x.get_name() for x in exclusive]).add_to(m)
+
+
+def _assemble(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
+              offline: bool) -> folium.Map:
+    """Assemble the scenario map (ids must already be deterministic)."""
+    if "districts" not in results or len(results["districts"]) == 0:
+        raise ValueError("results['districts'] is required to draw the scenario map")
+    m = new_map(results, offline=offline)
+    missing = missing_layers(results)
+    add_title(m, title_html(summary, [f"Not shown: {len(missing)} layer(s) absent from this run"]
+                            if missing else []))
+    layers = result_layers(results)
+    for item in layers:
+        item.layer.add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    add_legend_toggle(m, layers, [layers[0].layer, layers[1].layer])
+    m.fit_bounds(study_bounds(results), padding=(10, 10))
+    return m
+
+
+def build_map(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *, offline: bool,
+              assets_dir: str | Path | None = None) -> folium.Map:
+    """Build the scenario map of a run.
+
+    Parameters
+    ----------
+    results : dict of str to GeoDataFrame
+        Run layers in EPSG:4326 (``districts`` required; ``stations``, ``health_centres``,
+        ``beds``, ``demand``, ``coverage_areas`` and ``green_channel`` are drawn when present).
+    summary : RunSummary
+        Run summary (scenario, status, gap, kpis, ...).
+    offline : bool
+        Boundaries-only background instead of OpenStreetMap tiles.  Assets are inlined when
+        the map is rendered with :func:`render_map` / :func:`write_map`.
+    assets_dir : str or Path, optional
+        Kept on the map (``m.healthopt_assets_dir``) for :func:`render_map`.
+
+    Returns
+    -------
+    folium.Map
+        With ``m.healthopt_offline`` set; render it with :func:`render_map` for
+        deterministic, self-contained HTML.
+    """
+    with deterministic_ids("h"):
+        m = _assemble(results, summary, offline)
+    # read back by render_map (a folium Map takes no extra fields; these ride on the instance)
+    m.healthopt_offline = offline  # type: ignore[attr-defined]
+    m.healthopt_assets_dir = assets_dir  # type: ignore[attr-defined]
+    return m
+
+
+def write_map(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *,
+              offline: bool, assets_dir: str | Path | None = None) -> str:
+    """Build the scenario map and write it to ``path`` (UTF-8).
+
+    Parameters
+    ----------
+    path : str or Path
+    results : dict of str to GeoDataFrame
+    summary : RunSummary
+    offline : bool
+    assets_dir : str or Path, optional
+
+    Returns
+    -------
+    str
+        The HTML written (for embedding in the report).
+    """
+    html = render_map(build_map(results, summary, offline=offline, assets_dir=assets_dir))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return html

@@ -1,0 +1,225 @@
+"""The ambulance plan's rules: inputs, fleet norms and budgets, in planning words.
+
+:class:`AmbulanceRules` holds what a scenario asks of the ambulance plan (sites, demand, the
+district fleet norms, budgets, model options) and explains, before any solve, every norm
+the budgets cannot meet (:meth:`AmbulanceRules.check`) and, after a solve under relaxed
+norms, which norms the plan misses (:meth:`AmbulanceRules.shortfalls`). The model itself
+is :class:`healthopt.plans.ambulances.AmbulancePlan`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from healthopt.errors import InfeasiblePlanError
+from healthopt.milp.problem import MilpProblem
+from healthopt.scenario.defaults import norm_float_default, norm_int, norm_int_default
+
+
+@dataclass
+class AmbulanceRules:
+    """The ambulance plan's inputs and norms, and what budgets cannot meet before solving.
+
+    :class:`healthopt.plans.ambulances.AmbulancePlan` adds the model and its solve; the
+    start heuristics (:mod:`healthopt.plans.ambulance_search`) read only these rules.
+
+    Parameters
+    ----------
+    minutes : scipy.sparse.csr_matrix
+        Sites × demand travel times (minutes; stored entries are reachable pairs,
+        explicit zeros allowed).
+    sites : DataFrame
+        ``site_id, district_code, existing (bool), max_vehicles``; optional ``cost``.
+    demand : DataFrame
+        ``demand_id, district_code, population, standard_minutes``.
+    norms : DataFrame
+        :func:`healthopt.norms.ambulance_norms` output (``code, name_zh, norm_class,
+        residents, residents_per_vehicle, min_vehicles, min_negative_pressure``).
+
+    Attributes
+    ----------
+    pairs : tuple of ndarray
+        ``(site, demand)`` positions of the pairs within each demand point's own response
+        standard, sorted by demand point, then travel time.
+    residents_per_vehicle : Series
+        The norm's residents per ambulance, by district code.
+    """
+
+    minutes: sp.csr_matrix
+    sites: pd.DataFrame
+    demand: pd.DataFrame
+    norms: pd.DataFrame
+    negative_pressure_share: float = field(default_factory=norm_float_default("ambulance.negative_pressure_share_min"))
+    per_district_negative_pressure: bool = False
+    max_vehicles: int | None = None
+    max_new_stations: int | None = None
+    allow_closing: bool = False
+    station_cost: float | None = None
+    vehicle_cost: float | None = None
+    budget: float | None = None
+    county_codes: list[str] = field(default_factory=list)
+    model: str = "mexclp"
+    busy_fraction: float = field(default_factory=norm_float_default("ambulance.mexclp.busy_fraction"))
+    max_levels: int = 4
+    r1_minutes: float = field(default_factory=norm_float_default("ambulance.dsm.r1_minutes"))
+    alpha: float = field(default_factory=norm_float_default("ambulance.dsm.alpha"))
+    nearest_k: int = 12
+    staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {
+        role: norm_int(f"ambulance.staff.{role}_per_vehicle") for role in ("physician", "nurse", "driver")})
+    shifts: int = field(default_factory=norm_int_default("ambulance.staff.shifts_per_day"))
+
+    def __post_init__(self) -> None:
+        self.sites = self.sites.reset_index(drop=True)
+        self.demand = self.demand.reset_index(drop=True)
+        self.norms = self.norms.reset_index(drop=True)
+        self.pairs = coverage_pairs(self.minutes, self.demand["standard_minutes"].to_numpy(float))
+        self.residents_per_vehicle = self.norms.set_index("code")["residents_per_vehicle"]
+
+    @property
+    def fleet_norm(self) -> int:
+        """Total ambulances the norms require."""
+        return int(self.norms["min_vehicles"].sum())
+
+    @property
+    def fleet_cap(self) -> int:
+        """Ambulances the plan may deploy (budget, or the norm total when no budget)."""
+        return int(self.max_vehicles) if self.max_vehicles is not None else self.fleet_norm
+
+    def check(self) -> None:
+        """Explain, before solving, every norm that the budgets cannot meet."""
+        reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
+        reasons += self._dsm_reasons()
+        reasons += self._cost_reasons()
+        if reasons:
+            raise InfeasiblePlanError(reasons)
+
+    def _fleet_reasons(self) -> list[str]:
+        if self.max_vehicles is None or self.max_vehicles >= self.fleet_norm:
+            return []
+        worst = self.norms.sort_values("min_vehicles", ascending=False).iloc[0]
+        return [
+            f"the fleet norm needs {self.fleet_norm} ambulances in the study area "
+            f"(largest: {worst['name_zh']} {int(worst['min_vehicles'])}); the fleet budget "
+            f"allows {self.max_vehicles}"
+        ]
+
+    def _district_reasons(self) -> list[str]:
+        cap = self.sites.groupby("district_code")["max_vehicles"].sum()
+        out = []
+        for row in self.norms.itertuples():
+            available = int(cap.get(row.code, 0))
+            if available < row.min_vehicles:
+                out.append(
+                    f"{row.name_zh} needs {row.min_vehicles} ambulances by norm; its candidate "
+                    f"stations can hold at most {available}"
+                )
+            if row.code in self.county_codes and row.code not in cap.index:
+                out.append(f"{row.name_zh} must keep a county emergency centre but has no candidate site")
+        return out
+
+    def min_stations(self) -> pd.Series:
+        """Fewest stations each district needs for its fleet norm (at least 1 in a county)."""
+        per = self.sites.groupby("district_code")["max_vehicles"].max()
+        need = {}
+        for row in self.norms.itertuples():
+            size = max(float(per.get(row.code, 1)), 1.0)
+            need[row.code] = max(math.ceil(row.min_vehicles / size), 1 if row.code in self.county_codes else 0)
+        return pd.Series(need, dtype="int64")
+
+    def _station_reasons(self) -> list[str]:
+        if self.max_new_stations is None:
+            return []
+        existing = self.sites[self.sites["existing"]].groupby("district_code").size()
+        need = self.min_stations()
+        new_needed = int(sum(max(int(n) - int(existing.get(c, 0)), 0) for c, n in need.items()))
+        if new_needed <= self.max_new_stations:
+            return []
+        size = int(self.sites["max_vehicles"].max())
+        return [
+            f"the fleet norms need at least {new_needed} new stations (at most {size} "
+            f"ambulances per station); the scenario allows {self.max_new_stations} new stations"
+        ]
+
+    def _dsm_reasons(self) -> list[str]:
+        if self.model != "dsm":
+            return []
+        pop = self.demand["population"].to_numpy(float)
+        reached = np.zeros(len(pop), dtype=bool)
+        reached[self.pairs[1]] = True
+        lost = (~reached) & (pop > 0)
+        if not lost.any():
+            return []
+        worst = self.demand.loc[lost].groupby("district_code")["population"].sum().idxmax()
+        name = self.norms.set_index("code")["name_zh"].get(worst, worst)
+        return [f"the double standard model needs every resident within the response standard, but "
+                f"{pop[lost].sum():,.0f} residents (most in {name}) have no candidate station that close"]
+
+    def _cost_reasons(self) -> list[str]:
+        if self.budget is None:
+            return []
+        cost = (self.vehicle_cost or 0.0) * self.fleet_norm
+        cost += (self.station_cost or 0.0) * max(int(self.min_stations().sum()) - int(self.sites["existing"].sum()), 0)
+        if cost <= self.budget:
+            return []
+        return [
+            f"meeting the fleet norm costs at least {cost:,.0f} (vehicles and new stations); "
+            f"the budget is {self.budget:,.0f}"
+        ]
+
+
+    def site_capacity_per_vehicle(self) -> np.ndarray:
+        """Residents one ambulance serves at each site (its district's norm; the largest if unknown)."""
+        rpv = self.residents_per_vehicle
+        return self.sites["district_code"].map(rpv).fillna(rpv.max()).to_numpy(float)
+
+
+    def catchment_population(self) -> np.ndarray:
+        """Residents within the response standard of each site."""
+        site, dem = self.pairs
+        pop = self.demand["population"].to_numpy(float)
+        return np.bincount(site, weights=pop[dem], minlength=len(self.sites))
+
+
+    def shortfalls(self, p: MilpProblem, x: np.ndarray) -> list[str]:
+        """Say which norms the relaxed plan misses, by district, in planning terms."""
+        codes = list(self.norms["code"])
+        names = self.norms.set_index("code")["name_zh"]
+        v = np.round(p.value(x, "v"))
+        n = np.round(p.value(x, "n"))
+        by_district = pd.Series(v).groupby(self.sites["district_code"].to_numpy()).sum()
+        np_by_district = pd.Series(n).groupby(self.sites["district_code"].to_numpy()).sum()
+        out = []
+        for code, need, s in zip(codes, self.norms["min_vehicles"], p.value(x, "short_fleet"), strict=True):
+            if s > 0.5:
+                out.append(f"{names[code]} ({code}): {int(by_district.get(code, 0))} ambulances against the fleet "
+                           f"norm of {int(need)} (short {round(s)})")
+        share = self.negative_pressure_share
+        if p.value(x, "short_np")[0] > 0.05:  # below that it is solver tolerance, not a shortfall
+            out.append(f"negative-pressure vehicles: {int(n.sum())} of {int(v.sum())} against the {share:.0%} "
+                       f"share (short {p.value(x, 'short_np')[0]:.1f})")
+        if "short_np_district" in p.blocks:
+            for code, s in zip(codes, p.value(x, "short_np_district"), strict=True):
+                if s > 0.05:
+                    out.append(f"{names[code]} ({code}): {int(np_by_district.get(code, 0))} negative-pressure of "
+                               f"{int(by_district.get(code, 0))} ambulances against the {share:.0%} share "
+                               f"(short {s:.1f})")
+        if "short_county" in p.blocks:
+            counties = [c for c in codes if c in self.county_codes]
+            for code, s in zip(counties, p.value(x, "short_county"), strict=True):
+                if s > 0.5:
+                    out.append(f"{names[code]} ({code}): no county emergency centre")
+        return out
+
+
+def coverage_pairs(minutes: sp.csr_matrix, standard: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(site, demand) index pairs within each demand point's own standard (sorted by time)."""
+    coo = sp.coo_matrix(minutes)
+    keep = coo.data <= standard[coo.col] + 1e-9
+    site, dem, t = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), coo.data[keep]
+    order = np.lexsort((site, t, dem))
+    return site[order], dem[order]

@@ -1,0 +1,283 @@
+"""The plan sections of a scenario: ambulances, primary care, beds, green channel.
+
+Each figure's default is a row of the norms table (:mod:`healthopt.scenario.defaults`);
+the seed document and section are named in each class docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, Strict, model_validator
+
+from healthopt.scenario import defaults
+from healthopt.scenario.defaults import norm_float_default as norm_float
+from healthopt.scenario.defaults import norm_int_default as norm_int
+from healthopt.scenario.fields import (
+    BedStrategy,
+    Bool,
+    Count,
+    DistrictCode,
+    Minutes,
+    Money,
+    Section,
+    Share,
+    merge_over,
+)
+from healthopt.scenario.messages import fail, show, suggest
+
+__all__ = [
+    "AmbulancePlan",
+    "BedPlan",
+    "CountRange",
+    "GreenChannel",
+    "Plans",
+    "PrimaryCarePlan",
+]
+
+
+class ResidentsPerAmbulance(Section):
+    """At least one ambulance per this many residents (001 §四(三)1)."""
+
+    urban: Annotated[int, Strict(), Field(ge=1000, le=1_000_000)] = Field(
+        default_factory=norm_int("ambulance.residents_per_vehicle.urban")
+    )
+    county: Annotated[int, Strict(), Field(ge=1000, le=1_000_000)] = Field(
+        default_factory=norm_int("ambulance.residents_per_vehicle.county")
+    )
+
+
+class AmbulanceBaseline(Section):
+    """Fleet at the end of 2022 (001 §一(一)1)."""
+
+    vehicles: Count = Field(default_factory=norm_int("ambulance.baseline_2022.vehicles"))
+    negative_pressure: Count = Field(default_factory=norm_int("ambulance.baseline_2022.negative_pressure"))
+    stations: Count = Field(default_factory=norm_int("ambulance.baseline_2022.stations"))
+
+    @model_validator(mode="after")
+    def _np_within_fleet(self) -> AmbulanceBaseline:
+        if self.negative_pressure > self.vehicles:
+            raise fail(
+                f"{self.negative_pressure} negative-pressure ambulances exceed the fleet of "
+                f"{self.vehicles}",
+                "negative_pressure",
+            )
+        return self
+
+
+class Backup(Section):
+    """Double-standard model: share ``alpha`` of demand covered twice within ``r1``."""
+
+    r1_minutes: Minutes = Field(default_factory=norm_float("ambulance.dsm.r1_minutes"))
+    alpha: Share = Field(default_factory=norm_float("ambulance.dsm.alpha"))
+
+
+class Costs(Section):
+    """Optional costs and budget in 万元 (10,000 CNY); ``null`` = not costed / no budget."""
+
+    station: Money | None = None
+    vehicle: Money | None = None
+    budget: Money | None = None
+
+    @model_validator(mode="after")
+    def _budget_needs_costs(self) -> Costs:
+        if self.budget is not None and (self.station is None or self.vehicle is None):
+            raise fail(
+                "a budget needs the costs it pays for: set costs.station and costs.vehicle "
+                "(万元)",
+                "budget",
+            )
+        return self
+
+
+Crew = Annotated[int, Strict(), Field(ge=0, le=10)]
+
+
+class Staffing(Section):
+    """Crew per ambulance and shift (001 §四(二)): 1 physician, 1 nurse, 1 driver."""
+
+    physician: Crew = Field(default_factory=norm_int("ambulance.staff.physician_per_vehicle"))
+    nurse: Crew = Field(default_factory=norm_int("ambulance.staff.nurse_per_vehicle"))
+    driver: Crew = Field(default_factory=norm_int("ambulance.staff.driver_per_vehicle"))
+
+
+class AmbulancePlan(Section):
+    """Ambulance stations and fleet (001 §四(三)1, §四(二), §一(一)1, §三(一)5)."""
+
+    enabled: Bool = True
+    per_residents: ResidentsPerAmbulance = Field(default_factory=ResidentsPerAmbulance)
+    negative_pressure_share: Share = Field(default_factory=norm_float("ambulance.negative_pressure_share_min"))
+    negative_pressure_per_district: Bool = False
+    baseline: AmbulanceBaseline = Field(default_factory=AmbulanceBaseline)
+    model: Literal["mclp", "mexclp", "dsm"] = "mexclp"
+    busy_fraction: Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = Field(
+        default_factory=norm_float("ambulance.mexclp.busy_fraction")
+    )
+    backup: Backup = Field(default_factory=Backup)
+    max_vehicles: Count | None = None
+    max_new_stations: Count | None = Field(default_factory=norm_int("ambulance.max_new_stations"))
+    max_vehicles_per_station: Annotated[int, Strict(), Field(ge=1, le=100)] = Field(
+        default_factory=norm_int("ambulance.max_vehicles_per_station")
+    )
+    allow_closing: Bool = False
+    costs: Costs = Field(default_factory=Costs)
+    staff_per_vehicle: Staffing = Field(default_factory=Staffing)
+    shifts: Annotated[int, Strict(), Field(ge=1, le=4)] = Field(
+        default_factory=norm_int("ambulance.staff.shifts_per_day")
+    )
+    county_centre_required: Bool = Field(default_factory=lambda: defaults.norm_int("ambulance.county_centres_min") > 0)
+
+
+class CountRange(Section):
+    """An inclusive whole-number range ``{min, max}``."""
+
+    min: Count
+    max: Count
+
+    @classmethod
+    def of(cls, pair: tuple[int, int]) -> CountRange:
+        """Return the range ``{min: pair[0], max: pair[1]}``."""
+        return cls(min=pair[0], max=pair[1])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CountRange:
+        if self.min > self.max:
+            raise fail(f"min ({self.min}) is greater than max ({self.max})", "min")
+        return self
+
+
+Residents = Annotated[int, Strict(), Field(ge=1000, le=10_000_000)]
+
+
+class PrimaryCarePlan(Section):
+    """Community and township health centres (001 §三(三); 003 §二(一)3)."""
+
+    enabled: Bool = True
+    chc_per_street: Annotated[int, Strict(), Field(ge=0, le=10)] = Field(
+        default_factory=norm_int("primary_care.chc_per_street")
+    )
+    extra_chc_threshold: Residents = Field(default_factory=norm_int("primary_care.chc_extra_threshold"))
+    # The norm allows one more centre per 50,000-100,000: the default takes the lenient end.
+    extra_chc_per_residents: Residents = Field(
+        default_factory=norm_int("primary_care.chc_extra_per_residents_max")
+    )
+    township_per_township: Annotated[int, Strict(), Field(ge=0, le=10)] = Field(
+        default_factory=norm_int("primary_care.thc_per_township")
+    )
+    max_travel_minutes: Minutes = Field(default_factory=norm_float("primary_care.max_travel_minutes"))
+    subcentres_per_county: CountRange = Field(
+        default_factory=lambda: CountRange.of(defaults.norm_int_range("primary_care.subcentres_per_county"))
+    )
+    chs_station_residents: CountRange = Field(
+        default_factory=lambda: CountRange.of(defaults.norm_int_range("primary_care.chs_station_residents"))
+    )
+
+
+ShareRange = tuple[Share, Share]
+
+
+class IcuShare(Section):
+    """ICU beds as a share of hospital beds, ``[low, high]`` (001 §三(二))."""
+
+    secondary: ShareRange = Field(default_factory=lambda: defaults.norm_float_range("beds.icu_share.secondary"))
+    tertiary: ShareRange = Field(default_factory=lambda: defaults.norm_float_range("beds.icu_share.tertiary"))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IcuShare:
+        for name in ("secondary", "tertiary"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise fail(f"low share {low} is above high share {high}", name)
+        return self
+
+
+class BedEfficiency(Section):
+    """No new beds where occupancy is below / average stay above these (001 §四(一))."""
+
+    min_occupancy: Share = Field(default_factory=norm_float("beds.efficiency.occupancy_min"))
+    max_avg_stay_days: Annotated[float, Strict(), Field(gt=0.0, le=365.0)] = Field(
+        default_factory=norm_float("beds.efficiency.avg_stay_max_days")
+    )
+
+
+def _bed_targets(value: Any) -> Any:
+    """Expand a named target set; merge a mapping over ``plan_2025``."""
+    if isinstance(value, str):
+        sets = defaults.BED_TARGETS_PER_1000
+        if value not in sets:
+            names = ", ".join(sets)
+            raise fail(
+                f"unknown target set {show(value)}: use {names} or a mapping "
+                f"district code: beds per 1,000{suggest(value, list(sets))}"
+            )
+        return dict(sets[value])
+    return merge_over(lambda: defaults.BED_TARGETS_PER_1000["plan_2025"])(value)
+
+
+def _bed_strategy(value: Any) -> Any:
+    """Expand ``default`` (001 annex 1); merge a mapping over it."""
+    if isinstance(value, str):
+        if value != "default":
+            raise fail(
+                f"unknown strategy {show(value)}: use default or a mapping district code: "
+                "strengthen | shed | priority | neutral"
+            )
+        return dict(defaults.BED_STRATEGY)
+    return merge_over(lambda: defaults.BED_STRATEGY)(value)
+
+
+class BedPlan(Section):
+    """Hospital beds by district (001 §二(三), annex 1, annex 2, §三(二), §四(一))."""
+
+    enabled: Bool = True
+    targets: Annotated[
+        dict[DistrictCode, Annotated[float, Strict(), Field(gt=0.0, le=50.0)]],
+        BeforeValidator(_bed_targets),
+    ] = Field(default_factory=lambda: dict(defaults.BED_TARGETS_PER_1000["plan_2025"]))
+    citywide_per_1000: Annotated[float, Strict(), Field(gt=0.0, le=50.0)] = Field(
+        default_factory=norm_float("beds.citywide_per_1000_2025")
+    )
+    icu_share: IcuShare = Field(default_factory=IcuShare)
+    infectious_min: Annotated[
+        dict[DistrictCode, Count], BeforeValidator(merge_over(lambda: defaults.INFECTIOUS_BEDS_MIN))
+    ] = Field(default_factory=lambda: dict(defaults.INFECTIOUS_BEDS_MIN))
+    strategy: Annotated[dict[DistrictCode, BedStrategy], BeforeValidator(_bed_strategy)] = (
+        Field(default_factory=lambda: dict(defaults.BED_STRATEGY))  # type: ignore[arg-type]
+    )
+    efficiency: BedEfficiency = Field(default_factory=BedEfficiency)
+
+
+HospitalName = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+
+
+class GreenChannel(Section):
+    """Taiyuan–Jinzhong critical-care referral green channel (000 §(五))."""
+
+    enabled: Bool = False
+    senders: list[HospitalName] = Field(default_factory=lambda: list(defaults.GREEN_CHANNEL_SENDERS))
+    receivers: list[HospitalName] = Field(
+        default_factory=lambda: list(defaults.GREEN_CHANNEL_RECEIVERS)
+    )
+    reserved_icu_beds: Count = 0
+
+    @model_validator(mode="after")
+    def _hospitals(self) -> GreenChannel:
+        if self.enabled and not self.senders:
+            raise fail("an enabled green channel needs at least one sending hospital", "senders")
+        if self.enabled and not self.receivers:
+            raise fail(
+                "an enabled green channel needs at least one receiving hospital", "receivers"
+            )
+        both = sorted(set(self.senders) & set(self.receivers))
+        if both:
+            raise fail(f"{both[0]} is both a sender and a receiver", "receivers")
+        return self
+
+
+class Plans(Section):
+    """The plans to optimise."""
+
+    ambulances: AmbulancePlan = Field(default_factory=AmbulancePlan)
+    primary_care: PrimaryCarePlan = Field(default_factory=PrimaryCarePlan)
+    beds: BedPlan = Field(default_factory=BedPlan)
+    green_channel: GreenChannel = Field(default_factory=GreenChannel)
