@@ -57,7 +57,8 @@ def tradeoff_png(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> P
         ax.set_xlabel(X_LABEL)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(Y_LABEL)
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    if axes[0][-1].get_legend_handles_labels()[0]:  # a facet without planned members has nothing to label
+        axes[0][-1].legend(fontsize=8, loc="lower right")
     if len(facets) > 1 and title:
         fig.suptitle(title)
     fig.text(0.01, 0.01, "Red ring: norms relaxed (budget below the norm). Population is an estimate.", fontsize=7)
