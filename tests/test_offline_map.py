@@ -175,6 +175,25 @@ def test_run_stops_before_the_slow_steps_when_assets_are_broken(tmp_path, monkey
         run.run_loaded(online, tmp_path / "out" / sc.name, lambda _m: None)
 
 
+def test_batch_stops_before_the_slow_steps_when_assets_are_broken(tmp_path, monkeypatch) -> None:
+    from healthopt.batch import runner
+
+    copy = _copy_static(tmp_path)
+    (copy / "leaflet-1.9.3" / "leaflet.css").write_text("x", encoding="utf-8")
+    monkeypatch.setattr(offline, "STATIC_DIR", copy)
+
+    def slow(*_args, **_kwargs):
+        raise AssertionError("a slow step ran before the asset check")
+
+    monkeypatch.setattr(runner, "prepare_inputs", slow)
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"sweep:\n  name: s\n  base: {REPO / 'scenarios' / 'taiyuan_2025_baseline.yaml'}\n"
+                     "  grid:\n    plans.ambulances.max_vehicles: [240, 250]\n", encoding="utf-8")
+    with pytest.raises(OfflineAssetError, match=r"leaflet\.css: offline map asset altered"):
+        runner.run_batch(sweep, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # nothing written, not even the batch folder
+
+
 # --- inlining ----------------------------------------------------------------------------
 
 def test_inlined_demo_has_no_external_reference(districts: gpd.GeoDataFrame, cities: gpd.GeoDataFrame) -> None:

@@ -55,7 +55,8 @@ from typing import Any
 from healthopt._files import MARKER, check_replaceable, clean_stale, read_marker, write_atomic, write_marker, writer_tag
 from healthopt.batch.sweep import Batch, Member, load_batch
 from healthopt.errors import HealthoptError, InfeasiblePlanError, InputError
-from healthopt.pipeline.run import Inputs, inputs_key, prepare_inputs, run_prepared, travel_cutoff
+from healthopt.outputs.offline import check_offline_assets
+from healthopt.pipeline.run import Inputs, inputs_key, needs_offline_assets, prepare_inputs, run_prepared, travel_cutoff
 
 #: Outcomes that a rerun keeps; an unexpected ``error`` (a bug, a crash) is retried.
 FINAL = ("ok", "infeasible", "input_error")
@@ -126,6 +127,7 @@ def run_batch(
     if workers < 1:
         raise InputError(None, "workers", f"must be at least 1, got {workers}")
     _check_member_names(batch)
+    check_offline_assets(needed=any(needs_offline_assets(m.scenario) for m in batch.members))
     folder = (Path(out_dir) / batch.name).resolve()
     open_batch_folder(folder)
     _clean_partial(folder)

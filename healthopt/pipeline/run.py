@@ -260,11 +260,16 @@ def run_scenario(path: str | Path, out_dir: str | Path = "runs", *, progress: Pr
     return run_loaded(sc, Path(out_dir) / sc.name, say)
 
 
+def needs_offline_assets(sc: Scenario) -> bool:
+    """Return whether ``sc`` writes a page that must open offline (so its assets are checked first)."""
+    return bool(sc.outputs.offline_assets and (sc.outputs.map or sc.outputs.report))
+
+
 def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
     """Run an already validated scenario into ``folder`` (atomically)."""
     from healthopt.outputs.offline import check_offline_assets
 
-    check_offline_assets(needed=sc.outputs.offline_assets and (sc.outputs.map or sc.outputs.report))
+    check_offline_assets(needed=needs_offline_assets(sc))
     check_replaceable(folder, kind="run")  # refuse a foreign folder before the slow steps, not after them
     scenario_file = provenance.scenario_record(sc)  # before the slow steps: the bytes this run plans
     return run_prepared(sc, prepare_inputs(sc, say=say), folder, say, scenario_file=scenario_file)
@@ -296,9 +301,9 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
     """
     if inputs_key(sc) != inputs.key:
         raise ValueError(f"inputs {inputs.key} were built for another group than scenario {sc.name!r}")
-    from healthopt.outputs.offline import check_offline_assets
-
-    check_offline_assets(needed=sc.outputs.offline_assets and (sc.outputs.map or sc.outputs.report))
+    # The vendored assets were checked once before the slow steps (run_loaded, run_batch); the
+    # map writer verifies every file it inlines again, so a caller that skips the check still
+    # gets the same error, only later.
     scenario_file = scenario_file or provenance.scenario_record(sc)
     say = say or (lambda _msg: None)
     timings = dict(inputs.timings)
