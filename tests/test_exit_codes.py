@@ -119,6 +119,17 @@ def test_special_files_are_refused_at_once(tmp_path, kind):
     _nothing_left(runs)
 
 
+def test_fifo_as_road_file_is_refused_at_once(tmp_path):
+    # The road file is hashed before the graph is read: the hash, too, must not open a FIFO.
+    os.mkfifo(tmp_path / "roads.osm")
+    scenario = tmp_path / "case.yaml"
+    scenario.write_text(PLAIN + "data: {osm: {path: roads.osm}}\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    out = subprocess.run([*CLI, "run", str(scenario), "-o", str(runs)], capture_output=True, text=True, timeout=120)
+    _one_error(out.returncode, out.stderr, "roads.osm: path: is a FIFO (named pipe), not a regular file")
+    _nothing_left(runs)
+
+
 # --- size budget ------------------------------------------------------------------------
 
 

@@ -68,6 +68,43 @@ KIND_GEOMS: dict[str, frozenset[str]] = {
 # --- files ---------------------------------------------------------------------------
 
 
+def check_regular_file(path: Path, *, noun: str = "layer") -> os.stat_result:
+    """Refuse a path that is not a regular file (a FIFO would hang a reader, a device fill memory).
+
+    Parameters
+    ----------
+    path : Path
+        The file (symbolic links are followed).
+    noun : str
+        What the file is, for the message ("layer", "road network").
+
+    Returns
+    -------
+    os.stat_result
+        The file's status, for further checks.
+
+    Raises
+    ------
+    InputError
+        Naming the file and ``path``.
+    """
+    source = str(path)
+    try:
+        info = path.stat()  # follows symbolic links
+    except FileNotFoundError:
+        raise InputError(source, "path", "file not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(source, "path", "symbolic link loop") from None
+        raise InputError(source, "path", f"cannot read the file: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(source, "path", f"is a folder, not a {noun} file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
+        raise InputError(source, "path", f"is {kind}, not a regular file")
+    return info
+
+
 def check_layer_file(path: Path, *, max_bytes: int = MAX_LAYER_BYTES, noun: str = "layer") -> None:
     """Refuse what is not a regular file of a readable size, before any reader opens it.
 
@@ -90,19 +127,7 @@ def check_layer_file(path: Path, *, max_bytes: int = MAX_LAYER_BYTES, noun: str 
         Naming the file and ``path`` (or ``format`` for an unreadable archive).
     """
     source = str(path)
-    try:
-        info = path.stat()  # follows symbolic links
-    except FileNotFoundError:
-        raise InputError(source, "path", "file not found") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise InputError(source, "path", "symbolic link loop") from None
-        raise InputError(source, "path", f"cannot read the file: {exc.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputError(source, "path", f"is a folder, not a {noun} file")
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
-        raise InputError(source, "path", f"is {kind}, not a regular file")
+    info = check_regular_file(path, noun=noun)
     if info.st_size > max_bytes:
         raise InputError(source, "path", f"file of {info.st_size / 2**20:,.0f} MB is larger than the "
                                          f"{max_bytes / 2**20:,.0f} MB a {noun} may have")

@@ -27,7 +27,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 
-# the limits and check_layer_file are re-exported (see __all__): callers find them here
+# the limits, check_layer_file and check_regular_file are re-exported (see __all__): callers find them here
 from healthopt.data._checks import (
     COUNT_FIELDS,
     COUNT_MAX,
@@ -42,6 +42,7 @@ from healthopt.data._checks import (
     check_geometry,
     check_ids,
     check_layer_file,
+    check_regular_file,
     check_required,
     feature_error,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "MAX_LAYER_BYTES",
     "STUDY_AREA_BBOX",
     "check_layer_file",
+    "check_regular_file",
     "read_demand_layer",
     "read_facilities",
     "read_layer",

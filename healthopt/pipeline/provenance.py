@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import shapely
 
 from healthopt._files import update_digest
-from healthopt.data.layers import check_layer_file
+from healthopt.data.layers import check_layer_file, check_regular_file
 from healthopt.plans.base import FileRecord
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ def file_hash(path: str | Path) -> str:
     'ba7816bf8f01'
     """
     path = Path(path)
+    if not path.is_dir():  # a FIFO given as a road or layer file would block the hash forever
+        check_regular_file(path)
     files = files_of(path)
     base = path if path.is_dir() else path.parent
     digest = hashlib.sha256()
@@ -112,7 +114,7 @@ class InputLog:
 
     def record(self, role: str, path: str | Path, *, root: Path | None = None) -> FileRecord:
         """Hash ``path`` now and keep it under ``role``; return the record."""
-        if role.startswith("layers/"):  # a FIFO or /dev/zero would hang the hash: refuse it first
+        if role.startswith("layers/"):  # the layer limits first: no need to hash a file the reader refuses
             check_layer_file(Path(path))
         entry = FileRecord(shown_name(path, root), file_hash(path))
         self.files[role] = entry
