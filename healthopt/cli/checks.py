@@ -10,18 +10,15 @@ with exit 2 and one line before anything is read, solved or written.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import tempfile
 from pathlib import Path
 
 from healthopt.errors import InputError
+from healthopt.outputs.summary import load_summary_json
 
 __all__ = ["check_environment", "check_output_folder", "check_run_folder", "check_scheduler"]
-
-#: ``summary.json`` of a run is a few hundred kilobytes; a bigger one is not ours.
-MAX_SUMMARY_BYTES = 64 * 1024 * 1024
 
 #: Dask addresses: ``tcp://host:8786`` (also tls, ucx, ws, wss, inproc) or ``host:8786``.
 _SCHEDULER = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[\w.-]+)(?::(?P<port>\d+))?$")
@@ -81,12 +78,7 @@ def check_run_folder(path: Path) -> None:
     for file in (summary, gpkg):
         if not file.is_file():
             raise InputError(file, None, "not found: is this a `healthopt run` output folder?")
-    if summary.stat().st_size > MAX_SUMMARY_BYTES:
-        raise InputError(summary, None, "too large to be the summary of a run")
-    try:
-        data = json.loads(summary.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(summary, None, f"not valid JSON ({exc})") from None
+    data = load_summary_json(summary)  # its full shape is checked when compare reads it (read_summary)
     if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
         raise InputError(summary, "scenario", "not the summary of a run (no scenario section)")
     import pyogrio

@@ -153,16 +153,26 @@ def read_summary(path: str | Path) -> RunSummary:
     InputError
         Naming the file and the first missing or invalid key (e.g. ``kpis.pop_total``).
     """
+    return check_summary(load_summary_json(path), source=path)
+
+
+def load_summary_json(path: str | Path) -> object:
+    """Return the parsed JSON of a stored ``summary.json`` (size-limited), its shape unchecked.
+
+    Raises
+    ------
+    InputError
+        Naming the file: missing, larger than :data:`MAX_SUMMARY_BYTES`, or not JSON.
+    """
     path = Path(path)
     try:
         if path.stat().st_size > MAX_SUMMARY_BYTES:
             raise InputError(path, None, "too large to be the summary of a run")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, None, "not found: is this a `healthopt run` output folder?") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(path, None, f"not valid JSON ({exc})") from None
-    return check_summary(data, source=path)
 
 
 def check_summary(data: object, *, source: str | Path | None = None) -> RunSummary:
