@@ -18,8 +18,8 @@ Kernels (:func:`add_cover_all`, :func:`add_max_coverage`, and
 :class:`~healthopt.milp.problem.MilpProblem`; the model classes and the ambulance plan both
 use them. Exact reductions beyond identical rows (dominated sites, implied LSCP rows:
 :func:`reduce_cover`, :mod:`healthopt.models.reduce`) and each model's start heuristic
-(:mod:`healthopt.models.heuristics`) are wired in here. ``DSM``, ``BackupCoverage`` and
-``add_double_standard`` are re-exported from here for existing callers.
+(:mod:`healthopt.models.heuristics`) are wired in here. The double standard model (``DSM``,
+``BackupCoverage``, ``add_double_standard``) lives in :mod:`healthopt.models.double_standard`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,6 @@ from healthopt.models._groups import (
 )
 from healthopt.models._validate import check_radius
 from healthopt.models.base import LocationModel, LocationOptions
-
-# DSM, BackupCoverage and add_double_standard live in double_standard.py, re-exported for callers.
-from healthopt.models.double_standard import DSM, BackupCoverage, add_double_standard
 from healthopt.models.heuristics import (
     HeuristicPlan,
     coverage_plan,
@@ -505,4 +502,4 @@ class MCLP(LocationModel):
         return x
 
 
-__all__ = ["DSM", "LSCP", "MCLP", "BackupCoverage", "add_cover_all", "add_double_standard", "add_max_coverage"]
+__all__ = ["LSCP", "MCLP", "add_cover_all", "add_max_coverage"]

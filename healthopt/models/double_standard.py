@@ -5,7 +5,7 @@
 :class:`BackupCoverage` (alias :data:`DSM`) is the location model built on it. Inputs,
 the demand-group reduction (here the coverage sets at both radii must be identical) and
 the result tables are those of the other coverage models, see
-:mod:`healthopt.models.coverage`, which re-exports all three names.
+:mod:`healthopt.models.coverage`.
 """
 
 from __future__ import annotations

@@ -40,10 +40,10 @@ from healthopt.errors import InfeasiblePlanError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
 from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import SolverOutput, solve_problem
-from healthopt.models.base import CoverageSpec
-from healthopt.models.coverage import add_double_standard
+from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage
 from healthopt.models.rules import add_capacity
+from healthopt.models.spec import CoverageSpec
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
     assignment_lp,
