@@ -328,6 +328,7 @@ def load_graph(
     congestion: float = settings.DEFAULT_CONGESTION_FACTOR,
     cache_dir: str | Path | None = settings.CACHE_DIR,
     use_cache: bool = True,
+    source_sha256: str | None = None,
 ) -> nx.MultiDiGraph:
     """Load the road graph, building it once and reusing a cached copy afterwards.
 
@@ -345,6 +346,9 @@ def load_graph(
         Folder of cached graphs; ``None`` disables caching.
     use_cache : bool
         Read and write the cache; ``False`` always rebuilds (and does not write).
+    source_sha256 : str, optional
+        SHA-256 of ``source`` when the caller has just taken it (a run's provenance hash), so
+        a large extract is read once for hashing; default: hashed here.
 
     Returns
     -------
@@ -363,7 +367,7 @@ def load_graph(
         G.graph["cache"] = "disabled (--no-cache)" if not use_cache else "disabled (no cache folder)"
         return G
     folder = Path(cache_dir)
-    source_sha = file_sha256(path)
+    source_sha = source_sha256 or file_sha256(path)
     params = graph_cache.cache_settings(boundary=polygon, speeds=table, **kwargs)
     key = graph_cache.cache_key(path, boundary=polygon, speeds=table, source_sha256=source_sha, **kwargs)
     status = "miss"

@@ -87,11 +87,12 @@ def study_area(sc: Scenario, data: TaiyuanData) -> gpd.GeoDataFrame:
 
 def _graph(sc: Scenario, data: TaiyuanData, log: provenance.InputLog) -> tuple[Any, Path]:
     source = Path(sc.data.osm.path) if sc.data.osm is not None else data.roads_path
-    log.record("osm", source, root=Path(data.root))
+    record = log.record("osm", source, root=Path(data.root))
     speeds: Any = sc.network.speeds_kph  # a pydantic model (the schema's annotation is opaque to mypy)
     return network.load_graph(
         source, speeds=speeds.model_dump(), congestion=sc.network.congestion,
         ambulance_speed_factor=sc.network.ambulance_speed_factor,
+        source_sha256=record.sha256,  # one file, so its provenance hash is its SHA-256: read it once
     ), source
 
 
