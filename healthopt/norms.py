@@ -181,17 +181,64 @@ def health_centre_norms(
 
 
 def bed_targets(districts: pd.DataFrame, beds_district: pd.DataFrame, *,
-                population_col: str = "population") -> pd.DataFrame:
+                population_col: str = "population", default_rate_2025: float | None = None,
+                default_rate_2022: float | None = None) -> pd.DataFrame:
     """Return current (2022 rate) and 2025 target beds per district from the per-1,000 guideline.
 
     Beds are ``rate × residents / 1000``; the 2022 bed count is estimated from the 2022
     rate and the planning population (no district bed counts are published in the seeds).
+
+    Districts without a guideline row (Jinzhong's units: annex 1 covers Taiyuan only) get
+    ``default_rate_2025`` (the city-wide target) and ``default_rate_2022`` with strategy
+    ``neutral`` and ``rate_quality`` ``estimate``; without defaults they are left out.
+    Guideline rows have ``rate_quality`` ``official``.
     """
     table = beds_district.rename(columns={"beds_per_1000_2022": "rate_2022",
                                           "beds_per_1000_2025": "rate_2025"})  # fmt: skip
     out = districts[["code", "name_zh", population_col]].merge(
-        table[["code", "rate_2022", "rate_2025", "strategy"]], on="code", how="inner"
+        table[["code", "rate_2022", "rate_2025", "strategy"]], on="code", how="left"
     )
+    has_row = out["code"].isin(table["code"])
+    out["rate_quality"] = np.where(has_row, "official", "estimate")
+    if default_rate_2025 is None or default_rate_2022 is None:
+        out = out[has_row].copy()
+    else:
+        out["rate_2025"] = out["rate_2025"].fillna(default_rate_2025)
+        out["rate_2022"] = out["rate_2022"].fillna(default_rate_2022)
+        # a rate given by the scenario for a unit without a guideline row is the scenario's own
+        out.loc[~has_row & out["rate_2025"].ne(default_rate_2025), "rate_quality"] = "scenario"
+    out["strategy"] = out["strategy"].fillna("neutral")
     out["beds_2022_estimate"] = (out["rate_2022"] * out[population_col] / 1000).round().astype("int64")
-    out["beds_2025_target"] = np.ceil(out["rate_2025"] * out[population_col] / 1000).astype("int64")
+    out["beds_2025_target"] = np.ceil(out["rate_2025"] * out[population_col] / 1000 - 1e-9).astype("int64")
     return out.rename(columns={population_col: "residents"}).reset_index(drop=True)
+
+
+def beds_for_rate(rate_per_1000: float, residents: float) -> int:
+    """Return the beds (or staff) a per-1,000 norm asks of ``residents``, rounded up.
+
+    Examples
+    --------
+    >>> beds_for_rate(0.78, 1_000_000), beds_for_rate(9.56, 5_000)
+    (780, 48)
+    """
+    return math.ceil(rate_per_1000 * residents / 1000 - 1e-9)
+
+
+def unassigned_streets(divisions: pd.DataFrame, *, known: set[str], area: set[str]) -> pd.DataFrame:
+    """Return the streets / towns of the study area's cities whose county code is no known district.
+
+    Taiyuan's 6 streets coded 140171 (山西转型综合改革示范区, a functional zone with no census
+    population and no boundary of its own) are the case in the embedded data.
+
+    Parameters
+    ----------
+    divisions : DataFrame
+        ``street_code, street_name, county_code, county_name, type``.
+    known : set of str
+        Every district code of the dataset.
+    area : set of str
+        District codes of the study area (their cities' streets are looked at).
+    """
+    cities = {str(c)[:4] for c in area}
+    in_city = divisions["street_code"].astype(str).str[:4].isin(cities)
+    return divisions[in_city & ~divisions["county_code"].isin(known)].reset_index(drop=True)

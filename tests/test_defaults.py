@@ -67,6 +67,16 @@ SCENARIO_NORMS = {
     "plans.beds.efficiency.max_avg_stay_days": "beds.efficiency.avg_stay_max_days",
     **{f"plans.beds.infectious_min.{code}": f"beds.infectious_min.{code}"
        for code in ("140122", "140123", "140181", "140121")},
+    "plans.beds.psychiatric_per_1000": "beds.psychiatric_per_1000_2025",
+    "plans.beds.tcm_public_per_1000": "beds.tcm_public_per_1000_2025",
+    "plans.beds.paediatric_per_1000_children": "beds.paediatric_per_1000_children_2025",
+    "plans.beds.children_share": "population.children_0_14_share_2020",
+    "plans.workforce.physicians_per_1000": "staff.physicians_per_1000_2025",
+    "plans.workforce.nurses_per_1000": "staff.nurses_per_1000_2025",
+    "plans.workforce.nurses_per_physician": "staff.doctor_nurse_ratio_2025",
+    "plans.workforce.pharmacists_per_1000": "staff.pharmacists_per_1000_2025",
+    "plans.workforce.public_health_per_1000": "staff.public_health_per_1000_2025",
+    "plans.workforce.gp_per_10000": "staff.gp_per_10000_2025",
 }
 
 #: Defaults that are not planning norms, by where they come from.
@@ -79,7 +89,8 @@ CHOICES = {
     "sites.include_seats", "plans.ambulances.model", "plans.ambulances.negative_pressure_per_district",
     "plans.ambulances.allow_closing", "plans.ambulances.max_vehicles", "plans.ambulances.county_centre_required",
     "plans.green_channel.reserved_icu_beds",
-    *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel")),
+    "plans.primary_care.zone_streets_district", "plans.beds.icu_share.specialist_hospitals",
+    *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel", "workforce")),
 }
 CHOICE_PREFIXES = ("data.", "solver.", "outputs.", "plans.ambulances.costs.")
 

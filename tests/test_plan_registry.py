@@ -130,8 +130,8 @@ def test_toy_plan_layer_columns_and_summary_section_appear(run):
 
 def test_every_plan_gets_the_runs_settings_unchanged(run):
     out, seen, _, _ = run
-    # green channel is off in the baseline; the others ran, in registry order
-    assert [name for name, _ in seen] == ["ambulances", "primary_care", "beds"]
+    # green channel is off in the baseline; the others ran, in registry order (workforce solves nothing)
+    assert [name for name, _ in seen] == ["ambulances", "primary_care", "beds", "workforce"]
     settings = {s for _, s in seen}
     assert len(settings) == 1  # one value, equal for all (frozen dataclass)
     (given,) = settings

@@ -75,8 +75,10 @@ def _beds(**kw):
     targets = pd.DataFrame({"code": ["A", "B"], "name_zh": ["甲区", "乙县"], "residents": [100000, 50000],
                             "beds_2022_estimate": [500, 100], "beds_2025_target": [700, 400],
                             "strategy": ["strengthen", "priority"]})
+    # occupancy 80 % and 8 days pass the efficiency rule (>= 75 %, <= 9 days; 001 §四(一)2)
     hospitals = pd.DataFrame({"name_zh": ["H1"], "beds_2022": [200], "beds_2025": [300],
-                              "level": ["tertiary"], "district_code": ["A"]})
+                              "level": ["tertiary"], "district_code": ["A"],
+                              "occupancy_2022": [0.80], "avg_stay_days_2022": [8.0]})
     return BedPlan(targets, hospitals, citywide_per_1000=0.0, infectious_min={"B": 20}, **kw)
 
 

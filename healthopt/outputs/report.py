@@ -105,12 +105,14 @@ def _centre_card(k: Kpis) -> dict[str, str]:
 
 
 def _bed_card(k: Kpis) -> dict[str, str]:
-    """Beds per 1,000 residents vs the target."""
+    """Beds per 1,000 residents (the one city-wide figure) vs the city-wide target (001 §二(三))."""
     planned = _get(k, "beds_planned_per_1000")
-    target = _get(k, "beds_target_per_1000") or _get(k, "citywide_target_per_1000")
+    target = _get(k, "citywide_target_per_1000") or _get(k, "beds_target_per_1000")
     if planned is None or target is None:
         return _card("每千人床位 Beds per 1,000", "n/a", "beds plan not in this run", None)
-    return _card("每千人床位 Beds per 1,000", fmt_num(planned), f"target {fmt_num(target)}",
+    guidelines = _get(k, "beds_target_per_1000")
+    extra = f"; district guidelines sum to {fmt_num(guidelines)}" if guidelines is not None else ""
+    return _card("每千人床位 Beds per 1,000", fmt_num(planned), f"city-wide target {fmt_num(target)}{extra}",
                  planned >= target - 1e-9)
 
 
@@ -264,12 +266,19 @@ DISTRICT_COLUMNS: tuple[_Col, ...] = (
 )
 
 
-def district_table(districts: gpd.GeoDataFrame) -> tuple[list[str], list[dict[str, Any]]]:
+def district_table(districts: gpd.GeoDataFrame,
+                   summary: RunSummary | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Return the by-district table (headers, rows with a total row), skipping absent columns.
+
+    With the bed plan's new beds at municipal hospitals of unknown district (``summary``'s
+    ``beds.citywide.municipal_beds_unlocated``), a row of their own comes before the total,
+    and the total's beds per 1,000 is the run's one city-wide figure (all planned beds over
+    all residents), the number of the headline card, ``summary.json`` and ``summary.csv``.
 
     Parameters
     ----------
     districts : GeoDataFrame
+    summary : RunSummary, optional
 
     Returns
     -------
@@ -283,10 +292,74 @@ def district_table(districts: gpd.GeoDataFrame) -> tuple[list[str], list[dict[st
         cells = [{"text": district_label(r), "cls": "l"}]
         cells += [{"text": c.text(r), "cls": c.cls(r)} for c in cols]
         rows.append({"cells": cells, "total": False})
+    city = (summary.get("beds") or {}).get("citywide") or {} if summary is not None else {}
+    unlocated = int(city.get("municipal_beds_unlocated") or 0)
+    bed_col = next((i for i, c in enumerate(cols) if c.needs[0] == "beds_per_1000_planned"), None)
+    if unlocated and bed_col is not None:
+        cells = [{"text": "市属医院(区县未知) Municipal hospitals, district unknown", "cls": "l"}]
+        cells += [{"text": f"+{fmt_int(unlocated)} beds" if i == bed_col else "", "cls": ""}
+                  for i in range(len(cols))]
+        rows.append({"cells": cells, "total": False})
     total = [{"text": "合计 Total", "cls": "l"}] + [{"text": c.total(districts), "cls": ""}
                                                    for c in cols]
+    if bed_col is not None and city.get("planned_per_1000") is not None:
+        total[bed_col + 1]["text"] = fmt_num(city["planned_per_1000"])
+        target_col = next((i for i, c in enumerate(cols) if c.needs == ("beds_per_1000_target",)), None)
+        if target_col is not None and city.get("target_per_1000") is not None:
+            total[target_col + 1]["text"] = fmt_num(city["target_per_1000"])
     rows.append({"cells": total, "total": True})
     return head, rows
+
+
+# --- bed categories, efficiency rule and staff --------------------------------------------
+
+def bed_sections(summary: RunSummary) -> dict[str, Any] | None:
+    """Return the bed plan's categories, ICU/infectious hospital rows and efficiency verdicts (None: no bed plan).
+
+    Every figure is read from ``summary["beds"]`` (the bed plan's own section), so the report
+    shows the numbers of ``summary.json``.
+    """
+    beds = summary.get("beds")
+    if not isinstance(beds, dict):
+        return None
+    city = beds.get("citywide") or {}
+    cats = [{"label": c["label"], "norm": c["norm"], "source": c["source"], "need": fmt_int(c["need"]),
+             "planned": fmt_int(c["planned"]), "hospitals": c.get("municipal_hospitals") or "—",
+             "gap": fmt_int(c["gap"]), "cls": "bad" if c["gap"] > 0 else "ok"} for c in beds.get("categories") or []]
+    hosp = [{"name": h["name"], "kind": h["kind"], "beds": fmt_int(h["beds_2025"]),
+             "icu": f"{fmt_int(h['icu_min'])}–{fmt_int(h['icu_max'])}" if h["icu_max"] else "— (not applied)",
+             "icu_planned": fmt_int(h["icu_planned"]), "infectious": fmt_int(h["infectious_beds"])}
+            for h in beds.get("hospitals") or []]
+    eff = beds.get("efficiency") or {}
+    stopped = [f"{r['name']}: occupancy {fmt_pct(r['occupancy'], 2)}, average stay {r['avg_stay_days']:g} "
+               f"days, {fmt_int(r['beds_forgone'])} annex-2 beds forgone"
+               + (" (⚠ city 2022 average, estimate)" if r["quality"] == "estimate" else "")
+               for r in eff.get("no_new_beds") or []]
+    rule = (f"occupancy ≥ {fmt_pct(eff.get('min_occupancy', 0), 0)} and average stay ≤ "
+            f"{eff.get('max_avg_stay_days', 0):g} days (001 §四(一)2), applied to the public general "
+            f"hospitals: {', '.join(eff.get('applies_to') or []) or 'none in the table'}")
+    return {"reconciliation": city.get("reconciliation", ""), "categories": cats, "hospitals": hosp,
+            "rule": rule, "stopped": stopped}
+
+
+def workforce_section(summary: RunSummary, districts: gpd.GeoDataFrame) -> dict[str, Any] | None:
+    """Return the staff norms per district and the ambulance crews by shift (None: no workforce figures)."""
+    wf = summary.get("workforce")
+    if not isinstance(wf, dict):
+        return None
+    roles = ("physicians", "nurses", "pharmacists", "public_health", "gps")
+    names = {str(r.code): district_label(r) for r in districts.itertuples()} if "code" in districts else {}
+    rows = [{"name": names.get(str(d["code"]), str(d["code"])), "residents": fmt_int(d["residents"]),
+             "cells": [fmt_int(d[f"{r}_needed"]) for r in roles]} for d in wf.get("districts") or []]
+    k = summary.get("kpis", {}) or {}
+    total = [fmt_int(_get(k, f"{r}_needed")) for r in roles]
+    rates = wf.get("rates") or {}
+    crews = wf.get("crews") or {}
+    crew_rows = [{"role": role, "per_shift": fmt_int(n), "total": fmt_int((crews.get("total") or {}).get(role))}
+                 for role, n in (crews.get("per_shift") or {}).items()]
+    return {"rows": rows, "total": total, "rates": rates, "crews": crew_rows,
+            "shifts": crews.get("shifts_per_day"), "vehicles": crews.get("vehicles"),
+            "nurses_by_rate": fmt_int(wf.get("nurses_by_rate")), "nurses_by_ratio": fmt_int(wf.get("nurses_by_ratio"))}
 
 
 def _population_row(name: str, covered: float, beyond: float, outside: float, *,
@@ -345,7 +418,7 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
     """
     districts = results["districts"]
     ok, text = status_line(summary)
-    head, rows = district_table(districts)
+    head, rows = district_table(districts, summary)
     gap = _get(summary, "gap")
     scenario: dict[str, Any] = {"name": "Scenario", "description": "", "year": ""}
     scenario.update({k: v for k, v in (summary.get("scenario") or {}).items() if v is not None})
@@ -364,6 +437,8 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
         "relaxed": list(summary.get("relaxed_norms") or []),
         "infeasible_reasons": list(summary.get("infeasible_reasons") or []),
         "map_html": map_html,
+        "beds": bed_sections(summary),
+        "workforce": workforce_section(summary, districts),
     }
 
 

@@ -112,6 +112,14 @@ class Kpis(TypedDict, total=False):
     beds_target_per_1000: float
     beds_planned_per_1000: float
     citywide_target_per_1000: float
+    beds_planned: int
+    infectious_beds_planned: int
+    icu_beds_planned: int
+    physicians_needed: int
+    nurses_needed: int
+    pharmacists_needed: int
+    public_health_needed: int
+    gps_needed: int
 
 
 class RunSummary(TypedDict):
@@ -135,6 +143,8 @@ class RunSummary(TypedDict):
     inputs: InputsSummary
     versions: dict[str, str]
     green_channel: NotRequired[dict[str, Any]]
+    beds: NotRequired[dict[str, Any]]
+    workforce: NotRequired[dict[str, Any]]
     norms_met: NotRequired[bool]
     relaxed_norms: NotRequired[list[str]]
     infeasible_reasons: NotRequired[list[str]]

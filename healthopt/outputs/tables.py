@@ -54,14 +54,48 @@ def write_summary_json(path: Path, summary: RunSummary) -> None:
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 
-def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
-    """Write the per-district KPI table (no geometry) with a total row."""
+#: Columns that are rates, shares or quality flags: a total row cannot add them.
+_NOT_ADDITIVE = ("share", "per_1000", "per_10000", "_target_rate", "_quality", "rate_2022", "rate_2025")
+
+
+def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary | None = None) -> None:
+    """Write the per-district KPI table (no geometry) with a total row that adds only what can be added.
+
+    Counts (residents, beds, vehicles, staff) are summed; rates per 1,000 and shares are not:
+    the total row gives the city-wide rate recomputed from the totals where both counts are in
+    the table (``beds_per_1000_planned`` = total planned beds / total residents × 1,000), and
+    ``beds_per_1000_target`` the city-wide target from ``summary``. When the bed plan has new
+    beds at municipal hospitals of unknown district, they get a row of their own
+    (``code`` ``municipal_unlocated``) so that the total row equals ``summary.json``'s
+    ``kpis.beds_planned_per_1000``. Whole numbers stay whole (no ``5.23665e+06``).
+    """
     frame = pd.DataFrame(districts.drop(columns="geometry", errors="ignore"))
+    whole = [c for c in frame.select_dtypes("number").columns if pd.api.types.is_integer_dtype(frame[c])]
+    rows = [frame]
+    city = (summary.get("beds") or {}).get("citywide") or {} if summary is not None else {}
+    unlocated = int(city.get("municipal_beds_unlocated") or 0)
+    if unlocated and "beds_planned" in frame:
+        extra = {"code": "municipal_unlocated", "name_zh": "市属医院(区县未知)",
+                 "name_en": "Municipal hospitals, district unknown", "beds_planned": unlocated}
+        if "beds_change" in frame:
+            extra["beds_change"] = unlocated
+        rows.append(pd.DataFrame([extra]))
+    body = pd.concat(rows, ignore_index=True)
     numeric = frame.select_dtypes("number").columns
-    total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))}
+    total: dict[str, Any] = {c: body[c].sum() for c in numeric if not any(k in c for k in _NOT_ADDITIVE)}
+    if {"beds_planned", "residents"} <= set(total) and total["residents"]:
+        total["beds_per_1000_planned"] = total["beds_planned"] / total["residents"] * 1000
+    if city.get("target_per_1000") is not None and "beds_per_1000_target" in frame:
+        total["beds_per_1000_target"] = float(city["target_per_1000"])
     total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
-    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-    write_csv(path, frame, float_format="%.6g")
+    out = pd.concat([body, pd.DataFrame([total])], ignore_index=True)
+    for c in out.select_dtypes("number").columns:
+        # Counts stay whole with the added rows' blanks; a float count of persons (>= 100,000) is
+        # written to the person, never as 5.23665e+06 (float_format %.6g is for rates and shares).
+        values = out[c].dropna()
+        if c in whole or (len(values) and float(values.abs().max()) >= 1e5):
+            out[c] = out[c].round().astype("Int64")
+    write_csv(path, out, float_format="%.6g")
 
 
 #: First characters that make a spreadsheet read a text cell as a formula (OWASP "CSV

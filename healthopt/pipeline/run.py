@@ -389,7 +389,7 @@ def _cache_notes(state: str) -> list[str]:
 
 def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary: RunSummary) -> None:
     tables.write_summary_json(tmp / "summary.json", summary)
-    tables.write_summary_csv(tmp / "summary.csv", layers["districts"])
+    tables.write_summary_csv(tmp / "summary.csv", layers["districts"], summary)
     sc.dump_resolved(tmp / "scenario.resolved.yaml")
     if sc.outputs.gpkg:
         tables.write_gpkg(tmp / "results.gpkg", layers)

@@ -261,10 +261,43 @@ def patient_minutes_by_district(sc: Scenario, area: pd.DataFrame, G: Any, cand: 
             for code in area["code"]}
 
 
+def zone_streets(sc: Scenario, inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the divisions the CHC norm counts and the streets coded to no district of the dataset.
+
+    Taiyuan's 6 streets coded 140171 (山西转型综合改革示范区, a functional zone without census
+    residents of its own) go to ``plans.primary_care.zone_streets_district`` when the scenario
+    names one (and it is in the study area); otherwise they are returned as excluded.
+    """
+    divisions = inputs.data.divisions
+    known = set(inputs.data.districts["code"])
+    other = norms.unassigned_streets(divisions, known=known, area=set(inputs.area["code"]))
+    target = sc.plans.primary_care.zone_streets_district
+    if len(other) and target is not None and target in set(inputs.area["code"]):
+        divisions = divisions.copy()
+        divisions.loc[divisions["street_code"].isin(other["street_code"]), "county_code"] = target
+    return divisions, other
+
+
+def zone_note(sc: Scenario, other: pd.DataFrame) -> str | None:
+    """Say what happened to the streets coded to no district (never silently)."""
+    if other.empty:
+        return None
+    zones = ", ".join(sorted({f"{r.county_name} ({r.county_code})" for r in other.itertuples()}))
+    streets = "、".join(other["street_name"])
+    target = sc.plans.primary_care.zone_streets_district
+    if target is not None:
+        return (f"{len(other)} streets of {zones} ({streets}) are counted in district {target} for the CHC norm "
+                "(plans.primary_care.zone_streets_district); their residents are shared out by committees.")
+    return (f"{len(other)} streets of {zones} ({streets}) belong to no study district: they are excluded from the "
+            "CHC norm (no centre is required or planned for them). Set plans.primary_care.zone_streets_district "
+            "to count them in a district.")
+
+
 def required_centres(sc: Scenario, inputs: Inputs) -> pd.DataFrame:
     """Return the norm count of CHCs and THCs per district (:func:`healthopt.norms.health_centre_norms`)."""
     pc = sc.plans.primary_care
-    return norms.health_centre_norms(inputs.area, inputs.data.divisions, chc_per_street=pc.chc_per_street,
+    divisions, _ = zone_streets(sc, inputs)
+    return norms.health_centre_norms(inputs.area, divisions, chc_per_street=pc.chc_per_street,
                                      extra_threshold=pc.extra_chc_threshold,
                                      extra_per_residents=pc.extra_chc_per_residents)
 
@@ -347,14 +380,19 @@ class PrimaryCare:
         """Return the centre KPIs, the labelling note and the solves' outcome (``solver.plans.health_centres``)."""
         kpis: dict[str, Any] = {"chc_required": int(result.required["required_chc"].sum()),
                                 "thc_required": int(result.required["required_thc"].sum())}
+        _, other = zone_streets(self.scenario, self.inputs)
+        zone = zone_note(self.scenario, other)
+        section = {"zone_streets": list(other["street_name"]), "zone_streets_excluded":
+                   self.scenario.plans.primary_care.zone_streets_district is None and not other.empty}
         pc = result.sited
         if pc is None:
-            return PlanSummary(kpis=kpis)
+            return PlanSummary(kpis=kpis, notes=[zone] if zone else [], section=section)
         kpis |= {"chc_planned": int(pc.districts["chc_planned"].sum()),
                  "thc_planned": int(pc.districts["thc_planned"].sum()),
                  "subcentres_planned": int((pc.centres["kind"] == "subcentre").sum()),
                  "pop_within_pc_standard": round(float(pc.districts["pop_within_standard"].sum()))}
         finished = "not proven" not in pc.status
-        return PlanSummary(kpis=kpis, notes=list(pc.notes), solver={"status": pc.status, "optimal": finished},
-                           solver_key="health_centres",
+        return PlanSummary(kpis=kpis, notes=[*pc.notes, *([zone] if zone else [])],
+                           solver={"status": pc.status, "optimal": finished}, solver_key="health_centres",
+                           section=section,
                            outcome=PlanOutcome(pc.status, finished, label="health centres"))

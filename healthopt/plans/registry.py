@@ -16,10 +16,12 @@ from healthopt.plans.base import Plan
 from healthopt.plans.beds import Beds
 from healthopt.plans.green_channel import GreenChannel
 from healthopt.plans.primary_care import PrimaryCare
+from healthopt.plans.workforce import Workforce
 
 PLANS: tuple[type[Plan], ...] = (
     Ambulances,
     GreenChannel,
     PrimaryCare,
     Beds,
+    Workforce,
 )

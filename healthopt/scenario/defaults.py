@@ -194,7 +194,7 @@ BED_TARGETS_PER_1000: dict[str, dict[str, float]]
 #: Bed resource strategy by district (001 annex 1): 充实提升区 strengthen, 调整完善区
 #: shed (adjust), 重点配置区 priority.
 BED_STRATEGY: dict[str, str]
-#: Minimum infectious-disease beds by district (001 §四(一)2).
+#: Minimum infectious-disease beds by district (001 §三(二)3(5)).
 INFECTIOUS_BEDS_MIN: dict[str, int]
 #: Critical-care referral green channel (000 §(五)): sending and receiving hospitals.
 GREEN_CHANNEL_SENDERS: tuple[str, ...]

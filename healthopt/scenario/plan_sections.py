@@ -33,6 +33,7 @@ __all__ = [
     "GreenChannel",
     "Plans",
     "PrimaryCarePlan",
+    "WorkforcePlan",
 ]
 
 
@@ -171,16 +172,24 @@ class PrimaryCarePlan(Section):
     chs_station_residents: CountRange = Field(
         default_factory=lambda: CountRange.of(defaults.norm_int_range("primary_care.chs_station_residents"))
     )
+    #: District that takes the streets coded to no district of the dataset (Taiyuan's 6 streets of
+    #: 140171 山西转型综合改革示范区); ``None``: they are reported as excluded from the CHC norm.
+    zone_streets_district: DistrictCode | None = None
 
 
 ShareRange = tuple[Share, Share]
 
 
 class IcuShare(Section):
-    """ICU beds as a share of hospital beds, ``[low, high]`` (001 §三(二))."""
+    """ICU beds as a share of hospital beds, ``[low, high]`` (001 §三(二)3(5)).
+
+    ``specialist_hospitals``: apply the shares to psychiatric and maternal-child hospitals too
+    (the norm names secondary and tertiary hospitals; by default those two kinds get none).
+    """
 
     secondary: ShareRange = Field(default_factory=lambda: defaults.norm_float_range("beds.icu_share.secondary"))
     tertiary: ShareRange = Field(default_factory=lambda: defaults.norm_float_range("beds.icu_share.tertiary"))
+    specialist_hospitals: Bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> IcuShare:
@@ -191,13 +200,23 @@ class IcuShare(Section):
         return self
 
 
+class HospitalEfficiency(Section):
+    """One hospital's bed occupancy and average stay (replaces the city's 2022 averages, 001 §一(一)3)."""
+
+    occupancy: Share
+    avg_stay_days: Annotated[float, Strict(), Field(gt=0.0, le=365.0)]
+
+
 class BedEfficiency(Section):
-    """No new beds where occupancy is below / average stay above these (001 §四(一))."""
+    """No new beds at a public general hospital whose occupancy is below / average stay above these (001 §四(一)2)."""
 
     min_occupancy: Share = Field(default_factory=norm_float("beds.efficiency.occupancy_min"))
     max_avg_stay_days: Annotated[float, Strict(), Field(gt=0.0, le=365.0)] = Field(
         default_factory=norm_float("beds.efficiency.avg_stay_max_days")
     )
+    #: Hospital name -> its own occupancy and average stay (others: hospitals table, else city 2022 averages).
+    hospitals: dict[Annotated[str, Strict(), Field(min_length=1, max_length=200)], HospitalEfficiency] = Field(
+        default_factory=dict)
 
 
 def _bed_targets(value: Any) -> Any:
@@ -227,7 +246,7 @@ def _bed_strategy(value: Any) -> Any:
 
 
 class BedPlan(Section):
-    """Hospital beds by district (001 §二(三), annex 1, annex 2, §三(二), §四(一))."""
+    """Hospital beds by district (001 §二(三), annex 1, annex 2, §三(二)3, §四(一)2)."""
 
     enabled: Bool = True
     targets: Annotated[
@@ -245,6 +264,33 @@ class BedPlan(Section):
         Field(default_factory=lambda: dict(defaults.BED_STRATEGY))  # type: ignore[arg-type]
     )
     efficiency: BedEfficiency = Field(default_factory=BedEfficiency)
+    # Bed categories with a city-wide 2025 target (001 §二(三) table; §三(二)3(3) paediatric).
+    psychiatric_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=50.0)] = Field(
+        default_factory=norm_float("beds.psychiatric_per_1000_2025"))
+    tcm_public_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=50.0)] = Field(
+        default_factory=norm_float("beds.tcm_public_per_1000_2025"))
+    paediatric_per_1000_children: Annotated[float, Strict(), Field(ge=0.0, le=50.0)] = Field(
+        default_factory=norm_float("beds.paediatric_per_1000_children_2025"))
+    #: Share of residents aged 0-14 (Taiyuan 2020 census: 15.55 %), for the paediatric norm.
+    children_share: Share = Field(default_factory=norm_float("population.children_0_14_share_2020"))
+
+
+class WorkforcePlan(Section):
+    """Health workers needed by the 2025 norms (001 §二(三) table, §四(二)); ambulance crews from the fleet."""
+
+    enabled: Bool = True
+    physicians_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = Field(
+        default_factory=norm_float("staff.physicians_per_1000_2025"))
+    nurses_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = Field(
+        default_factory=norm_float("staff.nurses_per_1000_2025"))
+    nurses_per_physician: Annotated[float, Strict(), Field(ge=0.0, le=20.0)] = Field(
+        default_factory=norm_float("staff.doctor_nurse_ratio_2025"))
+    pharmacists_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = Field(
+        default_factory=norm_float("staff.pharmacists_per_1000_2025"))
+    public_health_per_1000: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = Field(
+        default_factory=norm_float("staff.public_health_per_1000_2025"))
+    gp_per_10000: Annotated[float, Strict(), Field(ge=0.0, le=100.0)] = Field(
+        default_factory=norm_float("staff.gp_per_10000_2025"))
 
 
 HospitalName = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
@@ -281,3 +327,4 @@ class Plans(Section):
     primary_care: PrimaryCarePlan = Field(default_factory=PrimaryCarePlan)
     beds: BedPlan = Field(default_factory=BedPlan)
     green_channel: GreenChannel = Field(default_factory=GreenChannel)
+    workforce: WorkforcePlan = Field(default_factory=WorkforcePlan)
