@@ -383,3 +383,29 @@ def test_report_has_bed_category_icu_and_staff_sections(baseline_run):
     assert crews["total"]["physicians"] == 3 * k["fleet_planned"] == k["staff"]["physician"]
     assert "太原市人民医院: occupancy 70.39 %" in report or "太原市人民医院: occupancy 70.39%" in report
     assert "140171" in " ".join(summary["data_quality"])  # the zone's streets are reported, not dropped
+
+
+# --------------------------------------------------------------------------- the 140171 streets
+
+
+def test_zone_streets_are_reported_or_assigned(data, tmp_path):
+    from healthopt.pipeline.run import study_area
+    from healthopt.plans.base import Inputs
+    from healthopt.plans.primary_care import required_centres, zone_note, zone_streets
+
+    def inputs(sc):
+        return Inputs("-", data, study_area(sc, data), None, tmp_path, None, None, None, None)
+
+    sc = load_scenario(BASELINE)
+    _, other = zone_streets(sc, inputs(sc))
+    # The 6 streets coded 140171 (山西转型综合改革示范区) in the embedded divisions table.
+    assert sorted(other["street_code"]) == [f"14017140{i}" for i in range(1, 7)]
+    note = zone_note(sc, other)
+    assert note is not None and "excluded from the CHC norm" in note and "唐槐园区街道" in note
+    base = required_centres(sc, inputs(sc)).set_index("code")
+    moved = sc.with_overrides({"plans.primary_care.zone_streets_district": "140105"})
+    after = required_centres(moved, inputs(moved)).set_index("code")
+    assert after.loc["140105", "n_streets"] == base.loc["140105", "n_streets"] + 6
+    assert after.loc["140105", "required_chc"] >= base.loc["140105", "required_chc"] + 6 - 1
+    assert (after.drop("140105")["required_chc"] == base.drop("140105")["required_chc"]).all()
+    assert "counted in district 140105" in (zone_note(moved, other) or "")

@@ -356,6 +356,9 @@ class BedPlan:
             return float(beds / residents * 1000) if residents else 0.0
 
         guidelines, planned = per(float(d["beds_2025_target"].sum())), per(planned_total)
+        stand_in = ("rate_quality" in d) and bool((d["rate_quality"] != "official").any())
+        which = ("the district targets (annex 1; the city-wide rate or the scenario's own for units without a "
+                 "guideline)") if stand_in else "the district guidelines (annex 1)"
         return {
             "target_per_1000": self.citywide_per_1000,
             "planned_per_1000": planned,
@@ -369,7 +372,7 @@ class BedPlan:
             "residents": residents,
             "reconciliation": (
                 f"The plan gives {planned:.2f} beds per 1,000 residents ({planned_total:,} beds) against the "
-                f"city-wide target of {self.citywide_per_1000:.2f} (001 §二(三)): the district guidelines (annex 1) "
+                f"city-wide target of {self.citywide_per_1000:.2f} (001 §二(三)): {which} "
                 f"sum to {guidelines:.2f} per 1,000, the districts are planned at {per(district_beds):.2f}, and the "
                 f"municipal hospitals of unknown district add {unlocated:,} new beds ({per(unlocated):.2f} per "
                 "1,000) that no district target counts."),
