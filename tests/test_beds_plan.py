@@ -409,3 +409,30 @@ def test_zone_streets_are_reported_or_assigned(data, tmp_path):
     assert after.loc["140105", "required_chc"] >= base.loc["140105", "required_chc"] + 6 - 1
     assert (after.drop("140105")["required_chc"] == base.drop("140105")["required_chc"]).all()
     assert "counted in district 140105" in (zone_note(moved, other) or "")
+
+
+# --------------------------------------------------------------------------- efficiency figures from a hospitals layer
+
+
+def test_hospitals_layer_gives_occupancy_and_stay(data, tmp_path):
+    from healthopt.data.overlay import with_hospitals
+    from healthopt.errors import InputError
+
+    layer = tmp_path / "h.csv"
+    layer.write_text("id,name,lon,lat,occupancy,avg_stay_days\n"
+                     "A,太原市中心医院,112.5543,37.8787,0.92,8.4\n"
+                     "B,太原市人民医院,112.5543,37.8500,,\n", encoding="utf-8")
+    given = with_hospitals(data, layer, "wgs84")
+    h = given.hospitals.set_index("name_zh")
+    assert (h.loc["太原市中心医院", "occupancy_2022"], h.loc["太原市中心医院", "avg_stay_days_2022"]) == (0.92, 8.4)
+    assert pd.isna(h.loc["太原市人民医院", "occupancy_2022"])  # blank: the city average stands in
+    _, r = _bed_plan(given, tmp_path)
+    plan = r.hospitals.set_index("name_zh")
+    assert plan.loc["太原市中心医院", "beds_added"] == 400  # 92 % >= 75 %, 8.4 <= 9 days: annex 2 growth
+    assert plan.loc["太原市中心医院", "efficiency_quality"] == "layer"
+    assert plan.loc["太原市人民医院", "beds_added"] == 0
+    assert plan.loc["太原市人民医院", "efficiency_quality"] == "estimate"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,lon,lat,occupancy\nA,太原市中心医院,112.5543,37.8787,82\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad\.csv.*occupancy.*82.*not a number from 0 to 1\.5"):
+        with_hospitals(data, bad, "wgs84")

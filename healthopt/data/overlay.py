@@ -246,7 +246,34 @@ def _read_hospitals(data: TaiyuanData, path: str | Path, crs: str | int, *, name
         "line": [_where(pos, is_csv)[1] for pos in range(len(gdf))],
         "district_code": district_at(gdf.geometry, data.districts),
     }, geometry=gdf.geometry.to_numpy(), crs=settings.CRS_GEOGRAPHIC)  # fmt: skip
+    for column, (low, high) in EFFICIENCY_FIELDS.items():
+        if column in gdf:
+            points[column] = _efficiency_values(gdf[column], source, column, low, high, is_csv)
     return HospitalLayer(points, source, name_field)
+
+
+#: Optional columns of a hospitals layer for the bed plan's efficiency rule (001 §四(一)2), with
+#: their accepted range: bed occupancy as a share (0.82, not 82) and average stay in days.
+EFFICIENCY_FIELDS: dict[str, tuple[float, float]] = {"occupancy": (0.0, 1.5), "avg_stay_days": (0.1, 365.0)}
+
+
+def _efficiency_values(values: pd.Series, source: str, field: str, low: float, high: float,
+                       is_csv: bool) -> np.ndarray:
+    """Return a layer's occupancy or average-stay column as floats (blank: not given), checked against its range."""
+    out = np.full(len(values), np.nan)
+    for pos, value in enumerate(values):
+        if value is None or (isinstance(value, str) and not value.strip()) or (
+                isinstance(value, float) and np.isnan(value)):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = np.nan
+        if not np.isfinite(number) or not low <= number <= high:
+            prefix, line = _where(pos, is_csv)
+            raise InputError(source, field, f"{prefix}{value!r} is not a number from {low:g} to {high:g}", line)
+        out[pos] = number
+    return out
 
 
 def _moved_notes(table: pd.DataFrame, positions: list[int | None], layer: HospitalLayer,
@@ -287,7 +314,9 @@ def with_hospitals(data: TaiyuanData, path: str | Path, crs: str | int, *, name_
     TaiyuanData
         A copy with ``hospital_layer`` set and, for every embedded hospital the layer names,
         ``district_code`` taken from the district holding its point (``district_quality``
-        ``"user"``).
+        ``"user"``) and, where the layer has ``occupancy`` (share) and ``avg_stay_days``
+        columns, those figures for the bed plan's efficiency rule (``efficiency_source``
+        ``"layer"``).
 
     Raises
     ------
@@ -304,6 +333,13 @@ def with_hospitals(data: TaiyuanData, path: str | Path, crs: str | int, *, name_
     table["district_code"] = table["district_code"].astype(object)
     table.loc[matched, "district_code"] = [found.points["district_code"].iloc[p] for p in positions if p is not None]
     table.loc[matched, "district_quality"] = "user"
+    for column, target in (("occupancy", "occupancy_2022"), ("avg_stay_days", "avg_stay_days_2022")):
+        if column in found.points:  # the layer's own figures for the efficiency rule, where it gives them
+            given = pd.Series([found.points[column].iloc[p] if p is not None else np.nan for p in positions],
+                              index=table.index, dtype=float)
+            old = pd.to_numeric(table[target], errors="coerce") if target in table else given * np.nan
+            table[target] = given.where(given.notna(), old)
+            table.loc[given.notna(), "efficiency_source"] = "layer"
     if capacity_field:
         notes.append(f"Hospitals layer {Path(found.source).name}: its bed counts ('{capacity_field}') are not used; "
                      "the bed plan starts from the 2022 beds of annex 2 (tables/hospitals.csv).")

@@ -189,7 +189,9 @@ class BedPlan:
         nan = pd.Series(np.nan, index=h.index)
         occ = pd.to_numeric(h["occupancy_2022"], errors="coerce") if "occupancy_2022" in h else nan
         stay = pd.to_numeric(h["avg_stay_days_2022"], errors="coerce") if "avg_stay_days_2022" in h else nan
-        quality = np.where(occ.notna() & stay.notna(), "table", "estimate")
+        source = h["efficiency_source"].fillna("table") if "efficiency_source" in h else "table"
+        # a hospital with one figure given keeps the city average for the other: still an estimate
+        quality = np.where(occ.notna() & stay.notna(), source, "estimate")
         has = h["name_zh"].isin(list(self.hospital_efficiency))
         occ = occ.where(~has, h["name_zh"].map(lambda n: self.hospital_efficiency.get(n, (np.nan, np.nan))[0]))
         stay = stay.where(~has, h["name_zh"].map(lambda n: self.hospital_efficiency.get(n, (np.nan, np.nan))[1]))
