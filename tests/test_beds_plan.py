@@ -294,6 +294,17 @@ def test_staff_needed_by_hand():
     assert r["gps_needed"] == 476  # 3.5 x 135.7242 = 475.03
 
 
+def test_staff_2022_estimate_by_hand():
+    from healthopt.plans.workforce import staff_2022
+
+    now = staff_2022(5304061)
+    assert now["physicians"] == round(4.84 * 5304.061) == 25672  # 25,671.66
+    assert now["nurses"] == round(6.27 * 5304.061) == 33256  # 33,256.46
+    assert now["pharmacists"] == round(0.47 * 5304.061) == 2493
+    assert now["public_health"] == round(0.63 * 5304.061) == 3342
+    assert now["gps"] == round(2.7 * 530.4061) == 1432
+
+
 # --------------------------------------------------------------------------- summary.csv
 
 

@@ -357,7 +357,10 @@ def workforce_section(summary: RunSummary, districts: gpd.GeoDataFrame) -> dict[
     crews = wf.get("crews") or {}
     crew_rows = [{"role": role, "per_shift": fmt_int(n), "total": fmt_int((crews.get("total") or {}).get(role))}
                  for role, n in (crews.get("per_shift") or {}).items()]
-    return {"rows": rows, "total": total, "rates": rates, "crews": crew_rows,
+    now = wf.get("taiyuan_2022_estimate") or {}
+    now_row = [fmt_int((now.get("staff") or {}).get(r)) for r in roles] if now.get("residents") else []
+    return {"rows": rows, "total": total, "rates": rates, "crews": crew_rows, "now": now_row,
+            "now_residents": fmt_int(now.get("residents")),
             "shifts": crews.get("shifts_per_day"), "vehicles": crews.get("vehicles"),
             "nurses_by_rate": fmt_int(wf.get("nurses_by_rate")), "nurses_by_ratio": fmt_int(wf.get("nurses_by_ratio"))}
 

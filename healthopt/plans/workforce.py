@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanSummary
+from healthopt.scenario.defaults import norm_float
 
 if TYPE_CHECKING:
     from healthopt.milp.settings import SolverSettings
@@ -29,6 +30,23 @@ if TYPE_CHECKING:
 
 #: Roles of the staff norms, in the order the report shows them.
 ROLES: tuple[str, ...] = ("physicians", "nurses", "pharmacists", "public_health", "gps")
+
+#: Taiyuan's 2022 figures (001 §二(三) table): norms key and residents per rate unit.
+RATES_2022: dict[str, tuple[str, int]] = {
+    "physicians": ("staff.physicians_per_1000_2022", 1000), "nurses": ("staff.nurses_per_1000_2022", 1000),
+    "pharmacists": ("staff.pharmacists_per_1000_2022", 1000),
+    "public_health": ("staff.public_health_per_1000_2022", 1000), "gps": ("staff.gp_per_10000_2022", 10_000)}
+
+
+def staff_2022(residents: int) -> dict[str, int]:
+    """Return Taiyuan's 2022 staff rates (001 §二(三) table) applied to ``residents``, rounded (an estimate).
+
+    Examples
+    --------
+    >>> staff_2022(1_000_000)["physicians"], staff_2022(1_000_000)["gps"]
+    (4840, 270)
+    """
+    return {role: round(norm_float(key) * residents / per) for role, (key, per) in RATES_2022.items()}
 
 
 def _per(rate: float, residents: float, per: float) -> int:
@@ -137,7 +155,11 @@ class Workforce:
         """Return the staff KPIs and the ``workforce`` section (per district, crews, norms)."""
         d = result.districts
         kpis = {f"{role}_needed": int(d[f"{role}_needed"].sum()) for role in ROLES}
+        taiyuan = int(d.loc[d["code"].astype(str).str.startswith("1401"), "residents"].sum())
         section = {"rates": result.rates, "crews": result.crews,
+                   "taiyuan_2022_estimate": {"residents": taiyuan, "staff": staff_2022(taiyuan),
+                                             "note": "Taiyuan's 2022 rates (001 §二(三) table) x the residents of "
+                                                     "its units in the study area: an estimate of today's workforce"},
                    "nurses_by_rate": int(d["nurses_by_rate"].sum()), "nurses_by_ratio": int(d["nurses_by_ratio"].sum()),
                    "source": "001 §二(三) table, §四(二)1-2; ambulance crews §四(二)1",
                    "districts": d.to_dict(orient="records")}
