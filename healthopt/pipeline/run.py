@@ -31,7 +31,7 @@ from healthopt.data.layers import read_facilities
 from healthopt.errors import InputError
 from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
-from healthopt.pipeline import provenance
+from healthopt.pipeline import provenance, quality
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
 from healthopt.plans.base import FileRecord, Inputs, Plan, PlanContext
 from healthopt.plans.primary_care import patient_minutes_by_district
@@ -358,7 +358,7 @@ def _summary(sc: Scenario, inputs: Inputs, solver: SolverSettings, parts: list[t
     base = sc.plans.ambulances.baseline
     head = {"scenario": {"name": sc.name, "description": sc.description, "year": sc.year},
             "kpis": {"pop_total": int(area["population"].sum())}}
-    tail = {
+    tail: dict[str, Any] = {
         "baseline": {"fleet_planned": base.vehicles, "np_planned": base.negative_pressure,
                      "np_share": base.negative_pressure / base.vehicles if base.vehicles else None,
                      "stations": base.stations,
@@ -368,8 +368,10 @@ def _summary(sc: Scenario, inputs: Inputs, solver: SolverSettings, parts: list[t
         "inputs": provenance.inputs_summary(sc, inputs.files, scenario_file),
         "versions": provenance.versions(),
     }
-    notes = [_population_note(sc),
-             "Travel times outside the road extract are straight-line estimates (flag 'estimated')."]
+    travel = quality.travel_time_quality(points=inputs.points, area=area)
+    tail["travel_time_quality"] = travel
+    notes = [_population_note(sc), quality.travel_time_sentence(
+        travel, circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph)]
     notes += _cache_notes(str(inputs.graph.graph.get("cache", "")))
     return assemble_summary(head=head, tail=tail, parts=parts, settings=solver, notes=notes,
                             late_notes=_layer_notes(sc, data), not_reproducible=provenance.NOT_REPRODUCIBLE)
