@@ -7,6 +7,7 @@ import pytest
 from shapely.geometry import Point
 
 from healthopt.pipeline.quality import travel_time_quality, travel_time_sentence
+from healthopt.scenario.schema import Network
 
 
 def _points() -> gpd.GeoDataFrame:
@@ -27,8 +28,10 @@ def test_shares_are_residents_off_the_network_over_residents():
         {"code": "140122", "name": "阳曲县", "residents": 80, "estimated_share": 1.0},
         {"code": "140106", "name": "迎泽区", "residents": 0, "estimated_share": 0.0},
     ]
-    text = travel_time_sentence(rows, circuity=1.35, fallback_speed_kph=40.0)
+    text = travel_time_sentence(rows, network=Network())
     # (50 + 80) / 380 = 34 % of residents; both districts named with their own shares.
+    assert "plain 1.31, hilly 1.43, mountain 1.54" in text
+    assert "distance × 1.35 at 40 km/h" in travel_time_sentence(rows, network=Network(terrain_circuity=None))
     assert "34% of residents" in text and "小店区 17%" in text and "阳曲县 100%" in text and "迎泽区" not in text
 
 

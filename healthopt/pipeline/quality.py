@@ -44,7 +44,7 @@ def travel_time_quality(*, points: gpd.GeoDataFrame, area: gpd.GeoDataFrame) -> 
     return rows
 
 
-def travel_time_sentence(rows: list[dict[str, Any]], *, circuity: float, fallback_speed_kph: float) -> str:
+def travel_time_sentence(rows: list[dict[str, Any]], *, network: Any) -> str:
     """One data-quality sentence: which districts are on road data, which on estimates."""
     total = sum(r["residents"] for r in rows)
     off = sum(r["residents"] * r["estimated_share"] for r in rows)
@@ -53,6 +53,9 @@ def travel_time_sentence(rows: list[dict[str, Any]], *, circuity: float, fallbac
         return "Travel times: every demand point is on the road data (no straight-line estimates)."
     listed = ", ".join(f"{r['name']} {r['estimated_share']:.0%}" for r in estimated)
     share = off / total if total else 0.0
+    by = network.terrain_circuity
+    rule = (f"distance × circuity by terrain (plain {by.plain:g}, hilly {by.hilly:g}, mountain {by.mountain:g}; "
+            "estimates, tables/terrain.csv)" if by is not None else f"distance × {network.circuity:g}")
     return (f"Travel times for {share:.0%} of residents (and so of calls) are straight-line estimates "
-            f"(distance × {circuity:g} at {fallback_speed_kph:g} km/h, no road data there): {listed}; "
+            f"({rule} at {network.fallback_speed_kph:g} km/h, no road data there): {listed}; "
             "the rest are road-network times.")

@@ -154,6 +154,14 @@ RoadSpeeds: type[Section] = create_model(  # type: ignore[call-overload]
 )
 
 
+class TerrainCircuity(Section):
+    """Circuity of off-network legs by the terrain class of the district they are in (settings)."""
+
+    plain: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["plain"]
+    hilly: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["hilly"]
+    mountain: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["mountain"]
+
+
 class Network(Section):
     """Road travel-time parameters (technical defaults from :mod:`healthopt.settings`)."""
 
@@ -165,6 +173,8 @@ class Network(Section):
     )
     speeds_kph: RoadSpeeds = Field(default_factory=RoadSpeeds)  # type: ignore[valid-type]
     circuity: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_CIRCUITY
+    # ``null``: ``circuity`` everywhere; otherwise ``circuity`` only where the terrain is unknown.
+    terrain_circuity: TerrainCircuity | None = Field(default_factory=TerrainCircuity)
     fallback_speed_kph: Kph = settings.DEFAULT_FALLBACK_SPEED_KPH
     snap_tolerance_m: Annotated[float, Strict(), Field(gt=0.0, le=10_000.0)] = (
         settings.DEFAULT_SNAP_TOLERANCE_M
