@@ -278,7 +278,7 @@ def test_per_point_circuity_on_estimated_pairs_and_access_legs(tiny):
     assert M[1, 0] == pytest.approx(np.hypot(3000, 2000) * 1.5 * per_m / 60, rel=1e-6)
     # remote -> on+100: only the site is off: the site's factor (2.0) on the straight line.
     c = np.array(TO_UTM.transform(*PTS["C"])) + np.array([100.0, 0.0])
-    assert M[1, 1] == pytest.approx(np.hypot(*(c - (a + [0.0, -2000.0]))) * 2.0 * per_m / 60, rel=1e-6)
+    assert M[1, 1] == pytest.approx(np.hypot(*(c - a - np.array([0.0, -2000.0]))) * 2.0 * per_m / 60, rel=1e-6)
     # sA -> on+100: network time plus a 100 m access leg at the demand point's factor (1.2).
     assert M[0, 1] == pytest.approx((nx_time(tiny, "A", "C") + 100 * 1.2 * per_m) / 60, rel=1e-6)
     with pytest.raises(InputError, match="one value per point"):
