@@ -260,6 +260,15 @@ class Scenario(Section):
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
+    def _phasing_ends_in_the_plan_year(self) -> Scenario:
+        phasing = self.plans.ambulances.phasing
+        if phasing is not None and phasing.years[-1].year != self.year:
+            raise fail(f"the last phase year is {phasing.years[-1].year} but the scenario's year is {self.year}: "
+                       "the norms are planned for that year", "plans", "ambulances", "phasing", "years",
+                       len(phasing.years) - 1, "year")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
     def _remember_origin(self, info: ValidationInfo) -> Scenario:
         """Keep the file and folder the scenario came from (validation context)."""
         context = info.context if isinstance(info.context, dict) else {}
