@@ -92,7 +92,7 @@ class PhasedPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def _period_problem(plan: Any, phase: PhaseYear, *, final: bool, base_vehicles: int,
+def _period_problem(plan: Any, phase: PhaseYear, *, first: bool, final: bool, base_vehicles: int, base_np: int,
                     added_so_far: int | None, stations_so_far: int | None) -> MilpProblem:  # fmt: skip
     """Return the year problem of ``phase``: its cumulative budgets and, before the end, no final norms."""
     p: MilpProblem = plan.build()
@@ -106,6 +106,13 @@ def _period_problem(plan: Any, phase: PhaseYear, *, final: bool, base_vehicles: 
             p.add_constraints("fleet_milestone", {"v": D}, lb=floor,
                               description=f"the {phase.year} milestone of {phase.fleet_norm_share:.0%} of each "
                                           "district's fleet norm")  # fmt: skip
+    if first:
+        # The base year's fleet is in service from the first year on (vehicles are never taken away).
+        ones = np.ones((1, len(plan.sites)))
+        p.add_constraints("fleet_in_service", {"v": ones}, lb=float(base_vehicles), relaxable=False,
+                          description=f"the {base_vehicles} ambulances already in service")
+        p.add_constraints("np_in_service", {"n": ones}, lb=float(base_np), relaxable=False,
+                          description=f"the {base_np} negative-pressure ambulances already in service")
     if added_so_far is not None:
         cap = base_vehicles + added_so_far
         group = p.groups["fleet_budget"].blocks[0]
@@ -120,6 +127,10 @@ def _period_problem(plan: Any, phase: PhaseYear, *, final: bool, base_vehicles: 
 
 def _check_budgets(plan: Any, phases: Sequence[PhaseYear], base_vehicles: int) -> None:
     """Explain, before solving, yearly budgets that cannot reach the final norm."""
+    if base_vehicles > plan.fleet_cap:
+        raise InfeasiblePlanError([
+            f"the {base_vehicles} ambulances already in service exceed the {plan.fleet_cap} this plan may deploy: "
+            "set plans.ambulances.baseline to the study area's own fleet"])
     if any(ph.vehicles_added is None for ph in phases):
         return
     reach = base_vehicles + sum(int(ph.vehicles_added or 0) for ph in phases)
@@ -132,9 +143,10 @@ def _check_budgets(plan: Any, phases: Sequence[PhaseYear], base_vehicles: int) -
 
 
 def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, base_negative_pressure: int = 0,
+               base_stations: int = 0,
                growth_per_year: float = 0.0,
                solver: str | None = None, time_limit: float | None = None, gap: float | None = None,
-               threads: int | None = None) -> PhasedPlan:  # fmt: skip
+               threads: int | None = None, compare_myopic: bool = False) -> PhasedPlan:  # fmt: skip
     """Solve the phased ambulance plan (module docstring).
 
     Parameters
@@ -145,12 +157,18 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
         The plan years in order; the last is the plan year of ``plan``.
     base_vehicles, base_negative_pressure : int
         Ambulances (and negative-pressure ones) in service before the first year (2022: 150 and
-        52, 001 §一(一)1); with no station layer they are placed by the model in the first year.
+        52, 001 §一(一)1); they are in service from the first year on.
+    base_stations : int
+        Stations in service before the first year (2022: 18). Those no stations layer locates
+        are placed by the model in the first year, on top of that year's new stations.
     growth_per_year : float
         Compound population growth; year *t*'s objective is weighted by ``(1 + g)^(t - T)``.
     solver, time_limit, gap, threads
         As :func:`healthopt.milp.solve.solve_problem`; ``time_limit`` is for the phased solve
-        (the myopic start gets a fifth of it in all).
+        (each year of the myopic comparison gets a third of it over the number of years).
+    compare_myopic : bool
+        Also solve the years one by one (the myopic plan), report its objective and start
+        from it when it is the better start.
 
     Returns
     -------
@@ -162,23 +180,31 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
     plan.check()
     _check_budgets(plan, phases, base_vehicles)
     added: int | None = 0
-    stations: int | None = 0
+    # Stations in service before the first year that no layer locates are placed by the model in
+    # the first year: they count with the new stations of that year.
+    unlocated = max(base_stations - int(plan.sites["existing"].sum()), 0)
+    stations: int | None = unlocated
     periods = []
     for k, ph in enumerate(phases):
         added = None if ph.vehicles_added is None or added is None else added + int(ph.vehicles_added)
         stations = None if ph.new_stations is None or stations is None else stations + int(ph.new_stations)
-        periods.append(_period_problem(plan, ph, final=k == len(phases) - 1, base_vehicles=base_vehicles,
+        periods.append(_period_problem(plan, ph, first=k == 0, final=k == len(phases) - 1,
+                                       base_vehicles=base_vehicles, base_np=base_negative_pressure,
                                        added_so_far=added, stations_so_far=stations))  # fmt: skip
     last = phases[-1].year
     weights = [(1.0 + growth_per_year) ** (ph.year - last) for ph in phases]
     stacked = stack_periods(periods, stocks=STOCKS, weights=weights, name="ambulances phased")
-    each = None if time_limit is None else max(time_limit / (5 * len(phases)), 1.0)
+    each = None if time_limit is None else max(time_limit / (3 * len(phases)), 2.0)
 
-    def one(q: MilpProblem) -> np.ndarray | None:
-        return solve_problem(q, solver, each, gap, threads).x
+    def one(q: MilpProblem, start: np.ndarray | None = None) -> np.ndarray | None:
+        return solve_problem(q, solver, each, gap, threads, start=start).x
 
-    start = sequential_start(stacked, stocks=STOCKS, solve=one)
-    myopic = None if start is None else float(stacked.problem.obj @ start + stacked.problem.offset)
+    start = forward_start(plan, stacked, caps=[_caps(p) for p in periods], solve=one)
+    myopic_x = sequential_start(stacked, stocks=STOCKS, solve=one) if compare_myopic else None
+    value = stacked.problem.obj
+    myopic = None if myopic_x is None else float(value @ myopic_x + stacked.problem.offset)
+    if myopic_x is not None and (start is None or value @ myopic_x > value @ start):
+        start = myopic_x
     out = solve_problem(stacked.problem, solver, time_limit, gap, threads, start=start)
     if out.x is None:
         raise InfeasiblePlanError([f"no phased plan meets the yearly budgets and the {last} norms "
@@ -192,6 +218,118 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
              f"{myopic:,.0f}, the phased plan {out.objective:,.0f}." if myopic is not None and out.objective is not None
              else f"Phased over {', '.join(str(p.year) for p in phases)}."]  # fmt: skip
     return PhasedPlan(final, schedule, years, float(out.objective or math.nan), myopic, out.status, out.gap, notes)
+
+
+def _caps(p: MilpProblem) -> tuple[float, float]:
+    """(fleet cap, new-station cap) of a year's problem: the tightest of its budget rows."""
+    def ub(name: str) -> float:
+        g = p.groups.get(name)
+        return float(min(b.ub.min() for b in g.blocks)) if g is not None else math.inf
+
+    return ub("fleet_budget"), min(ub("new_stations"), ub("new_stations_by_year"))
+
+
+def forward_start(plan: Any, stacked: StackedProblem, *, caps: Sequence[tuple[float, float]],
+                  solve: Any) -> np.ndarray | None:  # fmt: skip
+    """Return a phased start built forwards by Daskin's greedy, year after year, on top of the last.
+
+    Each year starts from the previous year's vehicles; it first brings every district to its
+    floor that year (the milestone, or the norm in the final year), then adds the vehicles its
+    fleet cap allows, each where it adds most expected coverage (MEXCLP, as
+    :class:`healthopt.plans.ambulance_search.VehicleSearch` scores it), within the station
+    capacities and the year's new-station cap. Negative-pressure vehicles are those of the final
+    year's greedy rule, kept from the year their vehicle arrives. The coverage variables of each
+    year are completed by a solve with the stocks fixed. ``None`` for models other than MEXCLP,
+    or when a year cannot meet its floors.
+    """
+    groups = getattr(plan, "mexclp_groups", None)
+    if plan.model != "mexclp" or groups is None:
+        return None
+    from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure
+
+    search = VehicleSearch(plan, *groups)
+    D, _ = plan._district_matrix()
+    district = np.asarray(D.argmax(axis=0)).ravel()
+    in_district = np.asarray(D.sum(axis=0)).ravel() > 0
+    cap_site = plan.sites["max_vehicles"].to_numpy(int)
+    new = ~plan.sites["existing"].to_numpy(bool)
+    v = np.zeros(len(cap_site), dtype=int)
+    plans_v = []
+    # Vehicles are never taken away, so no district may ever hold more than the final fleet less
+    # the other districts' final norms: a year that did would leave no plan for the last one.
+    final_floor = _district_floor(stacked.periods[-1], D)
+    final_cap = min(caps[-1][0], float(plan.fleet_cap))
+    district_cap = final_cap - (final_floor.sum() - final_floor)
+    for t, p in enumerate(stacked.periods):
+        v = np.maximum(v, np.ceil(p.block_arrays("v")[0] - 1e-9).astype(int))
+        fleet_cap, station_cap = caps[t]
+        fleet_cap = min(fleet_cap, float(plan.fleet_cap))
+        floor = _district_floor(p, D)
+        in_service = _fleet_floor(p)
+        while True:
+            by_district = np.asarray(D @ v).ravel()
+            short = np.flatnonzero(by_district < floor - 1e-9)
+            if not short.size and v.sum() >= fleet_cap:
+                break
+            ok = (v < cap_site) & (~in_district | (by_district[district] < district_cap[district]))
+            if ((v > 0) & new).sum() >= station_cap:
+                ok &= (v > 0) | ~new  # no new station beyond the year's cap
+            if short.size:
+                ok &= in_district & np.isin(district, short)
+            elif v.sum() >= fleet_cap:
+                break
+            if not ok.any():
+                if short.size:
+                    return None  # a district cannot reach its floor within the year's caps
+                break  # every allowed station is full: the year buys fewer than its cap
+            _, gain = search._gain(np.asarray(search.cover @ v).ravel(), 1)
+            gain = gain - 0.5 * ((v == 0) & new)  # the MIP's tie-break per new station
+            j = int(np.flatnonzero(ok)[np.argmax(gain[ok])])
+            v[j] += 1
+            if v.sum() > fleet_cap and not short.size:
+                v[j] -= 1
+                break
+        if v.sum() < in_service:
+            return None
+        plans_v.append(v.copy())
+    n_final = np.asarray(greedy_negative_pressure(plan, plans_v[-1]), dtype=int)
+    np_floor = _np_floor(stacked.periods[0])
+    if np.minimum(n_final, plans_v[0]).sum() < np_floor:
+        return None  # the greedy NP placement misses the NP vehicles already in service
+    parts = []
+    for t, p in enumerate(stacked.periods):
+        vt = plans_v[t]
+        q = p.copy()
+        for name, value in (("v", vt), ("n", np.minimum(n_final, vt)), ("open", (vt > 0).astype(float))):
+            lb, ub, _, _ = q.block_arrays(name)
+            q.set_bounds(name, lb=np.maximum(lb, value), ub=np.minimum(ub, np.maximum(value, lb)))
+        x = solve(q)
+        if x is None:
+            return None
+        parts.append(x)
+    return stacked.stacked_x(parts)
+
+
+def _np_floor(p: MilpProblem) -> float:
+    """Negative-pressure ambulances that must be in service in a year (``np_in_service``, else 0)."""
+    g = p.groups.get("np_in_service")
+    return float(g.blocks[0].lb[0]) if g is not None else 0.0
+
+
+def _fleet_floor(p: MilpProblem) -> float:
+    """Ambulances that must be in service in a year (``fleet_in_service``, else 0)."""
+    g = p.groups.get("fleet_in_service")
+    return float(g.blocks[0].lb[0]) if g is not None else 0.0
+
+
+def _district_floor(p: MilpProblem, D: Any) -> np.ndarray:
+    """Vehicles each district must have in a year: the norm rows, else the milestone rows, else 0."""
+    floor = np.zeros(D.shape[0])
+    for name in ("fleet_norm", "fleet_milestone"):
+        g = p.groups.get(name)
+        if g is not None:
+            floor = np.maximum(floor, g.blocks[0].lb)
+    return floor
 
 
 def _tables(plan: Any, stacked: StackedProblem, x: np.ndarray, phases: Sequence[PhaseYear],
