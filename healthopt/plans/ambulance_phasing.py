@@ -260,6 +260,13 @@ def forward_start(plan: Any, stacked: StackedProblem, *, caps: Sequence[tuple[fl
     final_floor = _district_floor(stacked.periods[-1], D)
     final_cap = min(caps[-1][0], float(plan.fleet_cap))
     district_cap = final_cap - (final_floor.sum() - final_floor)
+    # ... and no year may open so many stations that the last year's station cap leaves a district
+    # without the stations its norm needs (the fewest that hold it, largest capacities first).
+    final_stations = _caps(stacked.periods[-1])[1]
+    need_stations = np.zeros(D.shape[0], dtype=int)
+    for d in range(D.shape[0]):
+        room = np.sort(cap_site[in_district & (district == d)])[::-1]
+        need_stations[d] = int(np.searchsorted(np.cumsum(room), final_floor[d] - 1e-9) + 1) if final_floor[d] > 0 else 0
     for t, p in enumerate(stacked.periods):
         v = np.maximum(v, np.ceil(p.block_arrays("v")[0] - 1e-9).astype(int))
         fleet_cap, station_cap = caps[t]
@@ -272,8 +279,15 @@ def forward_start(plan: Any, stacked: StackedProblem, *, caps: Sequence[tuple[fl
             if not short.size and v.sum() >= fleet_cap:
                 break
             ok = (v < cap_site) & (~in_district | (by_district[district] < district_cap[district]))
-            if ((v > 0) & new).sum() >= station_cap:
+            opened = int(((v > 0) & new).sum())
+            if opened >= station_cap:
                 ok &= (v > 0) | ~new  # no new station beyond the year's cap
+            else:
+                open_by_district = np.bincount(district[(v > 0) & in_district], minlength=D.shape[0])
+                deficit = np.maximum(need_stations - open_by_district, 0)
+                # Opening a station in district e leaves the others' deficits to the last year's cap.
+                spare = final_stations - opened - 1 - (deficit.sum() - (deficit[district] > 0))
+                ok &= (v > 0) | ~new | (spare >= 0)
             if short.size:
                 ok &= in_district & np.isin(district, short)
             elif v.sum() >= fleet_cap:
