@@ -288,6 +288,8 @@ def travel_time_matrix(
     direction: str = "from_sites",
     site_id_column: str | None = "site_id",
     demand_id_column: str | None = "demand_id",
+    site_circuity: np.ndarray | None = None,
+    demand_circuity: np.ndarray | None = None,
 ) -> TravelTimes:
     """Compute site-to-demand travel times up to ``cutoff_minutes`` (sparse).
 
@@ -316,6 +318,10 @@ def travel_time_matrix(
         Dispatch from sites to demand (ambulances) or travel from demand to sites.
     site_id_column, demand_id_column : str or None
         Columns holding ids.
+    site_circuity, demand_circuity : ndarray, optional
+        One circuity per site / demand point (by terrain: :func:`healthopt._terrain.point_circuity`)
+        instead of ``circuity``. An access leg uses its own point's factor; an off-network
+        pair uses the factor of its off-network end (the demand point's when both are off).
 
     Returns
     -------
@@ -335,8 +341,14 @@ def travel_time_matrix(
     # Access legs (point -> nearest node) run on lanes and compound roads that are not in
     # the graph: they get the same straight-line x circuity / fallback-speed rule as
     # off-network points, so times do not jump when a point crosses the tolerance.
-    seconds_per_m = circuity / (fallback_speed_kph / 3.6)
-    site_access, dem_access = site_snap * seconds_per_m, dem_snap * seconds_per_m
+    per_m = 1.0 / (fallback_speed_kph / 3.6)
+    site_spm = per_m * (np.full(len(site_snap), float(circuity)) if site_circuity is None
+                        else np.asarray(site_circuity, dtype=float))  # fmt: skip
+    dem_spm = per_m * (np.full(len(dem_snap), float(circuity)) if demand_circuity is None
+                       else np.asarray(demand_circuity, dtype=float))  # fmt: skip
+    if site_spm.shape != site_snap.shape or dem_spm.shape != dem_snap.shape:
+        raise InputError(None, "circuity", "site_circuity / demand_circuity need one value per point")
+    site_access, dem_access = site_snap * site_spm, dem_snap * dem_spm
 
     on_sites, on_dem = np.flatnonzero(~site_off), np.flatnonzero(~dem_off)
     net = network_times(
@@ -350,9 +362,13 @@ def travel_time_matrix(
     net_secs = net.data + site_access[net_rows] + dem_access[net_cols]
     # pairs with at least one off-network end: demand off (all sites), site off (demand on)
     site_xy, dem_xy = metric_xy(sites_gdf, "sites"), metric_xy(demand_gdf, "demand")
-    radius = cutoff_s / seconds_per_m
-    s1, d1, t1 = _estimated_pairs(site_xy, dem_xy, np.flatnonzero(dem_off), radius, seconds_per_m)
-    d2, s2, t2 = _estimated_pairs(dem_xy, site_xy, np.flatnonzero(site_off), radius, seconds_per_m)
+    # The ball query uses the smallest factor (longest reach); pairs beyond the cutoff at their
+    # own factor are dropped with the others below.
+    smallest = min(site_spm.min(initial=np.inf), dem_spm.min(initial=np.inf))
+    radius = cutoff_s / smallest if np.isfinite(smallest) else 0.0
+    s1, d1, m1 = _estimated_pairs(site_xy, dem_xy, np.flatnonzero(dem_off), radius, 1.0)
+    d2, s2, m2 = _estimated_pairs(dem_xy, site_xy, np.flatnonzero(site_off), radius, 1.0)
+    t1, t2 = m1 * dem_spm[d1], m2 * site_spm[s2]
     site_on_dem = ~dem_off[d2]
     rows = np.concatenate([net_rows, s1, s2[site_on_dem]])
     cols = np.concatenate([net_cols, d1, d2[site_on_dem]])

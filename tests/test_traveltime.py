@@ -262,3 +262,24 @@ def test_within_equals_a_matrix_built_with_the_smaller_cutoff(taiyuan):
     assert wide.within(20) is wide
     with pytest.raises(InputError, match="cannot extend"):
         wide.within(25)
+
+
+def test_per_point_circuity_on_estimated_pairs_and_access_legs(tiny):
+    sites = points([("sA", "A", 0, 0), ("remote", "A", 0, -2000)])
+    demand = points([("far", "A", -3000, 0), ("on+100", "C", 100, 0)], "demand_id")
+    per_m = 1.0 / (settings.DEFAULT_FALLBACK_SPEED_KPH / 3.6)
+    tt = traveltime.travel_time_matrix(tiny, sites, demand, cutoff_minutes=30,
+                                       site_circuity=np.array([1.0, 2.0]), demand_circuity=np.array([1.5, 1.2]))
+    M = tt.minutes.toarray()
+    a = np.array(TO_UTM.transform(*PTS["A"]))
+    # sA -> far: the demand point is off the network, so its own factor (1.5) applies to the whole leg.
+    assert M[0, 0] == pytest.approx(3000 * 1.5 * per_m / 60, rel=1e-6)
+    # remote -> far: both ends off the network: the demand point's factor.
+    assert M[1, 0] == pytest.approx(np.hypot(3000, 2000) * 1.5 * per_m / 60, rel=1e-6)
+    # remote -> on+100: only the site is off: the site's factor (2.0) on the straight line.
+    c = np.array(TO_UTM.transform(*PTS["C"])) + np.array([100.0, 0.0])
+    assert M[1, 1] == pytest.approx(np.hypot(*(c - a - np.array([0.0, -2000.0]))) * 2.0 * per_m / 60, rel=1e-6)
+    # sA -> on+100: network time plus a 100 m access leg at the demand point's factor (1.2).
+    assert M[0, 1] == pytest.approx((nx_time(tiny, "A", "C") + 100 * 1.2 * per_m) / 60, rel=1e-6)
+    with pytest.raises(InputError, match="one value per point"):
+        traveltime.travel_time_matrix(tiny, sites, demand, cutoff_minutes=30, site_circuity=np.array([1.0]))

@@ -88,6 +88,35 @@ def data_info(
     _out("Road data: © OpenStreetMap contributors (ODbL 1.0).")
 
 
+@data_app.command("osm")
+def data_osm(
+    area: str = typer.Option(..., "--area", help="taiyuan, jinzhong, shanxi, or a scenario file (its districts)."),
+    dest: Path = typer.Option(Path("osm"), "--dest", help="Folder to keep the extract in."),
+    url: str | None = typer.Option(None, "--url", help="An .osm.pbf/.osm extract to fetch instead of the default."),
+    overpass_url: str | None = typer.Option(None, "--overpass-url", help="Overpass API endpoint."),
+    sha256: str | None = typer.Option(None, "--sha256", help="Expected SHA-256 of the file."),
+    max_mb: float = typer.Option(2000.0, "--max-mb", min=1.0, help="Refuse larger downloads."),
+    refresh: bool = typer.Option(False, "--refresh", help="Download again even if a checked copy is kept."),
+) -> None:
+    """Download an OpenStreetMap extract for an area, check it, and print the scenario line to use it."""
+    from healthopt.data.osm_download import DEFAULT_OVERPASS_URL, fetch_osm
+
+    got = fetch_osm(area=area, dest=dest.resolve(), url=url, overpass_url=overpass_url or DEFAULT_OVERPASS_URL,
+                    sha256=sha256, max_bytes=int(max_mb * 1e6), refresh=refresh)  # fmt: skip
+    rec = got.provenance
+    box = rec.get("bbox_wgs84") or []
+    state = "downloaded" if got.downloaded else "already kept (checked against its record; --refresh fetches again)"
+    _out_line(f"OSM extract {state}: {got.path}")
+    _out_line(f"  {rec['bytes'] / 1e6:,.1f} MB, sha256 {rec['sha256']}, checksum: {rec['checksum_verified']}")
+    if box:
+        _out_line(f"  covers lon {box[0]:.3f}–{box[2]:.3f}, lat {box[1]:.3f}–{box[3]:.3f}; "
+                  f"{rec.get('drivable_ways') or 0:,} drivable ways")
+    _out_line(f"  source {rec['source_url']} ({rec['downloaded_utc']})")
+    _out_line(f"  {rec['attribution']}, {rec['licence']}; provenance: {got.path}.provenance.json")
+    _out_line("Add to your scenario file:")
+    _out_line(got.scenario_lines())
+
+
 def _city_totals(data) -> dict[str, int]:
     grouped = data.districts.groupby("city_zh", sort=False)["population"].sum()
     return {str(k): int(v) for k, v in grouped.items()}

@@ -27,7 +27,7 @@ _DISTRICT_COLUMNS = [
     "code", "name_zh", "name_en", "city_code", "city_zh", "kind", "norm_class",
     "bed_strategy", "population", "urban_population", "population_quality",
     "population_source", "norm_class_quality", "n_streets", "n_towns", "n_townships",
-    "n_other_divisions", "geometry",
+    "n_other_divisions", "terrain", "terrain_quality", "geometry",
 ]  # fmt: skip
 
 
@@ -234,12 +234,28 @@ def _join_districts(root: Path, manifest: pd.DataFrame) -> tuple[gpd.GeoDataFram
     })[["code", "population", "urban_population", "population_quality", "population_source"]]  # fmt: skip
     frame = meta.rename(columns={"quality": "norm_class_quality"}).merge(pop, on="code", how="left")
     frame = frame.merge(_division_counts(divisions), left_on="code", right_index=True, how="left")
+    frame = frame.merge(_load_terrain(root, manifest), on="code", how="left")
     geoms = shapes.assign(code=shapes["adcode"].astype(str)).set_index("code").geometry
     frame["geometry"] = frame["code"].map(geoms)
     count_cols = ["n_streets", "n_towns", "n_townships", "n_other_divisions"]
     frame[count_cols] = frame[count_cols].fillna(0).astype("int64")
     districts = gpd.GeoDataFrame(frame[_DISTRICT_COLUMNS], geometry="geometry", crs=shapes.crs)
     return districts, divisions
+
+
+def _load_terrain(root: Path, manifest: pd.DataFrame) -> pd.DataFrame:
+    """Terrain class per district (plain / hilly / mountain); an older dataset without the table has none."""
+    if "terrain" not in manifest.index:
+        return pd.DataFrame({"code": pd.Series(dtype=str), "terrain": pd.Series(dtype=object),
+                             "terrain_quality": pd.Series(dtype=object)})  # fmt: skip
+    rel = manifest.loc["terrain", "file"]
+    table = _read_csv(root, rel, dtype={"code": str})
+    _require_columns(table, ["code", "terrain", "quality"], root / rel)
+    bad = sorted(set(table["terrain"]) - set(settings.TERRAIN_CLASSES))
+    if bad:
+        use = ", ".join(settings.TERRAIN_CLASSES)
+        raise InputError(root / rel, "terrain", f"unknown terrain class(es) {bad}: use {use}")
+    return table[["code", "terrain", "quality"]].rename(columns={"quality": "terrain_quality"})
 
 
 def _load_manifest(root: Path, *, from_environment: bool = False) -> pd.DataFrame:

@@ -88,6 +88,15 @@ class InputsSummary(TypedDict):
     embedded: dict[str, str]
 
 
+class TravelTimeQuality(TypedDict):
+    """``summary["travel_time_quality"][i]``: a district's share of residents (= of calls) on estimated times."""
+
+    code: str
+    name: str
+    residents: int
+    estimated_share: float
+
+
 class Kpis(TypedDict, total=False):
     """``summary["kpis"]``: headline figures; a key is present when its plan ran."""
 
@@ -142,6 +151,7 @@ class RunSummary(TypedDict):
     sources: list[str]
     inputs: InputsSummary
     versions: dict[str, str]
+    travel_time_quality: NotRequired[list[TravelTimeQuality]]
     green_channel: NotRequired[dict[str, Any]]
     beds: NotRequired[dict[str, Any]]
     workforce: NotRequired[dict[str, Any]]

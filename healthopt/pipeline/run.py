@@ -26,12 +26,13 @@ import pandas as pd
 from healthopt import demand as demand_mod
 from healthopt import network, norms, settings, sites, traveltime
 from healthopt._files import check_replaceable
+from healthopt._terrain import point_circuity
 from healthopt.data import TaiyuanData, load_taiyuan, overlay
 from healthopt.data.layers import read_facilities
 from healthopt.errors import InputError
 from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
-from healthopt.pipeline import provenance
+from healthopt.pipeline import provenance, quality
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
 from healthopt.plans.base import FileRecord, Inputs, Plan, PlanContext
 from healthopt.plans.primary_care import patient_minutes_by_district
@@ -218,7 +219,9 @@ def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress |
     cand = step("candidate sites", _sites, sc, data, area, G, points, log)
     tt = step("travel times", lambda: traveltime.travel_time_matrix(
         G, cand, points, cutoff or travel_cutoff(sc), snap_tolerance_m=sc.network.snap_tolerance_m,
-        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph))
+        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph,
+        site_circuity=point_circuity(cand, districts=data.districts, network=sc.network),
+        demand_circuity=point_circuity(points, districts=data.districts, network=sc.network)))
     patient = step("patient travel times", patient_minutes_by_district, sc, area, G, cand, points) \
         if sc.plans.primary_care.enabled else None
     return Inputs(inputs_key(sc), data, area, G, osm_source, points, cand, tt, patient, timings, dict(log.files))
@@ -358,7 +361,7 @@ def _summary(sc: Scenario, inputs: Inputs, solver: SolverSettings, parts: list[t
     base = sc.plans.ambulances.baseline
     head = {"scenario": {"name": sc.name, "description": sc.description, "year": sc.year},
             "kpis": {"pop_total": int(area["population"].sum())}}
-    tail = {
+    tail: dict[str, Any] = {
         "baseline": {"fleet_planned": base.vehicles, "np_planned": base.negative_pressure,
                      "np_share": base.negative_pressure / base.vehicles if base.vehicles else None,
                      "stations": base.stations,
@@ -368,8 +371,9 @@ def _summary(sc: Scenario, inputs: Inputs, solver: SolverSettings, parts: list[t
         "inputs": provenance.inputs_summary(sc, inputs.files, scenario_file),
         "versions": provenance.versions(),
     }
-    notes = [_population_note(sc),
-             "Travel times outside the road extract are straight-line estimates (flag 'estimated')."]
+    travel = quality.travel_time_quality(points=inputs.points, area=area)
+    tail["travel_time_quality"] = travel
+    notes = [_population_note(sc), quality.travel_time_sentence(travel, network=sc.network)]
     notes += _cache_notes(str(inputs.graph.graph.get("cache", "")))
     return assemble_summary(head=head, tail=tail, parts=parts, settings=solver, notes=notes,
                             late_notes=_layer_notes(sc, data), not_reproducible=provenance.NOT_REPRODUCIBLE)

@@ -61,6 +61,8 @@ class AmbulancePlanResult:
     notes: list[str] = field(default_factory=list)
     relaxed: list[str] = field(default_factory=list)
     infeasible_reasons: list[str] = field(default_factory=list)
+    #: The year-by-year plan when the scenario phases it (:mod:`healthopt.plans.ambulance_phasing`).
+    phasing: Any = None
 
     @property
     def optimal(self) -> bool:

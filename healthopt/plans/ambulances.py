@@ -438,6 +438,12 @@ class AmbulancePlan(AmbulanceRules):
 # --------------------------------------------------------------------------- helpers
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON values (``None`` for missing)."""
+    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]  # fmt: skip
+
+
 def _require_solution(out: SolverOutput, time_limit: float | None) -> None:
     """Raise :class:`SolverLimitError` when the time limit hit before any feasible plan."""
     if out.status_code == "time_limit_no_solution" and time_limit is not None:
@@ -497,10 +503,32 @@ class Ambulances:
 
     def solve(self, settings: SolverSettings) -> AmbulancePlanResult:
         """Solve under the run's solver settings, unchanged (log: ``solver_ambulances.log``)."""
+        if self.scenario.plans.ambulances.phasing is not None:
+            return self._solve_phased(settings)
         return self.plan.solve(solver=None if settings.name == "auto" else settings.name,
                                time_limit=settings.time_limit_s, gap=settings.gap, threads=settings.threads,
                                log_path=settings.log_path(self.name),
                                relax_norms=settings.relax_norms_if_infeasible)
+
+    def _solve_phased(self, settings: SolverSettings) -> AmbulancePlanResult:
+        """Solve the plan year by year (``plans.ambulances.phasing``); the result is the final year's."""
+        from healthopt.plans.ambulance_phasing import PhaseYear, phase_plan
+
+        sc = self.scenario
+        amb = sc.plans.ambulances
+        assert amb.phasing is not None
+        phases = [PhaseYear(y.year, y.vehicles_added, y.new_stations, y.fleet_norm_share) for y in amb.phasing.years]
+        phased = phase_plan(self.plan, phases, base_vehicles=amb.baseline.vehicles,
+                            base_negative_pressure=amb.baseline.negative_pressure,
+                            base_stations=amb.baseline.stations,
+                            growth_per_year=sc.population.growth_per_year,
+                            solver=None if settings.name == "auto" else settings.name,
+                            time_limit=settings.time_limit_s, gap=settings.gap, threads=settings.threads,
+                            compare_myopic=True)  # fmt: skip
+        result = phased.final
+        result.phasing = phased
+        result.notes = [*result.notes, *phased.notes]
+        return result
 
     def layers(self, result: AmbulancePlanResult) -> PlanLayers:
         """Return the ``stations`` and ``coverage_areas`` layers and the districts' and demand's columns."""
@@ -526,6 +554,10 @@ class Ambulances:
         s["name"] = s["site_id"]
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+        if result.phasing is not None:  # the year each station first has vehicles
+            first = result.phasing.schedule.groupby("site_id")["opened"].min()
+            s["opened"] = s["site_id"].map(first).astype("Int64")
+            keep.append("opened")
         return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -555,8 +587,15 @@ class Ambulances:
 
     def summary(self, result: AmbulancePlanResult) -> PlanSummary:
         """Return the fleet KPIs, the modelling notes, the solve's outcome and any relaxed norms."""
+        section = None
+        if result.phasing is not None:
+            ph = result.phasing
+            section = {"phasing": {
+                "years": _records(ph.years), "schedule": _records(ph.schedule),
+                "objective": ph.objective, "myopic_objective": ph.myopic_objective,
+                "status": ph.status, "gap": ph.gap}}  # fmt: skip
         return PlanSummary(
-            kpis=dict(result.totals), notes=list(result.notes),
+            kpis=dict(result.totals), notes=list(result.notes), section=section,
             solver={"status": result.status, "optimal": bool(result.optimal), "gap": result.gap},
             outcome=PlanOutcome(result.status, bool(result.optimal), result.gap, headline=True),
             relaxed=list(result.relaxed), infeasible_reasons=list(result.infeasible_reasons))

@@ -17,6 +17,7 @@ import pandas as pd
 from shapely.geometry import LineString
 
 from healthopt import settings, traveltime
+from healthopt._terrain import point_circuity
 from healthopt.data import overlay
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanSummary
 
@@ -29,21 +30,26 @@ MAX_REFERRAL_MINUTES = 240.0
 
 
 def referral_routes(G, senders: gpd.GeoDataFrame, receivers: gpd.GeoDataFrame, *, circuity: float,
-                    fallback_speed_kph: float, snap_tolerance_m: float) -> gpd.GeoDataFrame:
+                    fallback_speed_kph: float, snap_tolerance_m: float,
+                    sender_circuity: np.ndarray | None = None,
+                    receiver_circuity: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """Return one line per sender -> receiver pair with its travel time (minutes).
 
     Only hospitals with a location (proxy or user) take part; the others are listed by
     :func:`unlocated`.
     """
-    s = senders[senders.geometry.notna()].reset_index(drop=True)
-    r = receivers[receivers.geometry.notna()].reset_index(drop=True)
+    s_ok, r_ok = senders.geometry.notna().to_numpy(), receivers.geometry.notna().to_numpy()
+    s = senders[s_ok].reset_index(drop=True)
+    r = receivers[r_ok].reset_index(drop=True)
     if s.empty or r.empty:
         return gpd.GeoDataFrame(columns=["sender", "receiver", "minutes", "estimated",
                                          "sender_location_quality", "receiver_location_quality",
                                          "geometry"], geometry="geometry", crs=settings.CRS_GEOGRAPHIC)
     tt = traveltime.travel_time_matrix(
         G, s.assign(site_id=s["name_zh"]), r.assign(demand_id=r["name_zh"]), MAX_REFERRAL_MINUTES,
-        snap_tolerance_m=snap_tolerance_m, circuity=circuity, fallback_speed_kph=fallback_speed_kph)
+        snap_tolerance_m=snap_tolerance_m, circuity=circuity, fallback_speed_kph=fallback_speed_kph,
+        site_circuity=None if sender_circuity is None else np.asarray(sender_circuity)[s_ok],
+        demand_circuity=None if receiver_circuity is None else np.asarray(receiver_circuity)[r_ok])
     pairs = tt.to_frame().rename(columns={"site_id": "sender", "demand_id": "receiver"})
     quality_s = s.set_index("name_zh")["location_quality"]
     quality_r = r.set_index("name_zh")["location_quality"]
@@ -73,6 +79,14 @@ def reserved_icu(receivers: list[str], hospital_names: pd.Series, beds: int) -> 
         match = [h for h in hospital_names if h in receiver or receiver in h]
         if match and beds > 0:
             out[match[0]] = int(beds)
+    return out
+
+
+def _spread(values: np.ndarray | None, frame: gpd.GeoDataFrame, fill: float) -> np.ndarray:
+    """Values computed for the located rows of ``frame``, put back in place (``fill`` elsewhere)."""
+    out = np.full(len(frame), float(fill))
+    if values is not None:
+        out[frame.geometry.notna().to_numpy()] = values
     return out
 
 
@@ -132,9 +146,13 @@ class GreenChannel:
         gc = sc.plans.green_channel
         proxies = senders_and_receivers(list(gc.senders), list(gc.receivers), data.green_channel, data.seats)
         senders, receivers = (overlay.relocate(f, data.hospital_layer) for f in proxies)
+        by_terrain = [point_circuity(f[f.geometry.notna()], districts=data.districts, network=sc.network)
+                      if f.geometry.notna().any() else None for f in (senders, receivers)]
         routes = referral_routes(G, senders, receivers, circuity=sc.network.circuity,
                                  fallback_speed_kph=sc.network.fallback_speed_kph,
-                                 snap_tolerance_m=sc.network.snap_tolerance_m)
+                                 snap_tolerance_m=sc.network.snap_tolerance_m,
+                                 sender_circuity=_spread(by_terrain[0], senders, sc.network.circuity),
+                                 receiver_circuity=_spread(by_terrain[1], receivers, sc.network.circuity))
         reserved = reserved_icu(list(gc.receivers), data.hospitals["name_zh"], gc.reserved_icu_beds)
         still = [n for f in (senders, receivers) for n in f.loc[f["location_quality"] == "proxy", "name_zh"]]
         return GreenChannelResult(routes, unlocated(senders, receivers), reserved, still)

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 import shapely
 
 from healthopt import norms, traveltime
+from healthopt._terrain import class_circuity
 from healthopt.errors import InfeasiblePlanError, SolverLimitError
 from healthopt.models.median import PMedian
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
@@ -241,13 +242,18 @@ def _centre_table(rows, sites, seat_distance_km, counties, subcentres) -> pd.Dat
 PATIENT_CUTOFF_MINUTES = 120.0
 
 
-def patient_minutes(sc: Scenario, G: Any, cand: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> sp.csr_matrix | None:
-    """Return sites × demand patient minutes (ordinary, not ambulance, speed); ``None`` when either is empty."""
+def patient_minutes(sc: Scenario, G: Any, cand: gpd.GeoDataFrame, points: gpd.GeoDataFrame, *,
+                    circuity: float | None = None) -> sp.csr_matrix | None:
+    """Return sites × demand patient minutes (ordinary, not ambulance, speed); ``None`` when either is empty.
+
+    ``circuity`` (default ``network.circuity``) applies to the off-network legs.
+    """
     if cand.empty or points.empty:
         return None
     tt = traveltime.travel_time_matrix(G, cand, points, PATIENT_CUTOFF_MINUTES,
                                        snap_tolerance_m=sc.network.snap_tolerance_m,
-                                       circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph)
+                                       circuity=sc.network.circuity if circuity is None else circuity,
+                                       fallback_speed_kph=sc.network.fallback_speed_kph)
     minutes = tt.minutes.copy()
     # Patients travel at ordinary speed: undo the ambulance factor on network-timed pairs.
     minutes.data = minutes.data * np.where(tt.pair_estimated, 1.0, sc.network.ambulance_speed_factor)
@@ -257,8 +263,11 @@ def patient_minutes(sc: Scenario, G: Any, cand: gpd.GeoDataFrame, points: gpd.Ge
 def patient_minutes_by_district(sc: Scenario, area: pd.DataFrame, G: Any, cand: gpd.GeoDataFrame,
                                 points: gpd.GeoDataFrame) -> dict[str, sp.csr_matrix | None]:
     """Return the patient minutes (sites × demand) within each district, keyed by district code."""
-    return {code: patient_minutes(sc, G, cand[cand["district_code"] == code], points[points["district_code"] == code])
-            for code in area["code"]}
+    # Sites and patients of a district are inside it: its terrain's circuity holds for every leg.
+    terrain = area["terrain"] if "terrain" in area.columns else pd.Series(None, index=area.index)
+    return {code: patient_minutes(sc, G, cand[cand["district_code"] == code], points[points["district_code"] == code],
+                                  circuity=class_circuity(t, network=sc.network))
+            for code, t in zip(area["code"], terrain, strict=True)}
 
 
 def zone_streets(sc: Scenario, inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -102,6 +102,29 @@ class Staffing(Section):
     driver: Crew = Field(default_factory=norm_int("ambulance.staff.driver_per_vehicle"))
 
 
+class PhaseYear(Section):
+    """One plan year of a phased plan: what it may add, and an optional milestone."""
+
+    year: Annotated[int, Strict(), Field(ge=2020, le=2050)]
+    vehicles_added: Count | None = None  # ambulances bought that year (null: no yearly limit)
+    new_stations: Count | None = None  # stations opened that year (null: no yearly limit)
+    fleet_norm_share: Share | None = None  # milestone: share of each district's final fleet norm
+
+
+class Phasing(Section):
+    """A plan phased over years (the last is the scenario's ``year``; 001 covers 2023–2025)."""
+
+    years: Annotated[list[PhaseYear], Field(min_length=1, max_length=10)]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Phasing:
+        for k in range(1, len(self.years)):
+            if self.years[k].year <= self.years[k - 1].year:
+                raise fail(f"years must increase: {self.years[k].year} follows {self.years[k - 1].year}",
+                           "years", k, "year")  # fmt: skip
+        return self
+
+
 class AmbulancePlan(Section):
     """Ambulance stations and fleet (001 §四(三)1, §四(二), §一(一)1, §三(一)5)."""
 
@@ -127,6 +150,7 @@ class AmbulancePlan(Section):
         default_factory=norm_int("ambulance.staff.shifts_per_day")
     )
     county_centre_required: Bool = Field(default_factory=lambda: defaults.norm_int("ambulance.county_centres_min") > 0)
+    phasing: Phasing | None = None  # year-by-year budgets (plans.ambulance_phasing); null = one plan year
 
 
 class CountRange(Section):

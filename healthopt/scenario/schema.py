@@ -154,6 +154,14 @@ RoadSpeeds: type[Section] = create_model(  # type: ignore[call-overload]
 )
 
 
+class TerrainCircuity(Section):
+    """Circuity of off-network legs by the terrain class of the district they are in (settings)."""
+
+    plain: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["plain"]
+    hilly: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["hilly"]
+    mountain: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_TERRAIN_CIRCUITY["mountain"]
+
+
 class Network(Section):
     """Road travel-time parameters (technical defaults from :mod:`healthopt.settings`)."""
 
@@ -165,6 +173,8 @@ class Network(Section):
     )
     speeds_kph: RoadSpeeds = Field(default_factory=RoadSpeeds)  # type: ignore[valid-type]
     circuity: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_CIRCUITY
+    # ``null``: ``circuity`` everywhere; otherwise ``circuity`` only where the terrain is unknown.
+    terrain_circuity: TerrainCircuity | None = Field(default_factory=TerrainCircuity)
     fallback_speed_kph: Kph = settings.DEFAULT_FALLBACK_SPEED_KPH
     snap_tolerance_m: Annotated[float, Strict(), Field(gt=0.0, le=10_000.0)] = (
         settings.DEFAULT_SNAP_TOLERANCE_M
@@ -248,6 +258,15 @@ class Scenario(Section):
 
     _source: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _phasing_ends_in_the_plan_year(self) -> Scenario:
+        phasing = self.plans.ambulances.phasing
+        if phasing is not None and phasing.years[-1].year != self.year:
+            raise fail(f"the last phase year is {phasing.years[-1].year} but the scenario's year is {self.year}: "
+                       "the norms are planned for that year", "plans", "ambulances", "phasing", "years",
+                       len(phasing.years) - 1, "year")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _remember_origin(self, info: ValidationInfo) -> Scenario:
