@@ -240,7 +240,7 @@ def run_command(
                       f"({k['pop_covered'] / k['pop_total']:.0%}); beyond capacity {k['pop_beyond_capacity']:,}; "
                       f"outside every catchment {k['pop_outside']:,}")
     _out(f"road graph: {_CACHE_WORDS.get(result.graph_cache, result.graph_cache)}")
-    for name in ("map.html", "report.html", "results.gpkg", "summary.json"):
+    for name in ("map.html", "report.html", "results.gpkg", "results.xlsx", "summary.json"):
         path = result.folder / name
         if path.exists():
             _out(f"{name}: {path.resolve()}")
