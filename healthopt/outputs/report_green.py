@@ -123,7 +123,9 @@ def green_channel_section(summary: Mapping[str, Any], districts: pd.DataFrame | 
         time, timed = _time_text(r, how)
         rows.append({"sender": r["sender"], "receiver": r["receiver"], "time": time, "how": timed,
                      "estimated": bool(r.get("estimated"))})
-    senders = [f"{h['name']} ({where(h)})" for h in hospitals if h["role"] == "sender"]
+    # a sender placed at an assumed district says so (tables/green_channel.csv note)
+    senders = [f"{h['name']} ({where(h)}{'; ' + h['note'] if 'assumed' in str(h.get('note')) else ''})"
+               for h in hospitals if h["role"] == "sender"]
     located = sum(1 for r in receivers if not r["missing"])
     n_est = sum(1 for r in rows if r["estimated"])
     intro = (f"{len(receivers)} receiving hospitals named in seed 000 §(五); {located} with a route, "
