@@ -24,6 +24,7 @@ from healthopt.errors import InputError
 from healthopt.outputs import tables
 from healthopt.outputs.compare_map import build_compare_map
 from healthopt.outputs.fields import field_info, flatten, is_number
+from healthopt.outputs.report import printable_map
 from healthopt.outputs.summary import RunSummary, read_summary
 
 #: District columns compared (when both runs have them).
@@ -233,7 +234,7 @@ def _num(v: Any, key: str, *, signed: bool = False) -> str:
     if not is_number(v):
         return "—"
     if "share" in key:
-        return f"{v:+.1%}" if signed else f"{v:.1%}"
+        return f"{100 * v:+.1f} pts" if signed else f"{v:.1%}"
     if isinstance(v, float) and not float(v).is_integer():
         return f"{v:+,.2f}" if signed else f"{v:,.2f}"
     return f"{v:+,.0f}" if signed else f"{v:,.0f}"
@@ -428,7 +429,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, out: str | Path, *, offli
     changes = district_changes(layers_a["districts"], layers_b["districts"])
     diff = station_changes(layers_a.get("stations"), layers_b.get("stations"))
     map_html = build_compare_map(layers_a, summary_a, layers_b, summary_b, offline=offline, diff=diff)
-    html = render_compare_page(summary_a, summary_b, changes, diff, map_html,
+    html = render_compare_page(summary_a, summary_b, changes, diff, printable_map(map_html),
                                names=(Path(run_a).name, Path(run_b).name))
     with tables.atomic_folder(Path(out), kind="compare") as tmp:
         (tmp / "compare.html").write_text(html, encoding="utf-8")
