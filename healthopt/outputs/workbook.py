@@ -35,7 +35,7 @@ import pandas as pd
 
 from healthopt._files import write_atomic
 from healthopt.outputs.fields import FieldInfo, field_info, flatten, is_number
-from healthopt.outputs.tables import FORMULA_PREFIXES, _plain
+from healthopt.outputs.tables import FORMULA_PREFIXES, json_ready
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -88,7 +88,7 @@ def _cell_value(value: Any) -> Any:
     if isinstance(value, pd.Timestamp | datetime.datetime | datetime.date):
         return str(value)
     if isinstance(value, dict | list | tuple):
-        return _clean_text(json.dumps(_plain(value), ensure_ascii=False, sort_keys=True))
+        return _clean_text(json.dumps(json_ready(value), ensure_ascii=False, sort_keys=True))
     try:
         if pd.isna(value):
             return None
@@ -248,7 +248,7 @@ def _districts_total(frame: pd.DataFrame) -> dict[str, Any]:
     total: dict[str, Any] = {"code": "合计 Total"}
     for col in frame.select_dtypes("number").columns:
         if not any(part in col for part in ("share", "per_1000", "rate", "minutes")):
-            total[col] = _plain(frame[col].sum())
+            total[col] = json_ready(frame[col].sum())
     pop = [c for c in ("pop_covered", "pop_beyond_capacity", "pop_outside") if c in frame]
     if "coverage_share" in frame and len(pop) == 3 and frame[pop].to_numpy().sum():
         total["coverage_share"] = round(float(frame["pop_covered"].sum() / frame[pop].to_numpy().sum()), 6)
@@ -455,7 +455,7 @@ def build_workbook(*, layers: Mapping[str, pd.DataFrame], summary: RunSummary | 
     """
     from openpyxl import Workbook
 
-    plain: dict[str, Any] = _plain(dict(summary))
+    plain: dict[str, Any] = json_ready(dict(summary))
     wb = Workbook()
     wb.remove(wb.active)
     _kpi_sheet(wb, plain)
