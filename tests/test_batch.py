@@ -190,6 +190,17 @@ def test_failing_member_is_reported_and_the_rest_continue(tmp_path):
     assert "the fleet norm needs 20 ambulances" in record["message"] and "budget allows 12" in record["message"]
     assert (tmp_path / "runs" / "t" / "t-max_vehicles20" / "summary.json").exists()
     assert not (tmp_path / "runs" / "t" / "t-max_vehicles12").exists()
+    # the batch workbook: one row per member, the planned one's figures as in its summary.json
+    import openpyxl
+
+    ws = openpyxl.load_workbook(tmp_path / "runs" / "t" / "batch_summary.xlsx")["成员 Members"]
+    fields = [c.value for c in ws[2]]
+    rows = [dict(zip(fields, r, strict=True)) for r in ws.iter_rows(min_row=3, values_only=True)]
+    assert [(r["scenario"], r["status"]) for r in rows] == [("t-max_vehicles12", "infeasible"),
+                                                           ("t-max_vehicles20", "ok")]
+    kpis = json.loads((tmp_path / "runs" / "t" / "t-max_vehicles20" / "summary.json").read_text())["kpis"]
+    assert rows[1]["fleet_planned"] == kpis["fleet_planned"] and rows[1]["pop_covered"] == kpis["pop_covered"]
+    assert rows[0]["fleet_planned"] is None
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html as htmllib
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -216,13 +217,17 @@ def test_compare_reads_stored_runs_as_data(name, tmp_path):
     a = _write_run_folder(tmp_path / "a", text, "a")
     b = _write_run_folder(tmp_path / "b", text, "b")
     compare_runs(a, b, tmp_path / "out")
-    html = (tmp_path / "out" / "compare.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out" / "compare.html").read_text(encoding="utf-8")
+    # compare.html explains the change (Jinja, autoescaped) and embeds the maps in <iframe srcdoc>
+    embedded = re.search(r'<iframe class="map"[^>]*srcdoc="([^"]*)"', page)
+    assert embedded, "compare.html embeds the maps"
+    html = htmllib.unescape(embedded.group(1))
     assert not (tmp_path / MARKER_NAME).exists()
     if PAYLOADS[name][1] is not None:
-        assert PAYLOADS[name][1] not in html
+        assert PAYLOADS[name][1] not in html and PAYLOADS[name][1] not in page
     assert "scenario " + text.split("\r")[0] in htmllib.unescape(json.loads(f'"{_title_of(html)}"'))
     for fragment in BREAKOUTS:
-        assert fragment not in html
+        assert fragment not in html and fragment not in page
 
 
 def _title_of(html: str) -> str:

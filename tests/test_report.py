@@ -12,7 +12,7 @@ import pytest
 
 from healthopt.outputs import offline
 from healthopt.outputs.maps import build_map, render_map
-from healthopt.outputs.report import kpi_cards, render_report, write_report
+from healthopt.outputs.report import MAP_PRINT_CSS, kpi_cards, printable_map, render_report, write_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.run_fixture import make_run
@@ -93,7 +93,8 @@ def test_map_embedded_in_srcdoc_and_escaped(report_html, map_html):
     m = re.search(r'<iframe class="map"[^>]*srcdoc="([^"]*)"', report_html)
     assert m, "no srcdoc iframe"
     assert "<script" not in m.group(1)  # escaped inside the attribute
-    assert htmllib.unescape(m.group(1)) == map_html
+    assert htmllib.unescape(m.group(1)) == printable_map(map_html)
+    assert printable_map(map_html).replace(MAP_PRINT_CSS, "") == map_html  # only the print rules added
 
 
 def test_report_offline_and_self_contained(report_html):

@@ -113,3 +113,9 @@ def test_shapefile_hash_covers_its_sidecars(tmp_path):
     before = file_hash(tmp_path / "sites.shp")
     (tmp_path / "sites.dbf").write_bytes(b"y")  # attributes live in the .dbf
     assert file_hash(tmp_path / "sites.shp") != before
+
+
+@pytest.mark.slow
+def test_workbook_is_byte_identical(runs):
+    _, a, b = runs
+    assert (a / "results.xlsx").read_bytes() == (b / "results.xlsx").read_bytes()

@@ -269,7 +269,7 @@ def run_command(
                       f"({k['pop_covered'] / k['pop_total']:.0%}); beyond capacity {k['pop_beyond_capacity']:,}; "
                       f"outside every catchment {k['pop_outside']:,}")
     _out(f"road graph: {_CACHE_WORDS.get(result.graph_cache, result.graph_cache)}")
-    for name in ("map.html", "report.html", "results.gpkg", "summary.json"):
+    for name in ("map.html", "report.html", "results.gpkg", "results.xlsx", "summary.json"):
         path = result.folder / name
         if path.exists():
             _out(f"{name}: {path.resolve()}")
@@ -299,22 +299,17 @@ def compare_command(
     out: Path = typer.Option(Path("runs/compare"), "-o", "--out", help="Folder for compare.html and compare.csv."),
 ) -> None:
     """Explain what changed between two runs, by district, with a side-by-side map."""
-    from healthopt.outputs.compare import compare_runs
+    from healthopt.outputs.compare import compare_runs, district_table
 
     check_environment()
     for folder in (run_a, run_b):
         check_run_folder(folder)
     check_output_folder(out)
     changes = compare_runs(run_a, run_b, out)
-    cols = [c for c in ("amb_planned", "amb_np_planned", "stations", "pop_covered", "beds_planned")
-            if f"{c}_change" in changes.columns]
+    cols, rows = district_table(changes)  # the same table as compare.html's
     table = _table(f"{run_a.name} → {run_b.name}", ["district", *[f"{c} (A → B)" for c in cols]])
-    for row in changes.itertuples():
-        cells = []
-        for c in cols:
-            va, vb = getattr(row, f"{c}_a"), getattr(row, f"{c}_b")
-            cells.append(f"{va:,.0f} → {vb:,.0f} ({vb - va:+,.0f})")
-        table.add_row(f"{row.code} {row.name_zh}", *cells)
+    for district, cells in rows:
+        table.add_row(district, *cells)
     _out(table)
     _out(f"compare.html: {(out / 'compare.html').resolve()}")
     _out(f"compare.csv: {(out / 'compare.csv').resolve()}")

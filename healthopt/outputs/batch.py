@@ -130,7 +130,8 @@ def write_batch_outputs(run: BatchRun) -> dict[str, Path]:
     Returns
     -------
     dict of str to Path
-        ``summary_csv``, ``summary_gpkg``, ``timings_csv``, ``chart_png``, ``chart_html``, ``index``.
+        ``summary_csv``, ``summary_gpkg``, ``summary_xlsx``, ``timings_csv``, ``chart_png``, ``chart_html``,
+        ``index``.
     """
     folder = run.folder
     frame = summary_frame(run)
@@ -140,6 +141,9 @@ def write_batch_outputs(run: BatchRun) -> dict[str, Path]:
     write_atomic(out["summary_csv"], lambda p: tables.write_csv(p, frame.drop(columns="geometry"), float_format="%.6g"))
     write_atomic(out["summary_gpkg"], lambda p: tables.write_gpkg_layer(p, "batch_summary", frame))
     write_atomic(out["timings_csv"], lambda p: tables.write_csv(p, timings_frame(run)))
+    from healthopt.outputs.workbook import BATCH_WORKBOOK_NAME, write_batch_workbook
+
+    out["summary_xlsx"] = write_batch_workbook(folder / BATCH_WORKBOOK_NAME, frame, title=run.batch.name)
     from healthopt.outputs.charts import tradeoff_html, tradeoff_png
 
     ok = frame[frame["status"] == "ok"]
@@ -185,8 +189,10 @@ def index_html(run: BatchRun, frame: pd.DataFrame) -> str:
     head += '<th class="l">Parameters</th><th class="l">Map / report</th><th class="l">Note</th>'
     body = "".join(_index_row(row, run.batch.parameters) for row in frame.to_dict(orient="records"))
     chart = (f'<p><a href="charts/{CHART_NAME}.html">Interactive chart</a> · '
-             f'<a href="batch_summary.csv">batch_summary.csv</a> · <a href="batch_summary.gpkg">'
-             f'batch_summary.gpkg</a></p><img src="charts/{CHART_NAME}.png" alt="coverage against fleet size">')
+             f'<a href="batch_summary.csv">batch_summary.csv</a> · '
+             f'<a href="batch_summary.xlsx">batch_summary.xlsx</a> · '
+             f'<a href="batch_summary.gpkg">batch_summary.gpkg</a></p>'
+             f'<img src="charts/{CHART_NAME}.png" alt="coverage against fleet size">')
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{esc(run.batch.name)}'
             f"</title><style>{_STYLE}</style></head><body><h1>{esc(run.batch.name)}</h1>"
             f'<div class="sub">{esc(run.batch.description)} {len(frame)} scenarios: '

@@ -29,6 +29,7 @@ from healthopt.outputs.maps import (
     status_line,
 )
 from healthopt.outputs.offline import find_external_refs, inline_html
+from healthopt.outputs.report_green import green_channel_section
 from healthopt.outputs.summary import Kpis, RunSummary
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -442,6 +443,7 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
         "map_html": map_html,
         "beds": bed_sections(summary),
         "workforce": workforce_section(summary, districts),
+        "green_channel": green_channel_section(summary, districts),
     }
 
 
@@ -453,6 +455,17 @@ def _missing_plans(summary: RunSummary) -> list[str]:
         ("beds_planned_per_1000", "beds"))
     return [f"No {what} plan in this run: its indicators are shown as n/a"
             for key, what in groups if _get(k, key) is None]
+
+
+#: Print rules for the embedded map page: the controls that only work on screen are left off paper.
+MAP_PRINT_CSS = ("<style>@media print { .leaflet-control-layers, .leaflet-control-zoom "
+                 "{ display: none !important; } }</style>")
+
+
+def printable_map(map_html: str) -> str:
+    """Return the map page with :data:`MAP_PRINT_CSS` added to its head (the report embeds this)."""
+    at = map_html.find("</head>")
+    return map_html[:at] + MAP_PRINT_CSS + map_html[at:] if at >= 0 else MAP_PRINT_CSS + map_html
 
 
 def render_report(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *,
@@ -484,7 +497,7 @@ def render_report(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *,
     """
     if offline and map_html and find_external_refs(map_html):
         map_html = inline_html(map_html, assets_dir)
-    ctx = report_context(results, summary, map_html)
+    ctx = report_context(results, summary, printable_map(map_html) if map_html else None)
     return _env().get_template(TEMPLATE_NAME).render(**ctx)
 
 

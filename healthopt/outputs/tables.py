@@ -48,6 +48,11 @@ def _plain(value: object) -> Any:
     return value
 
 
+def json_ready(value: object) -> Any:
+    """Return ``value`` as ``summary.json`` stores it: Python scalars, floats to 6 places, NaN as None."""
+    return _plain(value)
+
+
 def write_summary_json(path: Path, summary: RunSummary) -> None:
     """Write ``summary`` as indented, key-sorted JSON (stable bytes)."""
     text = json.dumps(_plain(summary), ensure_ascii=False, indent=2, sort_keys=True)

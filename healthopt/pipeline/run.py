@@ -395,6 +395,9 @@ def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary
     tables.write_summary_json(tmp / "summary.json", summary)
     tables.write_summary_csv(tmp / "summary.csv", layers["districts"], summary)
     sc.dump_resolved(tmp / "scenario.resolved.yaml")
+    from healthopt.outputs.workbook import WORKBOOK_NAME, write_workbook
+
+    write_workbook(tmp / WORKBOOK_NAME, layers=layers, summary=summary, scenario=sc)
     if sc.outputs.gpkg:
         tables.write_gpkg(tmp / "results.gpkg", layers)
     if sc.outputs.map or sc.outputs.report:

@@ -8,7 +8,7 @@ estimates (flagged ``estimated``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import geopandas as gpd
@@ -104,6 +104,26 @@ def senders_and_receivers(names_s: list[str], names_r: list[str], table: pd.Data
     return frame(names_s), frame(names_r)
 
 
+def hospital_records(senders: gpd.GeoDataFrame, receivers: gpd.GeoDataFrame,
+                     table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return one record per named hospital: role, name, district, location quality and the table's note.
+
+    The note of ``tables/green_channel.csv`` says why a hospital has no location (e.g. its
+    district is not in the seeds), so the report can say why a receiver has no route.
+    """
+    notes = table.set_index("name_zh")["note"] if "note" in table else pd.Series(dtype=object)
+    out = []
+    for role, frame in (("sender", senders), ("receiver", receivers)):
+        for rec in frame.itertuples():
+            code = rec.district_code
+            note = notes.get(rec.name_zh)
+            out.append({"role": role, "name": rec.name_zh,
+                        "district_code": None if pd.isna(code) else str(code),
+                        "location_quality": str(rec.location_quality),
+                        "note": "" if note is None or pd.isna(note) else str(note)})
+    return out
+
+
 # --------------------------------------------------------------------------- the plan as the pipeline runs it
 
 
@@ -115,6 +135,10 @@ class GreenChannelResult:
     unlocated: list[str]
     reserved_icu: dict[str, int]
     proxies: list[str]
+    #: Every sender and receiver the scenario names, located or not (for the report's section).
+    hospitals: list[dict[str, Any]] = field(default_factory=list)
+    #: How estimated times are made and the ICU beds each receiver is asked to reserve.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 class GreenChannel:
@@ -155,7 +179,10 @@ class GreenChannel:
                                  receiver_circuity=_spread(by_terrain[1], receivers, sc.network.circuity))
         reserved = reserved_icu(list(gc.receivers), data.hospitals["name_zh"], gc.reserved_icu_beds)
         still = [n for f in (senders, receivers) for n in f.loc[f["location_quality"] == "proxy", "name_zh"]]
-        return GreenChannelResult(routes, unlocated(senders, receivers), reserved, still)
+        hospitals = hospital_records(senders, receivers, data.green_channel)
+        how = {"circuity": sc.network.circuity, "fallback_speed_kph": sc.network.fallback_speed_kph,
+               "reserved_icu_beds_per_receiver": gc.reserved_icu_beds}
+        return GreenChannelResult(routes, unlocated(senders, receivers), reserved, still, hospitals, how)
 
     def layers(self, result: GreenChannelResult) -> PlanLayers:
         """Return the ``green_channel`` layer (one line per route)."""
@@ -165,7 +192,8 @@ class GreenChannel:
         """Return the ``green_channel`` section (routes, unlocated, reserved ICU) and the location notes."""
         routes = result.routes.drop(columns="geometry")
         section: dict[str, Any] = {"routes": routes.to_dict(orient="records"), "unlocated": result.unlocated,
-                                   "reserved_icu": result.reserved_icu}
+                                   "reserved_icu": result.reserved_icu, "hospitals": result.hospitals,
+                                   "settings": result.settings}
         return PlanSummary(section=section, notes=_notes(result))
 
 
