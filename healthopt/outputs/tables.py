@@ -14,7 +14,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,18 @@ def write_summary_json(path: Path, summary: RunSummary) -> None:
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 
-def write_summary_csv(path: Path, districts: pd.DataFrame) -> None:
-    """Write the per-district KPI table (no geometry) with a total row."""
+def write_summary_csv(path: Path, districts: pd.DataFrame, *, totals: Mapping[str, Any] | None = None) -> None:
+    """Write the per-district KPI table (no geometry) with a total row.
+
+    Counts are summed; shares, rates and the simulation's statistics (``sim_*`` but calls
+    and queued) are not, and come from ``totals`` (the city-wide figures, e.g. the simulated
+    share of calls reached in time) where given.
+    """
     frame = pd.DataFrame(districts.drop(columns="geometry", errors="ignore"))
     numeric = frame.select_dtypes("number").columns
-    total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))}
+    total = {c: frame[c].sum() for c in numeric if not c.endswith(("share", "per_1000", "_target_rate"))
+             and (not c.startswith("sim_") or c in ("sim_calls", "sim_queued"))}
+    total.update({k: v for k, v in (totals or {}).items() if k in frame.columns})
     total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
     write_csv(path, frame, float_format="%.6g")

@@ -33,6 +33,7 @@ from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
 from healthopt.pipeline import provenance
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
+from healthopt.plans.ambulance_simulation import citywide_columns
 from healthopt.plans.base import FileRecord, Inputs, Plan, PlanContext
 from healthopt.plans.primary_care import patient_minutes_by_district
 from healthopt.plans.registry import PLANS
@@ -389,7 +390,7 @@ def _cache_notes(state: str) -> list[str]:
 
 def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary: RunSummary) -> None:
     tables.write_summary_json(tmp / "summary.json", summary)
-    tables.write_summary_csv(tmp / "summary.csv", layers["districts"])
+    tables.write_summary_csv(tmp / "summary.csv", layers["districts"], totals=citywide_columns(summary))
     sc.dump_resolved(tmp / "scenario.resolved.yaml")
     if sc.outputs.gpkg:
         tables.write_gpkg(tmp / "results.gpkg", layers)

@@ -26,7 +26,7 @@ those of :func:`simulated_section`; the district layer's columns (``summary.csv`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "WARMUP_MINUTES",
     "CallSettings",
     "SimulatedPlan",
+    "citywide_columns",
     "district_columns",
     "free_flow_minutes",
     "simulate_layout",
@@ -354,3 +355,18 @@ def simulated_layers(*, scenario: Scenario, inputs: Inputs, context: PlanContext
              f"{settings.service.mean_minutes:g}-minute service time are "
              f"{'estimates' if settings.quality == 'estimate' else 'scenario values'}."]
     return SimulatedPlan(by_d, st, out, notes)
+
+
+def citywide_columns(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the city-wide simulated figures under the district layer's names (``summary.csv`` total row).
+
+    Empty when the run has no ``ambulances.simulated``.
+    """
+    section = summary.get("ambulances")
+    sim = section.get("simulated") if isinstance(section, Mapping) else None
+    if not isinstance(sim, Mapping):
+        return {}
+    lo, hi = (sim.get("reached_share_ci") or [None, None])[:2]
+    return {"sim_calls": sim.get("calls"), "sim_reached_share": sim.get("reached_share"), "sim_reached_ci_low": lo,
+            "sim_reached_ci_high": hi, "sim_mean_min": sim.get("mean_min"), "sim_median_min": sim.get("median_min"),
+            "sim_p90_min": sim.get("p90_min"), "sim_queued": sim.get("queued")}  # fmt: skip
