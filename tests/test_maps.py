@@ -309,3 +309,13 @@ def test_title_leads_with_the_simulated_calls_reached(run_a, offline_html):
     assert _has(offline_html, "呼叫及时到达")
     no_sim = {k: v for k, v in run_a[1].items() if k != "ambulances"}
     assert headline_line(no_sim) is None and "hopt-headline" not in title_html(no_sim)
+
+
+def test_title_of_a_congested_run_names_free_flow_too(run_a):
+    from healthopt.outputs.maps.title import headline_line
+
+    summary = json.loads(json.dumps(run_a[1]))
+    free = dict(summary["ambulances"]["simulated"], reached_share=0.987, congestion=1.0)
+    summary["ambulances"]["simulated_free_flow"] = free
+    line = headline_line(summary)
+    assert line is not None and line.endswith("; at free flow 98.7 %")

@@ -58,8 +58,11 @@ def headline_line(summary: RunSummary) -> str | None:
                      if not is_missing(r[k]))  # urban first (JSON sorts the keys)
     p90 = sim.get("p90_min")
     p90_text = "beyond the travel-time matrix" if p90 is None else f"{p90:.1f} min"
+    free = section.get("simulated_free_flow") if isinstance(section, dict) else None
+    free_text = (f"; at free flow {100 * free['reached_share']:.1f} %"
+                 if isinstance(free, dict) and free.get("reached_share") is not None else "")
     return (f"呼叫及时到达 {100 * sim['reached_share']:.1f} %{ci_text} of calls reached within {std} "
-            f"(simulated, ⚠ {sim.get('quality', 'estimate')} call rates); 90 % reached in {p90_text}")
+            f"(simulated, ⚠ {sim.get('quality', 'estimate')} call rates); 90 % reached in {p90_text}{free_text}")
 
 
 def title_html(summary: RunSummary, extra: Sequence[str] = ()) -> str:
