@@ -202,15 +202,21 @@ def district_columns(res: SimulationResult, *, district: np.ndarray, codes: Sequ
         Districts to report, in order (a district without calls gets NaN shares).
     """
     log = res.calls
-    dist = np.asarray(district, dtype=object)[log.atom]
+    pos = {c: k for k, c in enumerate(codes)}
+    of_atom = np.array([pos.get(str(c), -1) for c in np.asarray(district, dtype=object)], dtype=np.int64)
+    dist = of_atom[log.atom]
     reps = res.citywide.replications
+    # calls and calls reached per (district, replication), in one pass over the call log
+    cell = np.where(dist >= 0, dist * reps + log.replication, len(codes) * reps)
+    n = np.bincount(cell, minlength=len(codes) * reps + 1)[:-1].reshape(len(codes), reps)
+    hit = np.bincount(cell, weights=log.reached, minlength=len(codes) * reps + 1)[:-1].reshape(len(codes), reps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(n > 0, hit / np.maximum(n, 1), math.nan)
     by = res.districts.set_index("district")
     rows = []
-    for code in codes:
-        m = dist == code
-        per_rep = np.array([log.reached[m & (log.replication == r)].mean() if np.any(m & (log.replication == r))
-                            else math.nan for r in range(reps)])  # fmt: skip
-        lo, hi = _ci(per_rep, res.citywide.confidence)
+    for k, code in enumerate(codes):
+        m = dist == k
+        lo, hi = _ci(shares[k], res.citywide.confidence)
         have = code in by.index
         get = (lambda col, c=code: by.at[c, col]) if have else (lambda _col: math.nan)
         rows.append({"code": code, "sim_calls": int(get("calls")) if have else 0,
