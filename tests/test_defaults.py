@@ -49,6 +49,12 @@ SCENARIO_NORMS = {
     "plans.ambulances.staff_per_vehicle.nurse": "ambulance.staff.nurse_per_vehicle",
     "plans.ambulances.staff_per_vehicle.driver": "ambulance.staff.driver_per_vehicle",
     "plans.ambulances.shifts": "ambulance.staff.shifts_per_day",
+    "plans.ambulances.calls.per_1000_urban": "ambulance.calls_per_1000.urban",
+    "plans.ambulances.calls.per_1000_county": "ambulance.calls_per_1000.county",
+    "plans.ambulances.calls.service_minutes": "ambulance.service_minutes.mean",
+    "plans.ambulances.calls.service_cv": "ambulance.service_minutes.cv",
+    "plans.ambulances.calls.dispatch_delay_minutes": "ambulance.dispatch_delay_minutes.mean",
+    "plans.ambulances.calls.dispatch_delay_p95_minutes": "ambulance.dispatch_delay_minutes.p95",
     "plans.primary_care.chc_per_street": "primary_care.chc_per_street",
     "plans.primary_care.extra_chc_threshold": "primary_care.chc_extra_threshold",
     "plans.primary_care.extra_chc_per_residents": "primary_care.chc_extra_per_residents_max",
@@ -90,6 +96,10 @@ CHOICES = {
     "plans.ambulances.allow_closing", "plans.ambulances.max_vehicles", "plans.ambulances.county_centre_required",
     "plans.green_channel.reserved_icu_beds",
     "plans.primary_care.zone_streets_district", "plans.beds.icu_share.specialist_hospitals",
+    # The call simulation's distribution choices and its technical settings (replications, seed).
+    "plans.ambulances.calls.service_distribution", "plans.ambulances.calls.hourly_profile",
+    "plans.ambulances.simulation.enabled", "plans.ambulances.simulation.replications",
+    "plans.ambulances.simulation.seed",
     *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel", "workforce")),
 }
 CHOICE_PREFIXES = ("data.", "solver.", "outputs.", "plans.ambulances.costs.")

@@ -90,9 +90,9 @@ def test_layers_in_layer_control(offline_html):
 
 
 def test_legends_attribution_title_scale(offline_html):
-    for title in ("Population covered within the standard", "Ambulances planned − norm",
+    for title in ("Calls reached within the standard (simulated)", "Ambulances planned − norm",
                   "急救站 Ambulance stations", "覆盖范围 Coverage areas",
-                  "Population not served in time", "基层医疗 Health centres",
+                  "Residents outside every catchment", "基层医疗 Health centres",
                   "Bed change 2022 → plan"):
         assert title in offline_html
     assert _has(offline_html, basemap.OSM_ATTRIBUTION)
@@ -266,7 +266,7 @@ def test_choropleths_are_exclusive_and_legends_follow(offline_html):
     assert out["state"][mp.LAYER_COVERAGE_SHARE] is False
     legends = out["legends"]
     assert legends["救护车缺口 Ambulances planned − norm"]
-    assert not legends["标准时间内覆盖人口 Population covered within the standard"]
+    assert not legends["呼叫及时到达 Calls reached within the standard (simulated)"]
     assert legends["基层医疗 Health centres"]
 
 
@@ -293,3 +293,29 @@ def test_compare_map_in_browser_is_synchronised(run_a, assets_dir):
     assert n == 2
     assert lat == pytest.approx(37.86, abs=1e-3) and lng == pytest.approx(112.55, abs=1e-3)
     assert zoom == 11
+
+
+def test_title_leads_with_the_simulated_calls_reached(run_a, offline_html):
+    # The map's lead line is the report's headline: simulated share of calls reached in time
+    # with its interval, and the 90th-percentile response; the solver status follows it.
+    from healthopt.outputs.maps.title import headline_line, title_html
+
+    sim = run_a[1]["ambulances"]["simulated"]
+    line = headline_line(run_a[1])
+    assert line is not None and f"{100 * sim['reached_share']:.1f} %" in line
+    assert "12 min urban / 20 min county" in line and "90 % reached in 13.4 min" in line and "estimate" in line
+    box = title_html(run_a[1])
+    assert box.index("hopt-headline") < box.index("hopt-status")
+    assert _has(offline_html, "呼叫及时到达")
+    no_sim = {k: v for k, v in run_a[1].items() if k != "ambulances"}
+    assert headline_line(no_sim) is None and "hopt-headline" not in title_html(no_sim)
+
+
+def test_title_of_a_congested_run_names_free_flow_too(run_a):
+    from healthopt.outputs.maps.title import headline_line
+
+    summary = json.loads(json.dumps(run_a[1]))
+    free = dict(summary["ambulances"]["simulated"], reached_share=0.987, congestion=1.0)
+    summary["ambulances"]["simulated_free_flow"] = free
+    line = headline_line(summary)
+    assert line is not None and line.endswith("; at free flow 98.7 %")

@@ -51,7 +51,10 @@ def test_headline_cards_against_norms(run_a):
     assert fleet["value"] == "226 / 233" and fleet["mark"] == "✗"
     assert cards["负压救护车 Negative-pressure share"]["mark"] == "✓"  # 41 % >= 40 %
     assert cards["每千人床位 Beds per 1,000"]["mark"] == "✗"  # 8.39 < 9.56
-    assert "not reached" in cards["标准时间内覆盖 Reached within the standard"]["norm"]
+    calls = cards["呼叫及时到达 Calls reached in time (simulated)"]
+    sim = run_a[1]["ambulances"]["simulated"]
+    assert calls["value"] == f"{100 * sim['reached_share']:.1f} %"
+    assert "90 % of calls reached in 13.4 min" in calls["norm"] and "estimate" in calls["norm"]
 
 
 def _page_without_map(report_html: str) -> str:
@@ -72,10 +75,16 @@ def _changes_table(report_html: str) -> dict[str, tuple[str, ...]]:
 def test_report_sections(report_html):
     page = _page_without_map(report_html)
     for text in ("核心指标", "Headline indicators", "What changed from the baseline",
-                 "By district", "Population reached within the standard", "Data quality",
+                 "By district", "Residents within reach of some open station", "Data quality",
                  "Sources", "未证明最优", "小店区 Xiaodian", "合计 Total",
-                 "Outside every catchment", "beyond capacity", "⚠ Population within districts"):
+                 "Outside every catchment", "⚠ Population within districts",
+                 "Share of calls reached within 12 min urban / 20 min county (simulated, 95 % CI)",
+                 "Calls reached in time (sim.)", "Within reach of some open station",
+                 "against the fleet-size norm", "⚠ Simulated with estimate inputs"):
         assert text in page, text
+    # the capacity split (residents per ambulance as if it were a service capacity) is gone
+    assert "beyond capacity" not in page.lower() and "not reached in" not in page
+    assert page.index("Share of calls reached within") < page.index("Headline indicators")
     assert page.count('class="card ') == 5
 
 

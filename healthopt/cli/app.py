@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -265,9 +266,15 @@ def run_command(
     if "fleet_planned" in k:
         _out(f"ambulances {k['fleet_planned']} (norm {k['fleet_norm']}), negative-pressure "
                       f"{k['np_planned']} ({k['np_share']:.0%}), stations {k['stations_planned']}")
-        _out(f"residents covered within the standard {k['pop_covered']:,} of {k['pop_total']:,} "
-                      f"({k['pop_covered'] / k['pop_total']:.0%}); beyond capacity {k['pop_beyond_capacity']:,}; "
-                      f"outside every catchment {k['pop_outside']:,}")
+        section: Any = result.summary.get("ambulances") or {}  # the ambulance plan's own section
+        sim = section.get("simulated")  # the headline (issue 12)
+        if sim and sim.get("reached_share") is not None:
+            lo, hi = sim["reached_share_ci"]
+            p90 = "beyond the travel-time matrix" if sim.get("p90_min") is None else f"{sim['p90_min']:.1f} min"
+            _out(f"calls reached within the standard {sim['reached_share']:.1%} (95 % CI {lo:.1%}–{hi:.1%}; "
+                 f"simulated, {sim.get('quality', 'estimate')} call rates); 90 % of calls reached in {p90}")
+        _out(f"residents within reach of some station {k['pop_total'] - k['pop_outside']:,} of {k['pop_total']:,}; "
+             f"outside every catchment {k['pop_outside']:,}")
     _out(f"road graph: {_CACHE_WORDS.get(result.graph_cache, result.graph_cache)}")
     for name in ("map.html", "report.html", "results.gpkg", "results.xlsx", "summary.json"):
         path = result.folder / name
@@ -369,10 +376,11 @@ def batch_command(
 
 def _batch_table(result) -> None:
     table = _table(f"{result.batch.name}: {len(result.records)} scenarios ({len(result.skipped)} finished "
-                   "before, skipped)", ["scenario", "status", "fleet", "covered", "seconds", "note"])
+                   "before, skipped)", ["scenario", "status", "fleet", "calls reached (sim.)", "seconds", "note"])
     for record in result.records:
         kpis = (record.get("summary") or {}).get("kpis") or {}
-        covered = kpis["pop_covered"] / kpis["pop_total"] if kpis.get("pop_total") else None
+        sim = ((record.get("summary") or {}).get("ambulances") or {}).get("simulated") or {}
+        covered = sim.get("reached_share")
         note = "" if record.get("status") == "ok" else str(record.get("message", "")).splitlines()[0][:100]
         table.add_row(escape(record.get("name", "")), record.get("status", "not run"),
                       str(kpis.get("fleet_planned", "")), f"{covered:.1%}" if covered is not None else "",

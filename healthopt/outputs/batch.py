@@ -73,6 +73,7 @@ def _row(member: Member, record: dict[str, Any], parameters: Sequence[str], *, s
     row.update({k: kpis.get(k) for k in KPI_COLUMNS})
     total, covered = kpis.get("pop_total"), kpis.get("pop_covered")
     row["coverage_share"] = round(covered / total, 6) if total and covered is not None else None
+    row.update(_simulated_columns(summary))
     row["norms_met"] = None if not summary else not summary.get("relaxed_norms")
     row["norms_relaxed"] = "; ".join(summary.get("relaxed_norms", []) if summary else [])
     row["optimal"] = summary["optimal"] if summary else None
@@ -81,6 +82,21 @@ def _row(member: Member, record: dict[str, Any], parameters: Sequence[str], *, s
     row["map"] = f"{member.name}/map.html" if ok and sc.outputs.map else None
     row["report"] = f"{member.name}/report.html" if ok and sc.outputs.report else None
     return row
+
+
+#: The simulated headline (``summary["ambulances"]["simulated"]``) as batch columns: the sweep chart's y.
+SIMULATED_COLUMNS: tuple[str, ...] = ("sim_reached_share", "sim_reached_ci_low", "sim_reached_ci_high", "sim_p90_min")
+
+
+def _simulated_columns(summary: RunSummary | None) -> dict[str, Any]:
+    """Share of calls reached in time (with its 95 % CI) and p90 response of a member, None if not simulated."""
+    section = summary.get("ambulances") if summary else None
+    sim = section.get("simulated") if isinstance(section, dict) else None
+    if not isinstance(sim, dict):
+        return dict.fromkeys(SIMULATED_COLUMNS)
+    lo, hi = (sim.get("reached_share_ci") or [None, None])[:2]
+    return {"sim_reached_share": sim.get("reached_share"), "sim_reached_ci_low": lo, "sim_reached_ci_high": hi,
+            "sim_p90_min": sim.get("p90_min")}
 
 
 def _column(dotted: str) -> str:
@@ -176,7 +192,9 @@ _INDEX_COLUMNS = (
     ("scenario", "Scenario", "l"), ("status", "Status", "l"), ("response_urban_min", "Urban std (min)", ""),
     ("response_county_min", "County std (min)", ""), ("congestion", "Congestion", ""),
     ("fleet_budget", "Fleet budget", ""), ("fleet_norm", "Fleet norm", ""), ("fleet_planned", "Fleet", ""),
-    ("np_planned", "Neg.-pressure", ""), ("stations_planned", "Stations", ""), ("coverage_share", "Covered", ""),
+    ("np_planned", "Neg.-pressure", ""), ("stations_planned", "Stations", ""),
+    ("sim_reached_share", "Calls reached in time (sim.)", ""),
+    ("sim_p90_min", "p90 response (sim., min)", ""),
     ("pop_outside", "Outside catchment", ""), ("gap", "Gap", ""),
 )  # fmt: skip
 
@@ -192,7 +210,7 @@ def index_html(run: BatchRun, frame: pd.DataFrame) -> str:
              f'<a href="batch_summary.csv">batch_summary.csv</a> · '
              f'<a href="batch_summary.xlsx">batch_summary.xlsx</a> · '
              f'<a href="batch_summary.gpkg">batch_summary.gpkg</a></p>'
-             f'<img src="charts/{CHART_NAME}.png" alt="coverage against fleet size">')
+             f'<img src="charts/{CHART_NAME}.png" alt="simulated calls reached in time against fleet size">')
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{esc(run.batch.name)}'
             f"</title><style>{_STYLE}</style></head><body><h1>{esc(run.batch.name)}</h1>"
             f'<div class="sub">{esc(run.batch.description)} {len(frame)} scenarios: '
@@ -223,7 +241,7 @@ def _index_row(row: dict[str, Any], parameters: Sequence[str]) -> str:
 def _fmt(key: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return ""
-    if key in ("coverage_share", "gap"):
+    if key in ("coverage_share", "sim_reached_share", "gap"):
         return f"{value:.1%}"
     if isinstance(value, float) and value.is_integer() and key not in ("congestion",):
         return f"{int(value):,}"

@@ -1,8 +1,11 @@
 """The one-page HTML briefing of a run (Jinja2 template ``templates/report.html.j2``).
 
-Headline indicators against the norms (✓/✗ cards), what changed from the baseline, a
-by-district table, the three-way population breakdown (covered / in a catchment but beyond
-capacity / outside every catchment), data-quality notes, the solver status, sources and the
+The lead: the share of emergency calls reached within the response standard and the
+90th-percentile response time, simulated on the plan (city-wide with its 95 % interval and
+per district; :mod:`healthopt.plans.ambulance_simulation`); then headline indicators against
+the norms (✓/✗ cards), what changed from the baseline, a by-district table, residents
+within reach of some station (travel time only) against those outside every catchment,
+data-quality notes, the solver status, sources and the
 scenario map embedded with ``<iframe srcdoc=…>`` — one self-contained file that works offline.
 Layers missing from a run (a plan that was disabled) are skipped and named in the notes.
 """
@@ -80,16 +83,101 @@ def _np_card(k: Kpis) -> dict[str, str]:
                  f"{count}norm ≥ {fmt_pct(req)}", share >= req - 1e-9)
 
 
-def _coverage_card(k: Kpis, response: str) -> dict[str, str]:
-    """Return the card of the population reached within the standard."""
-    total, covered = _get(k, "pop_total"), _get(k, "pop_covered")
-    if not total or covered is None:
-        return _card("标准时间内覆盖 Reached within the standard", "n/a", "not in this run", None)
-    missed = total - covered
-    norm = (f"{fmt_int(missed)} residents not reached in {response}" if missed > 0
-            else f"everyone reached in {response}")
-    return _card("标准时间内覆盖 Reached within the standard", fmt_pct(covered / total, 1), norm,
-                 missed <= 0)
+#: Label of the headline card: the simulated share of calls reached within the standard.
+CALLS_CARD = "呼叫及时到达 Calls reached in time (simulated)"
+
+
+def simulated(summary: RunSummary, key: str = "simulated") -> dict[str, Any] | None:
+    """Return ``summary["ambulances"][key]`` (the call simulation), or None if the run has none."""
+    section = summary.get("ambulances")  # a plan's own section
+    value = section.get(key) if isinstance(section, dict) else None
+    return value if isinstance(value, dict) and value.get("reached_share") is not None else None
+
+
+def share_ci_text(sim: Mapping[str, Any], digits: int = 1) -> str:
+    """``"93.4 % (95 % CI 92.8–94.0 %)"`` of a simulated share (the interval when it has one)."""
+    text = fmt_pct(sim["reached_share"], digits)
+    ci = sim.get("reached_share_ci") or [None, None]
+    if all(v is not None for v in ci):
+        text += f" (95 % CI {100 * ci[0]:.{digits}f}–{100 * ci[1]:.{digits}f} %)"
+    return text
+
+
+def p90_text(sim: Mapping[str, Any]) -> str:
+    """90th-percentile response time in words (``None`` = beyond the travel-time matrix)."""
+    p90 = sim.get("p90_min")
+    return "beyond the travel-time matrix" if p90 is None else f"{fmt_num(p90, 1)} min"
+
+
+def _calls_card(summary: RunSummary, response: str) -> dict[str, str]:
+    """Return the headline card: share of calls reached within the standard (simulated)."""
+    sim = simulated(summary)
+    if sim is None:
+        return _card(CALLS_CARD, "n/a", "no call simulation in this run", None)
+    return _card(CALLS_CARD, fmt_pct(sim["reached_share"], 1),
+                 f"within {response}; 90 % of calls reached in {p90_text(sim)}; "
+                 f"⚠ {sim.get('quality', 'estimate')} call rates", None)
+
+
+def headline(summary: RunSummary, districts: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """Return the report's lead: simulated calls reached in time, city-wide and per district.
+
+    Parameters
+    ----------
+    summary : RunSummary
+    districts : DataFrame, optional
+        The districts layer, for the district names.
+
+    Returns
+    -------
+    dict or None
+        ``text`` (the city-wide sentence), ``rows`` (per district: name, calls, share with
+        CI, p90, median, mean, queued), ``free_flow`` (sentence or ""), ``secondary``
+        (within reach of a station; residents per ambulance against the norm); ``None``
+        if the run has no simulation.
+    """
+    sim = simulated(summary)
+    if sim is None:
+        return None
+    response = response_text(summary)
+    text = (f"{share_ci_text(sim)} of emergency calls reached within {response} (simulated: "
+            f"{fmt_int(sim['calls'])} calls in one year, call to arrival); 90 % of calls reached in "
+            f"{p90_text(sim)}; {fmt_int(sim['queued'])} calls waited for a free ambulance.")
+    names = {} if districts is None else {str(r.code): district_label(r) for r in districts.itertuples()}
+    rows = [{"name": names.get(str(d["code"]), str(d["code"])), "calls": fmt_int(d.get("calls")),
+             "share": share_ci_text({"reached_share": d.get("reached_share"),
+                                     "reached_share_ci": [d.get("reached_ci_low"), d.get("reached_ci_high")]})
+             if d.get("reached_share") is not None else "—",
+             "p90": p90_text(d), "median": fmt_num(d.get("median_min"), 1),
+             "mean": fmt_num(d.get("mean_min"), 1), "queued": fmt_int(d.get("queued"))}
+            for d in sim.get("by_district", []) if d.get("calls")]
+    free = simulated(summary, "simulated_free_flow")
+    free_text = ""
+    if free is not None:
+        free_text = (f"Same stations and calls at free flow: {share_ci_text(free)} reached in time, 90 % in "
+                     f"{p90_text(free)} (this scenario's travel times are × {fmt_num(sim.get('congestion'), 2)}).")
+    k = summary.get("kpis", {}) or {}
+    total, outside = _get(k, "pop_total"), _get(k, "pop_outside")
+    secondary = []
+    if total and outside is not None:
+        secondary.append(f"Within reach of some open station ({response}, travel time only, busy vehicles "
+                         f"ignored): {fmt_pct((total - outside) / total, 1)} of residents; "
+                         f"{fmt_int(outside)} outside every catchment.")
+    planned, norm = _get(k, "fleet_planned"), _get(k, "fleet_norm")
+    if planned is not None and norm is not None and total:
+        secondary.append(f"Residents per ambulance: {fmt_int(total / planned) if planned else '—'} "
+                         f"(fleet {fmt_int(planned)} against the fleet-size norm of {fmt_int(norm)}).")
+    return {"text": text, "rows": rows, "free_flow": free_text, "secondary": secondary,
+            "quality": (f"⚠ Simulated with {sim.get('quality', 'estimate')} inputs: call rates "
+                        f"{_rates(sim)} per 1,000 residents a year, "
+                        f"{fmt_num(sim.get('inputs', {}).get('service_minutes'), 0)} min per call; "
+                        f"{sim.get('inputs', {}).get('replications')} replications, seed "
+                        f"{sim.get('inputs', {}).get('seed')}.")}
+
+
+def _rates(sim: Mapping[str, Any]) -> str:
+    rates = (sim.get("inputs") or {}).get("calls_per_1000") or {}
+    return " / ".join(f"{fmt_num(v, 0)} {k}" for k, v in rates.items())
 
 
 def _centre_card(k: Kpis) -> dict[str, str]:
@@ -130,14 +218,15 @@ def kpi_cards(summary: RunSummary) -> list[dict[str, str]]:
         Keys ``label``, ``value``, ``norm``, ``state`` (ok/bad/na), ``mark``.
     """
     k = summary.get("kpis", {}) or {}
-    return [_fleet_card(k), _np_card(k), _coverage_card(k, response_text(summary)),
+    return [_fleet_card(k), _np_card(k), _calls_card(summary, response_text(summary)),
             _centre_card(k), _bed_card(k)]
 
 
 def response_text(summary: RunSummary) -> str:
     """Return e.g. ``"12 min urban / 20 min county"``."""
     r = summary.get("response_minutes") or {}
-    parts = [f"{fmt_num(v, 0)} min {k}" for k, v in r.items() if not is_missing(v)]
+    order = sorted(r, key=lambda k: (k != "urban", k))  # urban first, as the norms state it (JSON sorts keys)
+    parts = [f"{fmt_num(r[k], 0)} min {k}" for k in order if not is_missing(r[k])]
     return " / ".join(parts) or "the response standard"
 
 
@@ -224,13 +313,11 @@ def _residents(r: Any) -> str:
     return fmt_int(r.residents) + (" ⚠" if est else "")
 
 
-def _share_total(d: pd.DataFrame) -> str:
-    """Population-weighted coverage share of all districts."""
-    cols = ["pop_covered", "pop_beyond_capacity", "pop_outside"]
-    if not set(cols) <= set(d.columns):
-        return ""
-    total = d[cols].to_numpy().sum()
-    return fmt_pct(d.pop_covered.sum() / total) if total else "—"
+def _calls_total(d: pd.DataFrame) -> str:
+    """Share of all districts' simulated calls reached in time (= the city-wide headline)."""
+    calls = d.sim_calls.fillna(0).to_numpy(float)
+    reached = (d.sim_reached_share.fillna(0).to_numpy(float) * calls).sum()
+    return fmt_pct(reached / calls.sum(), 1) if calls.sum() else "—"
 
 
 def _bed_total(d: pd.DataFrame) -> str:
@@ -250,8 +337,9 @@ DISTRICT_COLUMNS: tuple[_Col, ...] = (
          lambda r: "bad" if r.amb_gap < 0 else "", lambda d: fmt_signed(d.amb_gap.sum())),
     _Col("负压 NP", ("amb_np_planned",), lambda r: fmt_int(r.amb_np_planned),
          total=lambda d: fmt_int(d.amb_np_planned.sum())),
-    _Col("覆盖率 Covered", ("coverage_share",), lambda r: fmt_pct(r.coverage_share),
-         total=_share_total),
+    _Col("呼叫及时率 Calls reached in time (sim.)", ("sim_reached_share", "sim_calls"),
+         lambda r: fmt_pct(r.sim_reached_share, 1), total=_calls_total),
+    _Col("P90 响应 p90 response (sim., min)", ("sim_p90_min",), lambda r: fmt_num(r.sim_p90_min, 1)),
     _Col("社区中心 CHC planned / req.", ("chc_planned", "chc_required"),
          _ratio("chc_planned", "chc_required"), _shortfall_cls("chc_planned", "chc_required"),
          _ratio_total("chc_planned", "chc_required")),
@@ -368,18 +456,20 @@ def workforce_section(summary: RunSummary, districts: gpd.GeoDataFrame) -> dict[
 
 def _population_row(name: str, covered: float, beyond: float, outside: float, *,
                     total_row: bool = False) -> dict[str, Any]:
-    """Return one population-breakdown row with its stacked-bar widths."""
-    total = covered + beyond + outside
-    widths = [(c, round(100 * v / total, 1) if total else 0)
-              for c, v in (("c-cov", covered), ("c-cap", beyond), ("c-out", outside))]
-    return {"name": name, "total_pop": fmt_int(total), "covered": fmt_int(covered),
-            "beyond": fmt_int(beyond), "outside": fmt_int(outside),
-            "share": fmt_pct(covered / total) if total else "—", "bar": widths,
-            "total": total_row}
+    """Return one row: residents within reach of some open station and outside every catchment.
+
+    ``covered + beyond`` is "within reach": the split by the residents-per-ambulance ratio is
+    a fleet-size norm, not a service capacity, and is not shown as coverage.
+    """
+    reach = covered + beyond
+    total = reach + outside
+    widths = [(c, round(100 * v / total, 1) if total else 0) for c, v in (("c-cov", reach), ("c-out", outside))]
+    return {"name": name, "total_pop": fmt_int(total), "within": fmt_int(reach), "outside": fmt_int(outside),
+            "share": fmt_pct(reach / total, 1) if total else "—", "bar": widths, "total": total_row}
 
 
 def population_rows(districts: gpd.GeoDataFrame, summary: RunSummary) -> list[dict[str, Any]]:
-    """Return covered / beyond capacity / outside per district and in total.
+    """Return residents within reach of some open station / outside every catchment, per district and in total.
 
     Parameters
     ----------
@@ -431,6 +521,7 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
         "status": {"ok": ok, "text": text, "raw": str(summary.get("status", "unknown")),
                    "gap": fmt_pct(gap, 2) if gap is not None else ""},
         "cards": kpi_cards(summary),
+        "headline": headline(summary, districts),
         "changes": change_rows(results, summary),
         "district_head": head, "district_rows": rows,
         "population_rows": population_rows(districts, summary),

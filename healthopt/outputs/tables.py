@@ -14,7 +14,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,17 @@ def write_summary_json(path: Path, summary: RunSummary) -> None:
 _NOT_ADDITIVE = ("share", "per_1000", "per_10000", "_target_rate", "_quality", "rate_2022", "rate_2025")
 
 
-def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary | None = None) -> None:
+def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary | None = None, *,
+                      totals: Mapping[str, Any] | None = None) -> None:
     """Write the per-district KPI table (no geometry) with a total row that adds only what can be added.
 
-    Counts (residents, beds, vehicles, staff) are summed; rates per 1,000 and shares are not:
-    the total row gives the city-wide rate recomputed from the totals where both counts are in
-    the table (``beds_per_1000_planned`` = total planned beds / total residents × 1,000), and
-    ``beds_per_1000_target`` the city-wide target from ``summary``. When the bed plan has new
-    beds at municipal hospitals of unknown district, they get a row of their own
+    Counts (residents, beds, vehicles, staff, simulated calls) are summed; rates per 1,000,
+    shares and the simulation's statistics (``sim_*`` but calls and queued) are not: the total
+    row gives the city-wide rate recomputed from the totals where both counts are in the table
+    (``beds_per_1000_planned`` = total planned beds / total residents × 1,000),
+    ``beds_per_1000_target`` the city-wide target from ``summary``, and the city-wide figures of
+    ``totals`` (e.g. the simulated share of calls reached in time) where given. When the bed
+    plan has new beds at municipal hospitals of unknown district, they get a row of their own
     (``code`` ``municipal_unlocated``) so that the total row equals ``summary.json``'s
     ``kpis.beds_planned_per_1000``. Whole numbers stay whole (no ``5.23665e+06``).
     """
@@ -87,11 +90,13 @@ def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary |
         rows.append(pd.DataFrame([extra]))
     body = pd.concat(rows, ignore_index=True)
     numeric = frame.select_dtypes("number").columns
-    total: dict[str, Any] = {c: body[c].sum() for c in numeric if not any(k in c for k in _NOT_ADDITIVE)}
+    total: dict[str, Any] = {c: body[c].sum() for c in numeric if not any(k in c for k in _NOT_ADDITIVE)
+                             and (not c.startswith("sim_") or c in ("sim_calls", "sim_queued"))}
     if {"beds_planned", "residents"} <= set(total) and total["residents"]:
         total["beds_per_1000_planned"] = total["beds_planned"] / total["residents"] * 1000
     if city.get("target_per_1000") is not None and "beds_per_1000_target" in frame:
         total["beds_per_1000_target"] = float(city["target_per_1000"])
+    total.update({k: v for k, v in (totals or {}).items() if k in frame.columns})
     total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
     out = pd.concat([body, pd.DataFrame([total])], ignore_index=True)
     for c in out.select_dtypes("number").columns:

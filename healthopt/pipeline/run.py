@@ -34,6 +34,7 @@ from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
 from healthopt.pipeline import provenance, quality
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
+from healthopt.plans.ambulance_simulation import citywide_columns
 from healthopt.plans.base import FileRecord, Inputs, Plan, PlanContext
 from healthopt.plans.primary_care import patient_minutes_by_district
 from healthopt.plans.registry import PLANS
@@ -393,7 +394,7 @@ def _cache_notes(state: str) -> list[str]:
 
 def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary: RunSummary) -> None:
     tables.write_summary_json(tmp / "summary.json", summary)
-    tables.write_summary_csv(tmp / "summary.csv", layers["districts"], summary)
+    tables.write_summary_csv(tmp / "summary.csv", layers["districts"], summary, totals=citywide_columns(summary))
     sc.dump_resolved(tmp / "scenario.resolved.yaml")
     from healthopt.outputs.workbook import WORKBOOK_NAME, write_workbook
 

@@ -54,6 +54,7 @@ from healthopt.plans.ambulance_results import (
 )
 from healthopt.plans.ambulance_rules import AmbulanceRules
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
+from healthopt.plans.ambulance_simulation import simulated_layers
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
 if TYPE_CHECKING:
@@ -476,6 +477,14 @@ class Ambulances:
 
     def __init__(self, scenario: Scenario, inputs: Inputs, context: PlanContext, plan: AmbulancePlan) -> None:
         self.scenario, self.inputs, self.context, self.plan = scenario, inputs, context, plan
+        self._simulated: tuple[AmbulancePlanResult, Any] | None = None
+
+    def simulated(self, result: AmbulancePlanResult) -> Any:
+        """Return the plan's call simulation (:func:`.ambulance_simulation.simulated_layers`), run once."""
+        if self._simulated is None or self._simulated[0] is not result:
+            self._simulated = (result, simulated_layers(scenario=self.scenario, inputs=self.inputs,
+                                                        context=self.context, stations=result.stations))
+        return self._simulated[1]
 
     @classmethod
     def enabled(cls, scenario: Scenario) -> bool:
@@ -542,8 +551,12 @@ class Ambulances:
         demand = pd.DataFrame({"demand_id": points["demand_id"].to_numpy(), "status": status.to_numpy(),
                                # NaN: no open station in range
                                "minutes": np.where(np.isfinite(minutes), minutes, np.nan)})
+        districts = result.districts[cols]
+        if (sim := self.simulated(result)) is not None:  # the simulated headline, per district and station
+            districts = districts.merge(sim.districts, on="code", how="left")
+            stations = stations.merge(sim.stations, on="site_id", how="left")
         return PlanLayers(layers={"stations": stations, "coverage_areas": self._coverage_layer(stations)},
-                          districts=result.districts[cols], demand=demand)
+                          districts=districts, demand=demand)
 
     def _station_layer(self, result: AmbulancePlanResult) -> gpd.GeoDataFrame:
         s = result.stations.copy()
@@ -587,15 +600,17 @@ class Ambulances:
 
     def summary(self, result: AmbulancePlanResult) -> PlanSummary:
         """Return the fleet KPIs, the modelling notes, the solve's outcome and any relaxed norms."""
-        section = None
+        sim = self.simulated(result)
+        section = None if sim is None else dict(sim.section)
         if result.phasing is not None:
             ph = result.phasing
-            section = {"phasing": {
+            section = {**(section or {}), "phasing": {
                 "years": _records(ph.years), "schedule": _records(ph.schedule),
                 "objective": ph.objective, "myopic_objective": ph.myopic_objective,
                 "status": ph.status, "gap": ph.gap}}  # fmt: skip
         return PlanSummary(
-            kpis=dict(result.totals), notes=list(result.notes), section=section,
+            kpis=dict(result.totals), notes=list(result.notes) + ([] if sim is None else sim.notes),
+            section=section,
             solver={"status": result.status, "optimal": bool(result.optimal), "gap": result.gap},
             outcome=PlanOutcome(result.status, bool(result.optimal), result.gap, headline=True),
             relaxed=list(result.relaxed), infeasible_reasons=list(result.infeasible_reasons))

@@ -125,6 +125,51 @@ class Phasing(Section):
         return self
 
 
+CallRate = Annotated[float, Strict(), Field(gt=0.0, le=1000.0)]
+
+
+class AmbulanceCalls(Section):
+    """Emergency calls and their handling, for the call simulation (healthopt/queueing/calls.py).
+
+    Call rates and the service time are estimates (norms table: no Taiyuan 120 statistic is
+    published); the dispatch delay's 95th percentile is the national 3-minute target.
+    """
+
+    per_1000_urban: CallRate = Field(default_factory=norm_float("ambulance.calls_per_1000.urban"))
+    per_1000_county: CallRate = Field(default_factory=norm_float("ambulance.calls_per_1000.county"))
+    service_minutes: Minutes = Field(default_factory=norm_float("ambulance.service_minutes.mean"))
+    service_distribution: Literal["exponential", "lognormal"] = "exponential"
+    service_cv: Annotated[float, Strict(), Field(gt=0.0, le=5.0)] = Field(
+        default_factory=norm_float("ambulance.service_minutes.cv"))
+    dispatch_delay_minutes: Annotated[float, Strict(), Field(ge=0.0, le=60.0)] = Field(
+        default_factory=norm_float("ambulance.dispatch_delay_minutes.mean"))
+    dispatch_delay_p95_minutes: Annotated[float, Strict(), Field(gt=0.0, le=60.0)] = Field(
+        default_factory=norm_float("ambulance.dispatch_delay_minutes.p95"))
+    hourly_profile: list[Annotated[float, Strict(), Field(ge=0.0)]] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AmbulanceCalls:
+        if self.dispatch_delay_minutes > 0:
+            from healthopt.queueing.calls import DispatchDelay
+
+            try:
+                DispatchDelay(mean_minutes=self.dispatch_delay_minutes, p95_minutes=self.dispatch_delay_p95_minutes)
+            except ValueError as exc:
+                raise fail(str(exc), "dispatch_delay_p95_minutes") from None
+        profile = self.hourly_profile
+        if profile is not None and (len(profile) != 24 or sum(profile) <= 0):
+            raise fail("an hourly profile needs 24 non-negative weights, not all zero", "hourly_profile")
+        return self
+
+
+class AmbulanceSimulation(Section):
+    """Simulation of a year of calls on every plan (technical settings, not norms)."""
+
+    enabled: Bool = True
+    replications: Annotated[int, Strict(), Field(ge=2, le=200)] = 10
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)] = 0
+
+
 class AmbulancePlan(Section):
     """Ambulance stations and fleet (001 §四(三)1, §四(二), §一(一)1, §三(一)5)."""
 
@@ -150,6 +195,8 @@ class AmbulancePlan(Section):
         default_factory=norm_int("ambulance.staff.shifts_per_day")
     )
     county_centre_required: Bool = Field(default_factory=lambda: defaults.norm_int("ambulance.county_centres_min") > 0)
+    calls: AmbulanceCalls = Field(default_factory=AmbulanceCalls)
+    simulation: AmbulanceSimulation = Field(default_factory=AmbulanceSimulation)
     phasing: Phasing | None = None  # year-by-year budgets (plans.ambulance_phasing); null = one plan year
 
 

@@ -1,4 +1,8 @@
-"""Uncovered population: demand points outside every catchment or beyond capacity.
+"""Uncovered population: demand points outside every open station's catchment.
+
+(The residents-per-ambulance ratio is a fleet-size norm, not a service capacity: residents
+"beyond" it are within reach and are not drawn as unserved; the simulated calls reached in
+time are the service figure.)
 
 Many points are merged onto a display grid (:func:`aggregate_demand`).
 """
@@ -101,7 +105,7 @@ def aggregate_demand(demand: gpd.GeoDataFrame, max_points: int = MAX_DEMAND_POIN
 
 def uncovered_layer(demand: gpd.GeoDataFrame | None, names: dict[str, str] | None = None,
                     name: str = LAYER_UNCOVERED) -> folium.GeoJson | None:
-    """Return circles for demand outside every catchment or beyond capacity.
+    """Return circles for demand outside every open station's catchment.
 
     Parameters
     ----------
@@ -120,7 +124,7 @@ def uncovered_layer(demand: gpd.GeoDataFrame | None, names: dict[str, str] | Non
     d = valid_points(demand)
     if d is None or "status" not in d.columns:
         return None
-    d = d[d.status.isin(["outside", "beyond_capacity"])]
+    d = d[d.status == "outside"]
     if len(d) == 0:
         return None
     d, _ = aggregate_demand(d)
@@ -145,12 +149,11 @@ def uncovered_layer(demand: gpd.GeoDataFrame | None, names: dict[str, str] | Non
 
 def uncovered_legend() -> LegendSpec:
     """Return the uncovered-population legend."""
-    return LegendSpec("未覆盖人口 Population not served in time", [
+    return LegendSpec("范围外人口 Residents outside every catchment", [
         LegendEntry("不在任何覆盖范围 Outside every catchment", OUTSIDE_COLOR, "circle", 12,
                     border="#ffffff", opacity=0.7),
-        LegendEntry("超出站点能力 In a catchment, beyond capacity", "#e7d4e8", "circle", 12,
-                    border=BEYOND_COLOR),
         *[LegendEntry(f"{p:,} residents 人", "#9e9e9e", "circle",
                       int(2 * demand_radius(p)), border="#555", opacity=0.7)
           for p in (10_000, 50_000)],
-    ], note="circle area ∝ population; ⚠ population within districts is an estimate")
+    ], note="no open station within the response standard; circle area ∝ population; "
+            "⚠ population within districts is an estimate")

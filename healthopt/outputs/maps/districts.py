@@ -55,7 +55,8 @@ def district_tip(row: Any) -> str:
         lambda: f"{fmt_int(row.amb_planned)} / {fmt_int(row.amb_norm)}")
     add("缺口 Gap vs norm", ["amb_gap"], lambda: fmt_signed(row.amb_gap))
     add("负压 Negative pressure", ["amb_np_planned"], lambda: fmt_int(row.amb_np_planned))
-    add("标准时间内覆盖 Covered", ["coverage_share"], lambda: fmt_pct(row.coverage_share))
+    add("呼叫及时到达 Calls reached in time (sim. ⚠)", ["sim_reached_share"], lambda: fmt_pct(row.sim_reached_share, 1))
+    add("P90 响应 90th-percentile response (sim.)", ["sim_p90_min"], lambda: f"{fmt_num(row.sim_p90_min, 1)} min")
     add("社区中心 CHC planned / required", ["chc_planned", "chc_required"],
         lambda: f"{fmt_int(row.chc_planned)} / {fmt_int(row.chc_required)}")
     add("乡镇卫生院 THC planned / required", ["thc_planned", "thc_required"],
@@ -69,8 +70,8 @@ def district_data(districts: gpd.GeoDataFrame) -> dict[str, Any]:
     """Return the district FeatureCollection with tooltip and both choropleth colours."""
     d = districts.reset_index(drop=True)
     rows = list(d.itertuples())
-    cov = [(classify(getattr(r, "coverage_share", None), COVERAGE_CLASSES) or (0, NO_DATA))[1]
-           for r in rows]
+    cov = [(classify(getattr(r, "sim_reached_share", None), COVERAGE_CLASSES) or (0, NO_DATA))[1]
+           for r in rows]  # the simulated share of calls reached in time (the headline)
     gap = [(classify_upto(getattr(r, "amb_gap", None), GAP_CLASSES) or (0, NO_DATA))[1]
            for r in rows]
     props = {"code": [str(r.code) for r in rows], "tip": [district_tip(r) for r in rows],
@@ -108,8 +109,8 @@ def coverage_legend() -> LegendSpec:
     """Return the legend of the coverage-share choropleth."""
     entries = [LegendEntry(label, color, "square", 14, opacity=0.8)
                for _, color, label in COVERAGE_CLASSES]
-    return LegendSpec("标准时间内覆盖人口 Population covered within the standard", entries,
-                      note="12 min urban districts / 20 min counties (response standard)")
+    return LegendSpec("呼叫及时到达 Calls reached within the standard (simulated)", entries,
+                      note="12 min urban districts / 20 min counties; ⚠ estimated call rates")
 
 
 def gap_legend() -> LegendSpec:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-LAYER_COVERAGE_SHARE = "覆盖率 Coverage within the standard"
+LAYER_COVERAGE_SHARE = "呼叫及时率 Calls reached in time (simulated)"
 LAYER_NORM_GAP = "救护车缺口 Ambulance norm gap"
 LAYER_CATCHMENTS = "覆盖范围 Coverage areas"
-LAYER_UNCOVERED = "未覆盖人口 Uncovered population"
+LAYER_UNCOVERED = "范围外人口 Residents outside every catchment"
 LAYER_STATIONS = "急救站 Ambulance stations"
 LAYER_CENTRES = "基层医疗 Health centres"
 LAYER_BEDS = "床位变化 Hospital bed changes"

@@ -69,8 +69,9 @@ def station_popup(row: Any) -> str:
                        ("drivers", "驾驶员 Drivers")):
         if hasattr(row, col):
             rows.append((label, esc(fmt_int(getattr(row, col)))))
-    if hasattr(row, "pop_covered"):
-        rows.append(("覆盖人口 Population covered", esc(fmt_int(row.pop_covered))))
+    if not is_missing(getattr(row, "sim_utilisation", None)):
+        rows.append(("利用率 Utilisation (simulated ⚠)", esc(fmt_pct(row.sim_utilisation))))
+        rows.append(("呼叫/年 Calls a year (simulated ⚠)", esc(fmt_int(row.sim_calls))))
     rows.append(("位置 Location", esc(quality_text(getattr(row, "location_quality", "")))))
     if bool(getattr(row, "estimated", False)):
         rows.append(("行程时间 Travel time", f'<span class="hopt-warn">⚠ {esc(ESTIMATED_TT_LABEL)}'

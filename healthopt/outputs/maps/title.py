@@ -1,4 +1,4 @@
-"""The title box: scenario name and year, description, solver status and short notes.
+"""The title box: scenario name and year, description, the simulated headline, solver status and short notes.
 
 A plan that is not proven optimal is flagged prominently.
 """
@@ -42,6 +42,29 @@ def status_line(summary: RunSummary) -> tuple[bool, str]:
     return False, f"⚠ 未证明最优 Not proven optimal — {status}{gap_text}"
 
 
+def headline_line(summary: RunSummary) -> str | None:
+    """Return the map's lead line: simulated share of calls reached in time and the p90 response.
+
+    ``None`` if the run has no call simulation (``summary["ambulances"]["simulated"]``).
+    """
+    section = summary.get("ambulances")  # the ambulance plan's own section
+    sim = section.get("simulated") if isinstance(section, dict) else None
+    if not isinstance(sim, dict) or sim.get("reached_share") is None:
+        return None
+    ci = sim.get("reached_share_ci") or [None, None]
+    ci_text = (f" (95 % CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f} %)" if all(v is not None for v in ci) else "")
+    r = summary.get("response_minutes") or {}
+    std = " / ".join(f"{r[k]:g} min {k}" for k in sorted(r, key=lambda k: (k != "urban", k))
+                     if not is_missing(r[k]))  # urban first (JSON sorts the keys)
+    p90 = sim.get("p90_min")
+    p90_text = "beyond the travel-time matrix" if p90 is None else f"{p90:.1f} min"
+    free = section.get("simulated_free_flow") if isinstance(section, dict) else None
+    free_text = (f"; at free flow {100 * free['reached_share']:.1f} %"
+                 if isinstance(free, dict) and free.get("reached_share") is not None else "")
+    return (f"呼叫及时到达 {100 * sim['reached_share']:.1f} %{ci_text} of calls reached within {std} "
+            f"(simulated, ⚠ {sim.get('quality', 'estimate')} call rates); 90 % reached in {p90_text}{free_text}")
+
+
 def title_html(summary: RunSummary, extra: Sequence[str] = ()) -> str:
     """Return the (escaped) HTML of the map title box.
 
@@ -62,6 +85,8 @@ def title_html(summary: RunSummary, extra: Sequence[str] = ()) -> str:
     parts = [f"<h1>{esc(sc.get('name', 'Scenario'))}{year}</h1>"]
     if sc.get("description"):
         parts.append(f'<div class="hopt-sub">{esc(sc["description"])}</div>')
+    if (lead := headline_line(summary)) is not None:
+        parts.append(f'<div class="hopt-headline"><b>{esc(lead)}</b></div>')
     parts.append(f'<div class="hopt-status {"ok" if ok else "bad"}">{esc(status)}</div>')
     parts += [f'<div class="hopt-note">{esc(e)}</div>' for e in extra]
     parts.append(f'<div class="hopt-note">{esc(ESTIMATE_NOTE)}</div>')
