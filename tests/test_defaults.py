@@ -100,6 +100,8 @@ CHOICES = {
     "plans.ambulances.calls.service_distribution", "plans.ambulances.calls.hourly_profile",
     "plans.ambulances.simulation.enabled", "plans.ambulances.simulation.replications",
     "plans.ambulances.simulation.seed",
+    # Phasing is a choice of the planner (null: one plan year); its budgets are the scenario's own.
+    "plans.ambulances.phasing",
     *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel", "workforce")),
 }
 CHOICE_PREFIXES = ("data.", "solver.", "outputs.", "plans.ambulances.costs.")
