@@ -523,10 +523,19 @@ class Ambulances:
         geo = self.inputs.sites.set_index("site_id").geometry
         est = pd.Series(tt.site_estimated, index=tt.site_ids)
         s["estimated"] = s["site_id"].map(est).fillna(False).astype(bool)
-        s["name"] = s["site_id"]
+        s["name"] = self._station_names(s)
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
         return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
+
+    def _station_names(self, s: pd.DataFrame) -> pd.Series:
+        """Street / place names of the stations (one naming rule everywhere: healthopt._naming)."""
+        from healthopt._naming import station_names
+
+        sites = self.inputs.sites.set_index("site_id")
+        cols = [c for c in ("name", "kind", "node", "snap_m", "district_code", "geometry") if c in sites.columns]
+        frame = sites.loc[s["site_id"], cols].reset_index().set_axis(s.index)
+        return station_names(frame, graph=self.inputs.graph, seats=getattr(self.inputs.data, "seats", None))
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Drive-time areas of the on-network stations, each at its own district's response standard.

@@ -58,14 +58,18 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
                           tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False))
 
 
-def catchment_legend() -> LegendSpec:
-    """Return the coverage-area legend."""
+def catchment_legend(areas: gpd.GeoDataFrame | None = None) -> LegendSpec:
+    """Return the coverage-area legend (only the kinds of area drawn; ``None``: both)."""
+    kinds = {True, False} if areas is None or "estimated" not in areas.columns \
+        else {bool(v) for v in areas["estimated"]}
     hatch = (f"repeating-linear-gradient(45deg,{CATCHMENT_COLOR} 0 2px,"
              f"rgba(107,174,214,0.15) 2px 6px)")
-    return LegendSpec("覆盖范围 Coverage areas", [
-        LegendEntry("路网行程时间 Reached within the standard (road network)", CATCHMENT_FILL,
-                    "square", 14, border=CATCHMENT_COLOR, opacity=0.5),
-        LegendEntry("⚠ 估算 Estimated travel time (off-network, hatched)", hatch, "square", 14,
-                    border=CATCHMENT_COLOR),
-        LegendEntry("估算范围边界 Estimated area outline", CATCHMENT_COLOR, "dashed", 18),
-    ])
+    entries = []
+    if False in kinds:
+        entries.append(LegendEntry("路网行程时间 Reached within the standard (road network)", CATCHMENT_FILL,
+                                   "square", 14, border=CATCHMENT_COLOR, opacity=0.5))
+    if True in kinds:
+        entries += [LegendEntry("⚠ 估算 Estimated travel time (off-network, hatched)", hatch, "square", 14,
+                                border=CATCHMENT_COLOR),
+                    LegendEntry("估算范围边界 Estimated area outline", CATCHMENT_COLOR, "dashed", 18)]
+    return LegendSpec("覆盖范围 Coverage areas", entries)
