@@ -262,3 +262,20 @@ def test_station_table_has_name_column_from_naming():
     G = nx.MultiDiGraph()
     G.add_edge(1, 2, name="五一路")
     assert station_names(frame, graph=G).tolist() == ["五一路"]
+
+
+def test_tianditu_without_a_key_is_refused_before_any_slow_step(tmp_path, monkeypatch):
+    from healthopt.errors import InputError
+    from healthopt.pipeline import run as pipeline
+    from healthopt.scenario import Scenario
+
+    sc = Scenario.from_dict({"name": "x", "outputs": {"basemap": "tianditu"}})
+    monkeypatch.delenv("TIANDITU_TK", raising=False)
+    slow = []
+    monkeypatch.setattr(pipeline, "prepare_inputs", lambda *a, **k: slow.append(1))
+    with pytest.raises(InputError, match="TIANDITU_TK") as err:
+        pipeline.run_loaded(sc, tmp_path / "run", lambda *a, **k: None)
+    assert "outputs.basemap" in str(err.value) and "\n" not in str(err.value)
+    assert slow == [] and not (tmp_path / "run").exists()
+    monkeypatch.setenv("TIANDITU_TK", "k")
+    pipeline._check_basemap(sc)  # a key given: accepted

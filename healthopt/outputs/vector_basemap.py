@@ -1,7 +1,7 @@
 """A light vector base map drawn from the embedded OpenStreetMap extract (no tiles, no network).
 
 What is drawn (:func:`basemap_features`): major roads by class (motorway, trunk, primary,
-secondary), rivers and canals, railways, street-name labels of the major roads (shown from
+secondary; tertiary from zoom 12), rivers and canals, railways, street-name labels of the major roads (shown from
 zoom 12, where a planner reads streets) and the district/county seats with their names.
 Lines of one class are merged and simplified (about 15 m) and coordinates rounded to about
 1 m, so the whole base map adds a few hundred kilobytes to a page, not megabytes.
@@ -30,13 +30,16 @@ from branca.element import MacroElement
 from healthopt import settings
 from healthopt.outputs._html import ENV
 
-#: Road classes drawn, bottom to top: (OSM highway values, stroke colour, casing colour, weight).
+#: Road classes drawn, bottom to top: (name, OSM highway values, stroke colour, weight).
+#: Minor classes (:data:`MINOR_CLASSES`) are shown only from :data:`STREET_LABEL_ZOOM`.
 ROAD_CLASSES: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
+    ("tertiary", ("tertiary",), "#c9c3b8", 1.0),
     ("secondary", ("secondary",), "#b8b2a7", 1.4),
     ("primary", ("primary",), "#d9a35f", 2.0),
     ("trunk", ("trunk",), "#d98a4a", 2.6),
     ("motorway", ("motorway",), "#c8613a", 3.0),
 )
+MINOR_CLASSES = frozenset({"tertiary"})
 RIVER_STYLE = {"color": "#7fb2d9", "weight": 2.2, "opacity": 0.9}
 RAIL_STYLE = {"color": "#6b6b6b", "weight": 1.6, "opacity": 0.85, "dashArray": "5 3"}
 #: Douglas-Peucker tolerance (degrees, ~15 m) and coordinate precision (~1 m).
@@ -163,7 +166,7 @@ def basemap_features(*, bounds: tuple[float, float, float, float],
             if len(part):
                 lines.append({"kind": kind, "style": {"color": color, "weight": weight, "opacity": 0.9},
                               "geometry": _mapping(_lite(part.geometry.to_numpy()))})
-        major = g[g["highway"].isin([v for _, vs, _, _ in ROAD_CLASSES for v in vs])]
+        major = g[g["highway"].isin([v for k, vs, _, _ in ROAD_CLASSES if k not in MINOR_CLASSES for v in vs])]
         streets = _street_labels(major)
     seat_rows: list[dict[str, Any]] = []
     if seats is not None and len(seats):
@@ -178,8 +181,8 @@ def basemap_features(*, bounds: tuple[float, float, float, float],
 VECTOR_TEMPLATE = """
 {% macro header(this, kwargs) %}
 <style>
-.hopt-street{display:none;}
-.hopt-z12 .hopt-street{display:block;}
+.hopt-street,.leaflet-hopt-base-minor-pane{display:none;}
+.hopt-z12 .hopt-street,.hopt-z12 .leaflet-hopt-base-minor-pane{display:block;}
 .hopt-street span,.hopt-seat span{display:inline-block;transform:translate(-50%,-50%);
  white-space:nowrap;pointer-events:none;font:11px/1.1 "Noto Sans CJK SC","Microsoft YaHei",
  "WenQuanYi Micro Hei",Arial,sans-serif;color:#5a4a36;
@@ -193,19 +196,21 @@ VECTOR_TEMPLATE = """
 (function() {
     var map = {{ this._parent.get_name() }};
     var data = {{ this.data|tojson }};
-    ["hopt-base", "hopt-base-labels"].forEach(function (name, i) {
-        var pane = map.createPane(name);
-        pane.style.zIndex = i === 0 ? 410 : 590;
+    [["hopt-base-minor", 405], ["hopt-base", 410], ["hopt-base-labels", 590]].forEach(function (p) {
+        var pane = map.createPane(p[0]);
+        pane.style.zIndex = p[1];
         pane.style.pointerEvents = "none";
     });
+    var minor = {{ this.minor|tojson }};
     data.lines.forEach(function (line) {
         var s = line.style;
+        var pane = minor.indexOf(line.kind) >= 0 ? "hopt-base-minor" : "hopt-base";
         if (line.kind !== "river" && line.kind !== "railway") {
             // a white casing under each road class keeps it readable on any fill
-            L.geoJSON(line.geometry, {pane: "hopt-base", interactive: false,
+            L.geoJSON(line.geometry, {pane: pane, interactive: false,
                 style: {color: "#ffffff", weight: s.weight + 2, opacity: 0.8}}).addTo(map);
         }
-        L.geoJSON(line.geometry, {pane: "hopt-base", interactive: false, style: s}).addTo(map);
+        L.geoJSON(line.geometry, {pane: pane, interactive: false, style: s}).addTo(map);
     });
     data.streets.forEach(function (p) {
         var span = document.createElement("span");
@@ -249,6 +254,7 @@ class VectorBasemap(MacroElement):
         self._name = "VectorBasemap"
         self.data = json.loads(features.as_json())
         self.street_zoom = STREET_LABEL_ZOOM
+        self.minor = sorted(MINOR_CLASSES)
         self.features = features
 
 

@@ -146,7 +146,11 @@ def result_layers(results: dict[str, gpd.GeoDataFrame],
            MapLayer(choropleth(data, LAYER_NORM_GAP, "fill_gap", False), gap_legend(),
                     "bottomleft")]
     if (areas := results.get("coverage_areas")) is not None and len(areas):
-        out.append(MapLayer(catchment_layer(areas), catchment_legend(areas), "bottomleft"))
+        st = results.get("stations")
+        names = dict(zip(st["site_id"].astype(str), st["name"].astype(str), strict=True)) \
+            if st is not None and {"site_id", "name"} <= set(st.columns) else {}
+        out.append(MapLayer(catchment_layer(areas, station_names=names), catchment_legend(areas),
+                            "bottomleft"))
     names = {str(r.code): district_label(r) for r in d.itertuples()}
     if (uncovered := uncovered_layer(results.get("demand"), names)) is not None:
         out.append(MapLayer(uncovered, _size_keys(uncovered_legend(), "residents"), "bottomleft"))

@@ -29,7 +29,8 @@ def catchment_style(feature: dict[str, Any]) -> dict[str, Any]:
             "fillOpacity": 0.18}
 
 
-def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> folium.GeoJson:
+def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS, *,
+                    station_names: dict[str, str] | None = None) -> folium.GeoJson:
     """Return the coverage-area polygons.
 
     Parameters
@@ -38,6 +39,8 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
         The ``coverage_areas`` result layer.
     name : str
         Layer name.
+    station_names : dict, optional
+        Site id -> station name (tooltips name the station, not its id).
 
     Returns
     -------
@@ -49,7 +52,8 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
     tips = []
     for row, e in zip(a.itertuples(), est, strict=True):
         mins = getattr(row, "minutes", None)
-        text = esc(f"{getattr(row, 'site_id', '')}: ≤ {fmt_num(mins, 0)} min")
+        sid = str(getattr(row, "site_id", ""))
+        text = esc(f"{(station_names or {}).get(sid, sid)}: ≤ {fmt_num(mins, 0)} min")
         tips.append(text + (f'<br><span class="hopt-warn">⚠ {esc(ESTIMATED_TT_LABEL)}</span>'
                             if e else ""))
     data = feature_collection(a, {"tip": tips, "estimated": est},
