@@ -143,3 +143,23 @@ def _deduplicate(names: pd.Series, ids: pd.Series) -> pd.Series:
         if seen[names[i]] > 1:
             out[i] = f"{names[i]} ({seen[names[i]]})"
     return out
+
+
+def name_sites(site_ids: pd.Series, *, inputs: Any) -> pd.Series:
+    """Return the names of the given candidate sites of a run (same index as ``site_ids``).
+
+    Parameters
+    ----------
+    site_ids : Series of str
+        Site ids of ``inputs.sites`` (e.g. a plan's open stations or centres).
+    inputs : healthopt.plans.base.Inputs
+        The run's candidate sites (``sites``), road graph (``graph``) and dataset (``data.seats``).
+
+    Returns
+    -------
+    Series of str
+    """
+    sites = inputs.sites.set_index("site_id")
+    cols = [c for c in ("name", "kind", "node", "snap_m", "district_code", "geometry") if c in sites.columns]
+    frame = sites.loc[site_ids.to_numpy(), cols].reset_index().set_axis(site_ids.index)
+    return station_names(frame, graph=inputs.graph, seats=getattr(inputs.data, "seats", None))

@@ -279,3 +279,22 @@ def test_tianditu_without_a_key_is_refused_before_any_slow_step(tmp_path, monkey
     assert slow == [] and not (tmp_path / "run").exists()
     monkeypatch.setenv("TIANDITU_TK", "k")
     pipeline._check_basemap(sc)  # a key given: accepted
+
+
+def test_name_sites_names_a_plans_sites_from_the_run_inputs():
+    from types import SimpleNamespace
+
+    G = nx.MultiDiGraph()
+    G.add_edge(7, 8, name="五一路")
+    sites = gpd.GeoDataFrame({"site_id": ["node-7", "user-stations-S1"], "name": [None, "迎泽区急救站"],
+                              "node": [7, 8], "snap_m": [0.0, 5.0], "district_code": ["140106"] * 2},
+                             geometry=[Point(112.56, 37.86), Point(112.55, 37.85)], crs=4326)
+    inputs = SimpleNamespace(sites=sites, graph=G, data=SimpleNamespace(seats=None))
+    ids = pd.Series(["user-stations-S1", "node-7"], index=[10, 11])
+    assert mp_names(ids, inputs) == {10: "迎泽区急救站", 11: "五一路"}
+
+
+def mp_names(ids: pd.Series, inputs: Any) -> dict[Any, str]:
+    from healthopt._naming import name_sites
+
+    return name_sites(ids, inputs=inputs).to_dict()

@@ -530,12 +530,9 @@ class Ambulances:
 
     def _station_names(self, s: pd.DataFrame) -> pd.Series:
         """Street / place names of the stations (one naming rule everywhere: healthopt._naming)."""
-        from healthopt._naming import station_names
+        from healthopt._naming import name_sites
 
-        sites = self.inputs.sites.set_index("site_id")
-        cols = [c for c in ("name", "kind", "node", "snap_m", "district_code", "geometry") if c in sites.columns]
-        frame = sites.loc[s["site_id"], cols].reset_index().set_axis(s.index)
-        return station_names(frame, graph=self.inputs.graph, seats=getattr(self.inputs.data, "seats", None))
+        return name_sites(s["site_id"], inputs=self.inputs)
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Drive-time areas of the on-network stations, each at its own district's response standard.

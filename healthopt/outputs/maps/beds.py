@@ -3,7 +3,7 @@
 * Hospitals with a location get a +/− badge; hospitals sharing one point (several placed at
   the same district seat) share one badge that lists them all, so none hides another.
 * Hospitals without a location are listed by name in the legend with their change.
-* Each district gets a rounded badge of its planned change in beds (``beds_planned`` −
+* Each district gets a rounded badge (below its name label) of its planned change in beds (``beds_planned`` −
   ``beds_2022_estimate`` of the districts layer) at its label point, when the run has them.
 """
 
@@ -80,7 +80,7 @@ def bed_layer(beds: gpd.GeoDataFrame | None,
         tip = tip_table([("床位变化 Bed change (district, estimate)", esc(fmt_signed(change)))],
                         esc(label))
         folium.Marker([round(pt.y, 5), round(pt.x, 5)],
-                      icon=folium.DivIcon(html=html, icon_size=(0, 0), icon_anchor=(0, -14),
+                      icon=folium.DivIcon(html=html, icon_size=(0, 0), icon_anchor=(0, -30),
                                           class_name="hopt-icon"),
                       tooltip=folium.Tooltip(tip)).add_to(group)
     if b is not None and "beds_change" in b.columns:
