@@ -1,4 +1,7 @@
-"""Base maps for briefing maps: boundaries-only (offline) or OpenStreetMap tiles (online).
+"""Base maps for briefing maps: boundaries-only (offline) or online tiles (OpenStreetMap, 天地图).
+
+The scenario map adds the vector roads of :mod:`healthopt.outputs.vector_basemap` on top of
+the boundaries-only base map by default (``outputs.basemap: offline``).
 
 The offline base map has no tile layer at all (``tiles=None``): a light background colour,
 the district polygons with a light fill and grey outlines, optional city outlines and district
