@@ -1,4 +1,7 @@
-"""Base maps for briefing maps: boundaries-only (offline) or OpenStreetMap tiles (online).
+"""Base maps for briefing maps: boundaries-only (offline) or online tiles (OpenStreetMap, 天地图).
+
+The scenario map adds the vector roads of :mod:`healthopt.outputs.vector_basemap` on top of
+the boundaries-only base map by default (``outputs.basemap: offline``).
 
 The offline base map has no tile layer at all (``tiles=None``): a light background colour,
 the district polygons with a light fill and grey outlines, optional city outlines and district
@@ -334,3 +337,58 @@ def _add_attributions(m: folium.Map, attribution: str, boundary_attribution: str
     for text in (attribution, boundary_attribution):
         if text:
             Attribution(text).add_to(m)
+
+
+#: Base-map choices of ``outputs.basemap`` (scenario field).
+BASEMAP_KINDS = ("offline", "osm", "tianditu", "none")
+#: 天地图 (Tianditu) vector tiles in Web Mercator ("_w"); its CGCS2000 coordinates agree with
+#: WGS84 to well under a metre at map scale, so WGS84 data overlays them without conversion
+#: (unlike GCJ-02 tiles such as Amap's, which are never used here).
+TIANDITU_URL = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={tk}")
+TIANDITU_ATTRIBUTION = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>'
+#: Environment variable holding the 天地图 browser key (never stored in scenario files).
+TIANDITU_KEY_ENV = "TIANDITU_TK"
+
+
+def tianditu_key() -> str:
+    """Return the 天地图 key from :data:`TIANDITU_KEY_ENV` ("" if unset).
+
+    Returns
+    -------
+    str
+    """
+    import os
+
+    return os.environ.get(TIANDITU_KEY_ENV, "").strip()
+
+
+def add_tiles(m: folium.Map, kind: str) -> None:
+    """Add the online tile layer(s) of ``kind`` (``osm`` or ``tianditu``) with attribution.
+
+    Parameters
+    ----------
+    m : folium.Map
+    kind : str
+        ``osm`` or ``tianditu`` (needs :func:`tianditu_key`).
+
+    Raises
+    ------
+    ValueError
+        For another kind, or ``tianditu`` without a key.
+    """
+    if kind == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", attr=OSM_ATTRIBUTION,
+                         control=False).add_to(m)
+        return
+    if kind != "tianditu":
+        raise ValueError(f"no online tiles for base map {kind!r}")
+    tk = tianditu_key()
+    if not tk:
+        raise ValueError(f"outputs.basemap: tianditu needs a 天地图 key in the environment "
+                         f"variable {TIANDITU_KEY_ENV}")
+    for layer, name in (("vec", "天地图 vector"), ("cva", "天地图 labels")):
+        url = TIANDITU_URL.replace("{layer}", layer).replace("{tk}", tk)
+        folium.TileLayer(url, name=name, attr=TIANDITU_ATTRIBUTION, subdomains="01234567",
+                         max_zoom=18, control=False, overlay=layer == "cva").add_to(m)

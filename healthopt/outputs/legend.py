@@ -46,6 +46,9 @@ class LegendEntry:
         Stroke colour for filled shapes; ``None`` uses a darker grey.
     opacity : float
         Fill opacity, 0–1.
+    size_key : bool
+        The row explains symbol *size* (e.g. "8 vehicles"), in a neutral colour: it matches
+        the drawn symbols by size, not by colour.
     """
 
     label: str
@@ -54,6 +57,7 @@ class LegendEntry:
     size: int = 12
     border: str | None = None
     opacity: float = 1.0
+    size_key: bool = False
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -100,12 +104,16 @@ class LegendSpec:
     ramps : sequence of ColorRamp
     note : str
         Small print under the entries (source, date, …).
+    scale : bool
+        The entries are a classification scale (a choropleth's classes): every drawn colour
+        is one of them, but a class may have no feature in this run.
     """
 
     title: str
     entries: Sequence[LegendEntry] = field(default_factory=tuple)
     ramps: Sequence[ColorRamp] = field(default_factory=tuple)
     note: str = ""
+    scale: bool = False
 
 
 def _symbol_style(e: LegendEntry) -> str:
@@ -163,7 +171,8 @@ def legend_css() -> str:
         f"padding:6px 9px;font:12px/1.45 {FONT_STACK};color:#222;max-width:260px;"
         "box-shadow:0 1px 4px rgba(0,0,0,0.3);-webkit-print-color-adjust:exact;"
         "print-color-adjust:exact;}\n"
-        f".{c}-title{{font-weight:bold;font-size:13px;margin-bottom:4px;}}\n"
+        f".{c}-title{{font-weight:bold;font-size:13px;margin-bottom:4px;cursor:pointer;}}\n"
+        f".{c}-box:not([open]) .{c}-title{{margin-bottom:0;}}\n"
         f".{c}-row{{white-space:nowrap;margin:2px 0;}}\n"
         f".{c}-sym{{margin-right:6px;}}\n"
         f".{c}-label{{vertical-align:middle;white-space:normal;}}\n"
@@ -186,12 +195,16 @@ def legend_html(spec: LegendSpec) -> str:
     -------
     str
     """
-    parts = [f'<div class="{LEGEND_CLASS}-title">{escape(spec.title)}</div>'] if spec.title else []
-    parts += [_entry_html(e) for e in spec.entries]
+    parts = [_entry_html(e) for e in spec.entries]
     parts += [_ramp_html(r) for r in spec.ramps]
     if spec.note:
         parts.append(f'<div class="{LEGEND_CLASS}-note">{escape(spec.note)}</div>')
-    return "".join(parts)
+    if not spec.title:
+        return "".join(parts)
+    # <details>: the title folds the legend away (a click, no script), so a legend never has
+    # to cover the map; the page may also fold it when the window is small.
+    return (f'<details class="{LEGEND_CLASS}-box" open><summary class="{LEGEND_CLASS}-title">'
+            f'{escape(spec.title)}</summary>{"".join(parts)}</details>')
 
 
 _TEMPLATE = ENV.from_string("""

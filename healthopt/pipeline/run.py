@@ -270,11 +270,22 @@ def needs_offline_assets(sc: Scenario) -> bool:
     return bool(sc.outputs.offline_assets and (sc.outputs.map or sc.outputs.report))
 
 
+def _check_basemap(sc: Scenario) -> None:
+    """Refuse ``outputs.basemap: tianditu`` without a key before any slow step (one-line error)."""
+    if sc.outputs.basemap == "tianditu" and (sc.outputs.map or sc.outputs.report):
+        from healthopt.outputs.basemap import TIANDITU_KEY_ENV, tianditu_key
+
+        if not tianditu_key():
+            raise InputError(sc._source, "outputs.basemap",
+                             f"tianditu tiles need a 天地图 key in the environment variable {TIANDITU_KEY_ENV}")
+
+
 def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
     """Run an already validated scenario into ``folder`` (atomically)."""
     from healthopt.outputs.offline import check_offline_assets
 
     check_offline_assets(needed=needs_offline_assets(sc))
+    _check_basemap(sc)
     check_replaceable(folder, kind="run")  # refuse a foreign folder before the slow steps, not after them
     scenario_file = provenance.scenario_record(sc)  # before the slow steps: the bytes this run plans
     return run_prepared(sc, prepare_inputs(sc, say=say), folder, say, scenario_file=scenario_file)
@@ -406,6 +417,6 @@ def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary
         from healthopt.outputs.report import write_report
 
         offline = sc.outputs.offline_assets
-        html = write_map(tmp / "map.html", layers, summary, offline=offline)
+        html = write_map(tmp / "map.html", layers, summary, offline=offline, basemap_kind=sc.outputs.basemap)
         if sc.outputs.report:
             write_report(tmp / "report.html", layers, summary, map_html=html, offline=offline)

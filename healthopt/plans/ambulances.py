@@ -564,7 +564,7 @@ class Ambulances:
         geo = self.inputs.sites.set_index("site_id").geometry
         est = pd.Series(tt.site_estimated, index=tt.site_ids)
         s["estimated"] = s["site_id"].map(est).fillna(False).astype(bool)
-        s["name"] = s["site_id"]
+        s["name"] = self._station_names(s)
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
         if result.phasing is not None:  # the year each station first has vehicles
@@ -572,6 +572,12 @@ class Ambulances:
             s["opened"] = s["site_id"].map(first).astype("Int64")
             keep.append("opened")
         return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
+
+    def _station_names(self, s: pd.DataFrame) -> pd.Series:
+        """Street / place names of the stations (one naming rule everywhere: healthopt._naming)."""
+        from healthopt._naming import name_sites
+
+        return name_sites(s["site_id"], inputs=self.inputs)
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Drive-time areas of the on-network stations, each at its own district's response standard.

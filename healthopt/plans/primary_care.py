@@ -380,7 +380,10 @@ class PrimaryCare:
         cand, tt = self.inputs.sites, self.context.travel_times
         geo = cand.set_index("site_id").geometry
         est = pd.Series(tt.site_estimated, index=tt.site_ids)
-        centres = pc.centres.assign(name=pc.centres["site_id"], estimated=pc.centres["site_id"].map(est))
+        from healthopt._naming import name_sites  # the stations' naming rule (streets, seats, given names)
+
+        centres = pc.centres.assign(name=name_sites(pc.centres["site_id"], inputs=self.inputs),
+                                    estimated=pc.centres["site_id"].map(est))
         layer = gpd.GeoDataFrame(centres, geometry=centres["site_id"].map(geo).to_numpy(),
                                  crs=CRS_GEOGRAPHIC)
         return PlanLayers(layers={"health_centres": layer}, districts=d)

@@ -225,6 +225,10 @@ class Outputs(Section):
     report: Bool = True
     offline_assets: Bool = True
     gpkg: Bool = True
+    #: Map background: vector roads/rivers/railways/seats from the embedded OSM extract
+    #: (``offline``, no network), online tiles (``osm``; ``tianditu`` needs TIANDITU_TK), or
+    #: district boundaries only (``none``).
+    basemap: Literal["offline", "osm", "tianditu", "none"] = "offline"
 
 
 def _scenario_name(value: Any) -> Any:

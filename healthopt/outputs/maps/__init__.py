@@ -20,8 +20,12 @@ only while the layer is on.  A title box (:mod:`~healthopt.outputs.maps.title`) 
 scenario and the solver status (a plan that is not proven optimal is flagged prominently).
 :mod:`~healthopt.outputs.maps.build` assembles the map; the page's own templates (stylesheet,
 title, legend toggle, popups) are constants in :mod:`~healthopt.outputs.maps.elements`.
-Offline maps use the boundaries-only base map (:mod:`healthopt.outputs.basemap`) and have
-every script and stylesheet inlined (:mod:`healthopt.outputs.offline`).
+The background is chosen by ``outputs.basemap``: by default a vector base map drawn from the
+embedded OSM extract (:mod:`healthopt.outputs.vector_basemap`: roads, rivers, railways, street
+names, seats; no tiles), or online tiles / boundaries only (:mod:`healthopt.outputs.basemap`).
+Offline maps have every script and stylesheet inlined (:mod:`healthopt.outputs.offline`).
+Legends list only what is drawn, take the scenario's own parameters, fold with a click, and
+the study area is fitted beside them; district labels are moved off station symbols.
 
 Safety
 ------

@@ -5,6 +5,7 @@ See :mod:`healthopt.outputs.maps` for what the map shows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from healthopt.outputs.maps.districts import (
     gap_legend,
     label_layer,
 )
-from healthopt.outputs.maps.elements import LegendToggle, PageStyle
+from healthopt.outputs.maps.elements import DeclutterLabels, FitStudyArea, LegendToggle, PageStyle
 from healthopt.outputs.maps.green_channel import green_channel_layer, green_channel_legend
 from healthopt.outputs.maps.names import (
     HATCH_ID,
@@ -43,6 +44,7 @@ from healthopt.outputs.maps.render import render_map
 from healthopt.outputs.maps.stations import station_layer, station_legend
 from healthopt.outputs.maps.title import add_title, title_html
 from healthopt.outputs.summary import RunSummary
+from healthopt.outputs.vector_basemap import VectorBasemap, basemap_features, embedded_seats
 
 
 @dataclass
@@ -62,15 +64,19 @@ class MapLayer:
     position: str = "bottomright"
 
 
-def new_map(results: dict[str, gpd.GeoDataFrame], *, offline: bool, **kwargs: Any) -> folium.Map:
-    """Create an empty map on the study area with the base map (tiles or boundaries).
+def new_map(results: dict[str, gpd.GeoDataFrame], *, offline: bool, basemap_kind: str | None = None,
+            **kwargs: Any) -> folium.Map:
+    """Create an empty map on the study area with the base map (vector, tiles or boundaries).
 
     Parameters
     ----------
     results : dict of str to GeoDataFrame
         Needs ``districts``.
     offline : bool
-        Boundaries-only background (no tiles) or OpenStreetMap tiles.
+        Default base map when ``basemap_kind`` is None: ``offline`` if true, else ``osm``.
+    basemap_kind : str, optional
+        ``offline`` (vector roads, rivers, railways and seats from the embedded OSM extract;
+        no network), ``osm`` or ``tianditu`` (online tiles) or ``none`` (boundaries only).
     **kwargs
         Extra ``folium.Map`` arguments (e.g. ``width``/``left`` for a side-by-side map).
 
@@ -95,11 +101,17 @@ def new_map(results: dict[str, gpd.GeoDataFrame], *, offline: bool, **kwargs: An
                             crs=d.crs)
     city = base.assign(city="study area").dissolve("city").reset_index()
     opts = {"cities_gdf": city, "name_field": "label", "labels": False, "fit_bounds": False}
-    if offline:
+    kind = basemap_kind or ("offline" if offline else "osm")
+    if kind not in basemap.BASEMAP_KINDS:
+        raise ValueError(f"outputs.basemap: {kind!r} is not one of {', '.join(basemap.BASEMAP_KINDS)}")
+    if kind in ("offline", "none"):
         basemap.offline_basemap(m, base, **opts)
+        if kind == "offline":
+            minx, miny, maxx, maxy = (float(v) for v in d.total_bounds)
+            seats = embedded_seats([str(c) for c in d["code"]]) if "code" in d.columns else None
+            VectorBasemap(basemap_features(bounds=(minx, miny, maxx, maxy), seats=seats)).add_to(m)
     else:
-        folium.TileLayer("OpenStreetMap", name="OpenStreetMap",
-                         attr=basemap.OSM_ATTRIBUTION).add_to(m)
+        basemap.add_tiles(m, kind)
         basemap.online_basemap(m, base, **opts)
     for child in m._children.values():  # base-map internals need no switch in the control
         if isinstance(child, Layer) and child.layer_name in {LAYER_DISTRICTS, LAYER_CITIES}:
@@ -108,41 +120,63 @@ def new_map(results: dict[str, gpd.GeoDataFrame], *, offline: bool, **kwargs: An
     return m
 
 
-def result_layers(results: dict[str, gpd.GeoDataFrame]) -> list[MapLayer]:
+def result_layers(results: dict[str, gpd.GeoDataFrame],
+                  summary: RunSummary | None = None) -> list[MapLayer]:
     """Build every available result layer, bottom to top (the two choropleths first).
 
     Parameters
     ----------
     results : dict of str to GeoDataFrame
+    summary : RunSummary, optional
+        The run's summary: its parameters (required negative-pressure share, response
+        standards) and fleet share go into the legends.
 
     Returns
     -------
     list of MapLayer
     """
+    info: dict[str, Any] = dict(summary or {})
+    kpis: dict[str, Any] = dict(info.get("kpis") or {})
+    standards: dict[str, Any] = dict(info.get("response_minutes") or {})
     d = results["districts"]
     data = district_data(d)
-    out = [MapLayer(choropleth(data, LAYER_COVERAGE_SHARE, "fill_cov", True), coverage_legend(),
+    out = [MapLayer(choropleth(data, LAYER_COVERAGE_SHARE, "fill_cov", True),
+                    coverage_legend(**{k: standards[k] for k in ("urban", "county") if k in standards}),
                     "bottomleft"),
            MapLayer(choropleth(data, LAYER_NORM_GAP, "fill_gap", False), gap_legend(),
                     "bottomleft")]
     if (areas := results.get("coverage_areas")) is not None and len(areas):
-        out.append(MapLayer(catchment_layer(areas), catchment_legend(), "bottomleft"))
+        st = results.get("stations")
+        names = dict(zip(st["site_id"].astype(str), st["name"].astype(str), strict=True)) \
+            if st is not None and {"site_id", "name"} <= set(st.columns) else {}
+        out.append(MapLayer(catchment_layer(areas, station_names=names), catchment_legend(areas),
+                            "bottomleft"))
     names = {str(r.code): district_label(r) for r in d.itertuples()}
     if (uncovered := uncovered_layer(results.get("demand"), names)) is not None:
-        out.append(MapLayer(uncovered, uncovered_legend(), "bottomleft"))
+        out.append(MapLayer(uncovered, _size_keys(uncovered_legend(), "residents"), "bottomleft"))
     if (centres := centre_layer(results.get("health_centres"))) is not None:
-        out.append(MapLayer(centres, centre_legend(), "topright"))
+        out.append(MapLayer(centres, centre_legend(results.get("health_centres")), "topright"))
     beds = results.get("beds")
-    if beds is not None and (badges := bed_layer(beds)) is not None:
-        mapped = valid_points(beds)
-        unmapped = len(beds) - (0 if mapped is None else len(mapped))
-        out.append(MapLayer(badges, bed_legend(unmapped), "topright"))
-    if (routes := green_channel_layer(results.get("green_channel"))) is not None:
-        out.append(MapLayer(routes, green_channel_legend(), "topright"))
+    if (badges := bed_layer(beds, d)) is not None:
+        unmapped = [] if beds is None else list(beds[beds.geometry.isna() | beds.geometry.is_empty].itertuples())
+        out.append(MapLayer(badges, bed_legend(unmapped, beds if beds is not None else d.iloc[:0], d),
+                            "topright"))
+    routes = results.get("green_channel")
+    if (lines := green_channel_layer(routes)) is not None:
+        out.append(MapLayer(lines, green_channel_legend(routes), "topright"))
     if (stations := valid_points(results.get("stations"))) is not None:
-        out.append(MapLayer(station_layer(stations), station_legend()))
+        req = kpis.get("np_required_share")
+        req = 0.4 if req is None else float(req)
+        out.append(MapLayer(station_layer(stations, np_required=req),
+                            station_legend(stations, np_required=req, np_fleet=kpis.get("np_share"))))
     out.append(MapLayer(label_layer(d)))
     return out
+
+
+def _size_keys(spec: LegendSpec, word: str) -> LegendSpec:
+    """Mark the rows of ``spec`` that explain symbol size (their label has ``word``)."""
+    return dataclasses.replace(spec, entries=tuple(
+        dataclasses.replace(e, size_key=True) if word in e.label else e for e in spec.entries))
 
 
 def missing_layers(results: dict[str, gpd.GeoDataFrame]) -> list[str]:
@@ -186,25 +220,26 @@ def add_legend_toggle(m: folium.Map, layers: Sequence[MapLayer], exclusive: Sequ
 
 
 def _assemble(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
-              offline: bool) -> folium.Map:
+              offline: bool, basemap_kind: str | None = None) -> folium.Map:
     """Assemble the scenario map (ids must already be deterministic)."""
     if "districts" not in results or len(results["districts"]) == 0:
         raise ValueError("results['districts'] is required to draw the scenario map")
-    m = new_map(results, offline=offline)
+    m = new_map(results, offline=offline, basemap_kind=basemap_kind)
     missing = missing_layers(results)
     add_title(m, title_html(summary, [f"Not shown: {len(missing)} layer(s) absent from this run"]
                             if missing else []))
-    layers = result_layers(results)
+    layers = result_layers(results, summary)
     for item in layers:
         item.layer.add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     add_legend_toggle(m, layers, [layers[0].layer, layers[1].layer])
-    m.fit_bounds(study_bounds(results), padding=(10, 10))
+    DeclutterLabels().add_to(m)
+    FitStudyArea(study_bounds(results)).add_to(m)  # last: needs every control's size
     return m
 
 
 def build_map(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *, offline: bool,
-              assets_dir: str | Path | None = None) -> folium.Map:
+              assets_dir: str | Path | None = None, basemap_kind: str | None = None) -> folium.Map:
     """Build the scenario map of a run.
 
     Parameters
@@ -219,6 +254,8 @@ def build_map(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *, offl
         the map is rendered with :func:`render_map` / :func:`write_map`.
     assets_dir : str or Path, optional
         Kept on the map (``m.healthopt_assets_dir``) for :func:`render_map`.
+    basemap_kind : str, optional
+        ``offline`` / ``osm`` / ``tianditu`` / ``none`` (see :func:`new_map`).
 
     Returns
     -------
@@ -227,7 +264,7 @@ def build_map(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *, offl
         deterministic, self-contained HTML.
     """
     with deterministic_ids("h"):
-        m = _assemble(results, summary, offline)
+        m = _assemble(results, summary, offline, basemap_kind)
     # read back by render_map (a folium Map takes no extra fields; these ride on the instance)
     m.healthopt_offline = offline  # type: ignore[attr-defined]
     m.healthopt_assets_dir = assets_dir  # type: ignore[attr-defined]
@@ -235,7 +272,8 @@ def build_map(results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *, offl
 
 
 def write_map(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: RunSummary, *,
-              offline: bool, assets_dir: str | Path | None = None) -> str:
+              offline: bool, assets_dir: str | Path | None = None,
+              basemap_kind: str | None = None) -> str:
     """Build the scenario map and write it to ``path`` (UTF-8).
 
     Parameters
@@ -245,13 +283,16 @@ def write_map(path: str | Path, results: dict[str, gpd.GeoDataFrame], summary: R
     summary : RunSummary
     offline : bool
     assets_dir : str or Path, optional
+    basemap_kind : str, optional
+        ``offline`` / ``osm`` / ``tianditu`` / ``none`` (see :func:`new_map`).
 
     Returns
     -------
     str
         The HTML written (for embedding in the report).
     """
-    html = render_map(build_map(results, summary, offline=offline, assets_dir=assets_dir))
+    html = render_map(build_map(results, summary, offline=offline, assets_dir=assets_dir,
+                                basemap_kind=basemap_kind))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -29,7 +29,8 @@ def catchment_style(feature: dict[str, Any]) -> dict[str, Any]:
             "fillOpacity": 0.18}
 
 
-def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> folium.GeoJson:
+def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS, *,
+                    station_names: dict[str, str] | None = None) -> folium.GeoJson:
     """Return the coverage-area polygons.
 
     Parameters
@@ -38,6 +39,8 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
         The ``coverage_areas`` result layer.
     name : str
         Layer name.
+    station_names : dict, optional
+        Site id -> station name (tooltips name the station, not its id).
 
     Returns
     -------
@@ -49,7 +52,8 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
     tips = []
     for row, e in zip(a.itertuples(), est, strict=True):
         mins = getattr(row, "minutes", None)
-        text = esc(f"{getattr(row, 'site_id', '')}: ≤ {fmt_num(mins, 0)} min")
+        sid = str(getattr(row, "site_id", ""))
+        text = esc(f"{(station_names or {}).get(sid, sid)}: ≤ {fmt_num(mins, 0)} min")
         tips.append(text + (f'<br><span class="hopt-warn">⚠ {esc(ESTIMATED_TT_LABEL)}</span>'
                             if e else ""))
     data = feature_collection(a, {"tip": tips, "estimated": est},
@@ -58,14 +62,18 @@ def catchment_layer(areas: gpd.GeoDataFrame, name: str = LAYER_CATCHMENTS) -> fo
                           tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False))
 
 
-def catchment_legend() -> LegendSpec:
-    """Return the coverage-area legend."""
+def catchment_legend(areas: gpd.GeoDataFrame | None = None) -> LegendSpec:
+    """Return the coverage-area legend (only the kinds of area drawn; ``None``: both)."""
+    kinds = {True, False} if areas is None or "estimated" not in areas.columns \
+        else {bool(v) for v in areas["estimated"]}
     hatch = (f"repeating-linear-gradient(45deg,{CATCHMENT_COLOR} 0 2px,"
              f"rgba(107,174,214,0.15) 2px 6px)")
-    return LegendSpec("覆盖范围 Coverage areas", [
-        LegendEntry("路网行程时间 Reached within the standard (road network)", CATCHMENT_FILL,
-                    "square", 14, border=CATCHMENT_COLOR, opacity=0.5),
-        LegendEntry("⚠ 估算 Estimated travel time (off-network, hatched)", hatch, "square", 14,
-                    border=CATCHMENT_COLOR),
-        LegendEntry("估算范围边界 Estimated area outline", CATCHMENT_COLOR, "dashed", 18),
-    ])
+    entries = []
+    if False in kinds:
+        entries.append(LegendEntry("路网行程时间 Reached within the standard (road network)", CATCHMENT_FILL,
+                                   "square", 14, border=CATCHMENT_COLOR, opacity=0.5))
+    if True in kinds:
+        entries += [LegendEntry("⚠ 估算 Estimated travel time (off-network, hatched)", hatch, "square", 14,
+                                border=CATCHMENT_COLOR),
+                    LegendEntry("估算范围边界 Estimated area outline", CATCHMENT_COLOR, "dashed", 18)]
+    return LegendSpec("覆盖范围 Coverage areas", entries)

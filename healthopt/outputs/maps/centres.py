@@ -58,10 +58,16 @@ def centre_layer(centres: gpd.GeoDataFrame | None) -> folium.FeatureGroup | None
     return group
 
 
-def centre_legend() -> LegendSpec:
-    """Return the health-centre legend."""
+def centre_legend(centres: gpd.GeoDataFrame | None = None) -> LegendSpec:
+    """Return the health-centre legend (only the kinds drawn; ``None``: all)."""
+    c = valid_points(centres)
+    kinds = set(CENTRE_KINDS) if c is None or "kind" not in c.columns else {str(k) for k in c["kind"]}
+    new = c is None or "status" not in c.columns or bool((c["status"] == "new").any())
+    proxy = c is None or "location_quality" not in c.columns or bool((c["location_quality"] == "proxy").any())
     entries = [LegendEntry(f"{letter} — {label}", CENTRE_COLOR, "square", 14, border="#0b3d1e")
-               for letter, label in CENTRE_KINDS.values()]
-    entries += [LegendEntry("新建 New (white badge)", "#ffffff", "square", 14, border=CENTRE_COLOR),
-                LegendEntry("代用位置 Proxy location (dashed)", CENTRE_COLOR, "dashed", 18)]
+               for kind, (letter, label) in CENTRE_KINDS.items() if kind in kinds]
+    if new:
+        entries.append(LegendEntry("新建 New (white badge)", "#ffffff", "square", 14, border=CENTRE_COLOR))
+    if proxy:
+        entries.append(LegendEntry("代用位置 Proxy location (dashed)", CENTRE_COLOR, "dashed", 18))
     return LegendSpec("基层医疗 Health centres", entries)

@@ -105,12 +105,13 @@ def label_layer(districts: gpd.GeoDataFrame) -> folium.FeatureGroup:
     return group
 
 
-def coverage_legend() -> LegendSpec:
-    """Return the legend of the coverage-share choropleth."""
+def coverage_legend(*, urban: float = 12.0, county: float = 20.0) -> LegendSpec:
+    """Return the legend of the coverage-share choropleth (the scenario's response standards)."""
     entries = [LegendEntry(label, color, "square", 14, opacity=0.8)
                for _, color, label in COVERAGE_CLASSES]
     return LegendSpec("呼叫及时到达 Calls reached within the standard (simulated)", entries,
-                      note="12 min urban districts / 20 min counties; ⚠ estimated call rates")
+                      note=f"{float(urban):g} min urban districts / {float(county):g} min counties "
+                      "(the scenario's response standards); ⚠ estimated call rates", scale=True)
 
 
 def gap_legend() -> LegendSpec:
@@ -118,4 +119,4 @@ def gap_legend() -> LegendSpec:
     entries = [LegendEntry(label, color, "square", 14, opacity=0.8)
                for _, color, label in GAP_CLASSES]
     return LegendSpec("救护车缺口 Ambulances planned − norm", entries,
-                      note="norm: 1 per 30,000 residents (urban), 1 per 10,000 (counties)")
+                      note="norm: 1 per 30,000 residents (urban), 1 per 10,000 (counties)", scale=True)

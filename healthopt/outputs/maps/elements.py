@@ -45,6 +45,7 @@ STYLE_TEMPLATE = """
  font:bold 11px/16px Arial,sans-serif;color:#fff;white-space:nowrap;border:1.5px solid #fff;
  box-shadow:0 0 2px rgba(0,0,0,.6);}
 .hopt-bed.proxy{border:1.5px dashed #111;}
+.hopt-bed.district{border-radius:10px;border:1.5px solid #333;font-weight:normal;}
 .leaflet-container .hopt-legend{max-height:42vh;overflow-y:auto;}
 @media print{.leaflet-control-layers{display:none;}}
 </style>
@@ -264,3 +265,173 @@ def bind_popup(marker: Any, html: str, max_width: int = 320) -> None:
         Pixels.
     """
     MarkerPopup(html, max_width).add_to(marker)
+
+
+PANE_TEMPLATE = """
+{% macro script(this, kwargs) %}
+(function() {
+    // folium adds the group to the map only after its members: set their pane before that
+    var map = {{ this._parent._parent.get_name() }};
+    if (!map.getPane({{ this.pane|js }})) {
+        map.createPane({{ this.pane|js }}).style.zIndex = {{ this.z_index }};
+    }
+    {{ this._parent.get_name() }}.eachLayer(function (layer) {
+        layer.options.pane = {{ this.pane|js }};
+    });
+})();
+{% endmacro %}
+"""
+
+
+class InPane(MacroElement):
+    """Draw the members of its parent layer group in a Leaflet pane (e.g. above markers).
+
+    Add it as the *last* child of a group whose parent is the map, so every member exists
+    when it runs (and the group is not yet on the map).
+
+    Parameters
+    ----------
+    pane : str
+        Pane name (a constant of the calling module).
+    z_index : int
+        CSS z-index of the pane (markers are 600, tooltips 650).
+    """
+
+    _template = ENV.from_string(PANE_TEMPLATE)
+
+    def __init__(self, pane: str, z_index: int) -> None:
+        super().__init__()
+        self._name = "InPane"
+        self.pane = pane
+        self.z_index = int(z_index)
+
+
+FIT_TEMPLATE = """
+{% macro script(this, kwargs) %}
+(function() {
+    var map = {{ this._parent.get_name() }};
+    var box = map.getContainer();
+    var bounds = L.latLngBounds({{ this.bounds|tojson }});
+    function visible(side) {
+        return Array.prototype.filter.call(
+            box.querySelectorAll(".leaflet-" + side + " .leaflet-control"),
+            function (c) { return c.offsetParent !== null; });
+    }
+    function width(side) {
+        // the attribution and scale are thin strips along the bottom edge: they do not count
+        return visible(side).filter(function (c) {
+            return !/leaflet-control-(attribution|scale)/.test(c.className);
+        }).reduce(function (w, c) { return Math.max(w, c.offsetWidth + 12); }, 0);
+    }
+    function height(side) {
+        return visible(side).reduce(function (h, c) { return h + c.offsetHeight + 10; }, 0);
+    }
+    function crowdedSide() {
+        // the side whose controls do not fit: taller than the map, or both too wide
+        var size = map.getSize();
+        if (height("left") > size.y) { return "left"; }
+        if (height("right") > size.y) { return "right"; }
+        if (width("left") + width("right") > size.x * {{ this.max_share }}) {
+            return width("left") >= width("right") ? "left" : "right";
+        }
+        return null;
+    }
+    function fit() {
+        // fold the tallest open legend of the crowded side until the controls fit beside the area
+        for (var guard = 0; guard < 20; guard++) {
+            var side = crowdedSide();
+            if (!side) { break; }
+            var open = Array.prototype.slice.call(
+                box.querySelectorAll(".leaflet-" + side + " details.hopt-legend-box[open]"))
+                .filter(function (d) { return d.offsetParent !== null; })
+                .sort(function (a, b) { return b.offsetHeight - a.offsetHeight; });
+            if (!open.length) { break; }
+            open[0].open = false;
+        }
+        map.fitBounds(bounds, {paddingTopLeft: [width("left"), 10],
+                               paddingBottomRight: [width("right"), 10], animate: false});
+    }
+    fit();
+})();
+{% endmacro %}
+"""
+
+DECLUTTER_TEMPLATE = """
+{% macro header(this, kwargs) %}
+<style>.leaflet-marker-pane .hopt-label{z-index:100000 !important;}</style>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+(function() {
+    var map = {{ this._parent.get_name() }};
+    var box = map.getContainer();
+    var offsets = {{ this.offsets|tojson }};
+    function overlaps(a, list) {
+        return list.some(function (b) {
+            return !(a.right < b.left || a.left > b.right || a.bottom < b.top || a.top > b.bottom);
+        });
+    }
+    function declutter() {
+        var symbols = Array.prototype.map.call(
+            box.querySelectorAll(".leaflet-marker-pane .hopt-icon"),
+            function (e) { return e.getBoundingClientRect(); })
+            .filter(function (r) { return r.width > 0; });
+        var placed = [];
+        box.querySelectorAll(".leaflet-marker-pane .hopt-label span").forEach(function (span) {
+            for (var i = 0; i < offsets.length; i++) {
+                span.style.marginLeft = offsets[i][0] + "px";
+                span.style.marginTop = offsets[i][1] + "px";
+                var r = span.getBoundingClientRect();
+                if (!overlaps(r, symbols) && !overlaps(r, placed)) { placed.push(r); return; }
+            }
+            // nowhere free: keep the label on its district, above the symbols with its halo
+            span.style.marginLeft = "0px";
+            span.style.marginTop = "0px";
+            placed.push(span.getBoundingClientRect());
+        });
+    }
+    map.on("zoomend moveend overlayadd overlayremove", declutter);
+    map.whenReady(function () { setTimeout(declutter, 0); });
+})();
+{% endmacro %}
+"""
+
+
+class FitStudyArea(MacroElement):
+    """Fit the study area beside the controls (legends fold when the window is small).
+
+    Add it last (after every legend and the layer control), so their sizes are known.
+
+    Parameters
+    ----------
+    bounds : list of list of float
+        ``[[south, west], [north, east]]``.
+    max_share : float
+        Largest share of the map width the two control columns may take before legends fold.
+    """
+
+    _template = ENV.from_string(FIT_TEMPLATE)
+
+    def __init__(self, bounds: list[list[float]], max_share: float = 0.6) -> None:
+        super().__init__()
+        self._name = "FitStudyArea"
+        self.bounds = [[float(v) for v in corner] for corner in bounds]
+        self.max_share = float(max_share)
+
+
+class DeclutterLabels(MacroElement):
+    """Move district labels off station and facility symbols (tries offsets; labels stay on top).
+
+    Parameters
+    ----------
+    offsets : sequence of (int, int)
+        Pixel offsets tried in order (the first is the label's own place).
+    """
+
+    _template = ENV.from_string(DECLUTTER_TEMPLATE)
+
+    def __init__(self, offsets: Sequence[tuple[int, int]] = ((0, 0), (0, -26), (0, 26), (-46, 0), (46, 0),
+                                                              (0, -44), (0, 44), (-46, -26), (46, -26),
+                                                              (-46, 26), (46, 26))) -> None:
+        super().__init__()
+        self._name = "DeclutterLabels"
+        self.offsets = [list(o) for o in offsets]

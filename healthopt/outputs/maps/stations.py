@@ -17,29 +17,43 @@ from healthopt.outputs.maps._format import classify, esc, fmt_int, fmt_pct, is_m
 from healthopt.outputs.maps.elements import bind_popup
 from healthopt.outputs.maps.names import ESTIMATED_TT_LABEL, LAYER_STATIONS, PROXY_LABEL
 
-#: Negative-pressure share classes: (upper bound, fill, text colour, label).
-NP_CLASSES: tuple[tuple[float, str, str, str], ...] = (
-    (0.40, "#ffffff", "#111111", "负压 NP share < 40 % (below norm)"),
-    (0.60, "#6baed6", "#08306b", "NP share 40–59 %"),
-    (math.inf, "#08519c", "#ffffff", "NP share ≥ 60 %"),
-)
+#: Negative-pressure share classes of one station, for a required fleet share ``r``:
+#: (upper bound, fill, text colour, label template).  The norm is a share of the whole fleet
+#: (or of each district's fleet), never of one station: a county station with one ordinary
+#: ambulance is not "below norm" when the fleet meets the share, so the labels say "at this
+#: station" and the legend note states whether the fleet meets the norm.
+NP_FILLS: tuple[tuple[str, str], ...] = (("#ffffff", "#111111"), ("#6baed6", "#08306b"),
+                                         ("#08519c", "#ffffff"))
+DEFAULT_NP_SHARE = 0.40
+
+
+def np_classes(required: float = DEFAULT_NP_SHARE) -> tuple[tuple[float, str, str, str], ...]:
+    """Return the station NP-share classes for a required share (from the scenario)."""
+    r = f"{100 * required:.0f} %"
+    return ((required - 1e-9, *NP_FILLS[0], f"负压 NP share < {r} at this station"),
+            (1.0 - 1e-9, *NP_FILLS[1], f"NP share {r}–99 %"),
+            (math.inf, *NP_FILLS[2], "all negative-pressure 全部负压"))
+
+
+NP_CLASSES = np_classes()
 
 
 def station_size(vehicles: Any) -> int:
-    """Return the symbol size (px) of a station with ``vehicles`` ambulances."""
+    """Return the symbol size (px) of a station with ``vehicles`` ambulances (side ∝ √vehicles)."""
     v = 0.0 if is_missing(vehicles) else max(float(vehicles), 0.0)
-    return round(min(16 + 3.0 * math.sqrt(v), 48))
+    return round(min(8 + 6.0 * math.sqrt(v), 48))
 
 
-def np_class(share: Any) -> tuple[float, str, str, str]:
+def np_class(share: Any, required: float = DEFAULT_NP_SHARE) -> tuple[float, str, str, str]:
     """Return the negative-pressure class of a share (the lowest if missing)."""
-    return classify(share, NP_CLASSES) or NP_CLASSES[0]
+    classes = np_classes(required)
+    return classify(share, classes) or classes[0]
 
 
-def station_svg(row: Any) -> tuple[str, int]:
+def station_svg(row: Any, required: float = DEFAULT_NP_SHARE) -> tuple[str, int]:
     """Return the SVG symbol of a station and its size."""
     s = station_size(getattr(row, "vehicles", 0))
-    _, fill, text, _ = np_class(getattr(row, "np_share", None))
+    _, fill, text, _ = np_class(getattr(row, "np_share", None), required)
     proxy = getattr(row, "location_quality", "") == "proxy"
     dash = ' stroke-dasharray="4 3"' if proxy else ""
     stroke = f'stroke="#111" stroke-width="{2.2 if proxy else 1.6}"{dash}'
@@ -92,7 +106,8 @@ def station_tooltip(row: Any) -> str:
     return "<br>".join(parts)
 
 
-def station_layer(stations: gpd.GeoDataFrame, name: str = LAYER_STATIONS) -> folium.FeatureGroup:
+def station_layer(stations: gpd.GeoDataFrame, name: str = LAYER_STATIONS, *,
+                  np_required: float = DEFAULT_NP_SHARE) -> folium.FeatureGroup:
     """Return the station markers (largest first, so small ones stay clickable on top).
 
     Parameters
@@ -101,6 +116,8 @@ def station_layer(stations: gpd.GeoDataFrame, name: str = LAYER_STATIONS) -> fol
         The ``stations`` result layer.
     name : str
         Layer name.
+    np_required : float
+        The scenario's required negative-pressure share (colour classes).
 
     Returns
     -------
@@ -110,7 +127,7 @@ def station_layer(stations: gpd.GeoDataFrame, name: str = LAYER_STATIONS) -> fol
     order = stations.sort_values(["vehicles", "site_id"], ascending=[False, True]) \
         if {"vehicles", "site_id"} <= set(stations.columns) else stations
     for row in order.itertuples():
-        svg, s = station_svg(row)
+        svg, s = station_svg(row, np_required)
         marker = folium.Marker(
             [round(row.geometry.y, 6), round(row.geometry.x, 6)],
             icon=folium.DivIcon(html=svg, icon_size=(s, s), icon_anchor=(s // 2, s // 2),
@@ -121,17 +138,49 @@ def station_layer(stations: gpd.GeoDataFrame, name: str = LAYER_STATIONS) -> fol
     return group
 
 
-def station_legend() -> LegendSpec:
-    """Return the station legend (colour = NP share, shape = status, size = vehicles)."""
+def station_legend(stations: gpd.GeoDataFrame | None = None, *, np_required: float | None = None,
+                   np_fleet: float | None = None) -> LegendSpec:
+    """Return the station legend: only the symbols drawn, sizes of the fleet's own range.
+
+    Parameters
+    ----------
+    stations : GeoDataFrame, optional
+        The drawn stations (``None``: every class, sizes for 1 and 8 vehicles).
+    np_required : float, optional
+        Required negative-pressure share of the fleet (scenario; default 40 %).
+    np_fleet : float, optional
+        The plan's fleet-wide share, stated in the note against the norm.
+
+    Returns
+    -------
+    LegendSpec
+    """
+    r = DEFAULT_NP_SHARE if np_required is None else float(np_required)
+    classes = np_classes(r)
+    if stations is not None and len(stations):
+        drawn = {np_class(v, r)[1] for v in stations.get("np_share", [None] * len(stations))}
+        status = set(stations.get("status", ["new"]))
+        proxy = bool((stations.get("location_quality") == "proxy").any()) \
+            if "location_quality" in stations.columns else False
+        vehicles = sorted({int(v) for v in stations["vehicles"] if not is_missing(v)}) \
+            if "vehicles" in stations.columns else []
+    else:
+        drawn, status, proxy, vehicles = {c[1] for c in classes}, {"new", "existing"}, True, [1, 8]
     entries = [LegendEntry(label, fill, "circle", 14, border="#111")
-               for _, fill, _, label in NP_CLASSES]
-    entries += [
-        LegendEntry("现有站 Existing station (circle)", "#ffffff", "circle", 14, border="#111"),
-        LegendEntry("新建站 New station (square)", "#ffffff", "square", 14, border="#111"),
-        LegendEntry("代用位置 Proxy location (dashed outline)", "#111111", "dashed", 18),
-    ]
-    entries += [LegendEntry(f"{v} vehicles 辆", "#bdbdbd", "circle", station_size(v), border="#111")
-                for v in (5, 30)]
-    return LegendSpec("急救站 Ambulance stations", entries,
-                      note="number in the symbol = ambulances; "
-                      "NP = negative pressure (norm ≥ 40 %)")
+               for _, fill, _, label in classes if fill in drawn]
+    if "existing" in status:
+        entries.append(LegendEntry("现有站 Existing station (circle)", "#ffffff", "circle", 14,
+                                   border="#111"))
+    if "new" in status:
+        entries.append(LegendEntry("新建站 New station (square)", "#ffffff", "square", 14,
+                                   border="#111"))
+    if proxy:
+        entries.append(LegendEntry("代用位置 Proxy location (dashed outline)", "#111111", "dashed", 18))
+    sizes = sorted({vehicles[0], vehicles[-1]}) if vehicles else []
+    entries += [LegendEntry(f"{v} vehicle{'s' if v != 1 else ''} 辆", "#bdbdbd", "circle",
+                            station_size(v), border="#111", size_key=True) for v in sizes]
+    note = f"number in the symbol = ambulances; norm: ≥ {100 * r:.0f} % of the fleet negative-pressure"
+    if np_fleet is not None and not is_missing(np_fleet):
+        met = "met 达标" if float(np_fleet) >= r - 1e-9 else "NOT met 未达标"
+        note += f"; plan: {100 * float(np_fleet):.0f} % ({met})"
+    return LegendSpec("急救站 Ambulance stations", entries, note=note)
