@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from healthopt import norms, traveltime
-from healthopt.errors import InfeasiblePlanError, SolverLimitError
+from healthopt.errors import InfeasiblePlanError, InputError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
 from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import SolverOutput, solve_problem
@@ -44,6 +44,15 @@ from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage
 from healthopt.models.rules import add_capacity
 from healthopt.models.spec import CoverageSpec
+from healthopt.plans.ambulance_existing import (
+    EXISTING_COLUMNS,
+    add_existing,
+    existing_columns,
+    existing_notes,
+    existing_totals,
+    fixed_layout,
+    relocate_rule,
+)
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
     assignment_lp,
@@ -121,6 +130,8 @@ class AmbulancePlan(AmbulanceRules):
         )
         self._add_norms(p, relax_norms)
         self._add_budgets(p, existing)
+        if self.mode == "expand":
+            add_existing(self, p)  # the existing fleet as floors, under the relocate rule
         if self.model == "mexclp":
             self._add_mexclp(p)
         elif self.model == "dsm":
@@ -275,6 +286,9 @@ class AmbulancePlan(AmbulanceRules):
         relaxed norms is returned (:meth:`solve_relaxed`), with the reasons and the
         shortfalls in ``infeasible_reasons`` and ``relaxed``.
         """
+        if self.mode == "evaluate":  # the layer's layout as it is: nothing to check or optimise
+            p, out = fixed_layout(self)
+            return self._result(p, out, solver)
         args = (solver, time_limit, gap, threads, log_path)
         try:
             self.check()
@@ -284,6 +298,8 @@ class AmbulancePlan(AmbulanceRules):
             return self.solve_relaxed(exc.reasons, *args)
         p = self.build()
         start = self.greedy_start(p)
+        if start is not None and self.mode == "expand" and not p.is_feasible(start):
+            start = None  # the greedy start does not know the existing fleet's floors
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         _require_solution(out, time_limit)
         if out.x is None:
@@ -389,11 +405,11 @@ class AmbulancePlan(AmbulanceRules):
         v = np.round(p.value(x, "v")).astype(int)
         n = np.round(p.value(x, "n")).astype(int)
         served, served_by_site = self._capacity_breakdown(v, p, x, solver)
-        stations = station_table(self, v, n, served_by_site)
+        stations = existing_columns(self, station_table(self, v, n, served_by_site))
         demand = demand_table(self, v, served)
         districts = district_table(self, stations, demand)
-        totals = fleet_totals(self, stations, demand)
-        notes = self._notes()
+        totals = {**fleet_totals(self, stations, demand), **existing_totals(self, stations)}
+        notes = self._notes() + existing_notes(self, stations)
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
         )
@@ -492,7 +508,13 @@ class Ambulances:
             county_codes=counties, model={"mclp": "capacitated"}.get(amb.model, amb.model),
             busy_fraction=amb.busy_fraction, r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
             staff_per_vehicle=amb.staff_per_vehicle.model_dump(), shifts=amb.shifts,
+            mode=amb.mode, relocate=relocate_rule(amb.relocate),
         )
+        spec = scenario.data.stations
+        if amb.mode != "greenfield" and spec is not None and not inputs.sites.get("vehicles_given", pd.Series(
+                [False])).any():
+            raise InputError(spec.path, spec.vehicles_field, f"required column missing: mode {amb.mode} needs "
+                                                             "each existing station's ambulances")
         return cls(scenario, inputs, context, plan)
 
     def solve(self, settings: SolverSettings) -> AmbulancePlanResult:
@@ -523,9 +545,11 @@ class Ambulances:
         geo = self.inputs.sites.set_index("site_id").geometry
         est = pd.Series(tt.site_estimated, index=tt.site_ids)
         s["estimated"] = s["site_id"].map(est).fillna(False).astype(bool)
-        s["name"] = s["site_id"]
+        s["name"] = s["name"].where(s["name"].notna() & (s["name"].astype(str) != ""), s["site_id"]) \
+            if "name" in s else s["site_id"]  # the layer's station names; a new site is named by its id
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+        keep += [c for c in EXISTING_COLUMNS if c in s]  # before/after per station (mode expand)
         return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

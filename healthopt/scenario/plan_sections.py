@@ -126,6 +126,12 @@ class AmbulancePlan(Section):
         default_factory=norm_int("ambulance.staff.shifts_per_day")
     )
     county_centre_required: Bool = Field(default_factory=lambda: defaults.norm_int("ambulance.county_centres_min") > 0)
+    # The existing network (data.stations): greenfield re-plans every fleet (the layer's
+    # stations stay open), expand keeps the layer's ambulances as floors and adds to them,
+    # evaluate reports the layer's layout as it is. relocate says how far expand may move
+    # existing ambulances: false (each stays at its station), within_district, free.
+    mode: Literal["greenfield", "expand", "evaluate"] = "greenfield"
+    relocate: Literal[False, "within_district", "free"] = False
 
 
 class CountRange(Section):
