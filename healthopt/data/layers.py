@@ -316,7 +316,8 @@ def _read_csv(path: Path) -> tuple[gpd.GeoDataFrame, None]:
     lat_col = _find_column(df.columns, _LAT_NAMES, source, "latitude")
     lon = _numeric_column(df[lon_col], lon_col, source, allow_blank=False)
     lat = _numeric_column(df[lat_col], lat_col, source, allow_blank=False)
-    rest = df.drop(columns=[lon_col, lat_col]).replace("", np.nan)
+    rest = df.drop(columns=[lon_col, lat_col])
+    rest = rest.where(rest != "", np.nan)  # blank cells are missing (replace() warns on all-blank columns)
     # Columns that are entirely numbers become numbers; ids stay text when mixed.
     for col in rest.columns:
         converted = pd.to_numeric(rest[col], errors="coerce")

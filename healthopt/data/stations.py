@@ -34,8 +34,9 @@ TEMPLATE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 #: Columns of every run's ``stations_layer.csv``: the template's but ``capacity``, which a plan
-#: does not know (a blank capacity would be refused as a missing count when read back).
-LAYOUT_COLUMNS: tuple[str, ...] = tuple(c for c in TEMPLATE_COLUMNS if c != "capacity")
+#: does not know (a blank capacity would be refused as a missing count when read back), and,
+#: for the reader's information only, the district code and whether the station is new.
+LAYOUT_COLUMNS: tuple[str, ...] = (*(c for c in TEMPLATE_COLUMNS if c != "capacity"), "district_code", "status")
 
 #: The template shipped with the package (columns, an example row; see its README section).
 TEMPLATE = Path(__file__).resolve().parent.parent / "geodata" / "stations_template.csv"
@@ -144,7 +145,7 @@ def _year(values: pd.Series, field: str, source: str, is_csv: bool) -> pd.Series
     bad = given & (num.isna() | (num != np.round(num)) | (num < lo) | (num > hi)).to_numpy()
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        raise feature_error(source, field, f"not a year between {lo} and {hi}: {values.iloc[pos]!r}",
+        raise feature_error(source, field, f"not a year between {lo} and {hi}: {text.iloc[pos]}",
                             pos=pos, is_csv=is_csv)
     return num.round().astype("Int64")
 
@@ -218,6 +219,8 @@ def write_layout_csv(path: str | Path, stations: gpd.GeoDataFrame) -> Path:
             "vehicles": int(row.vehicles), "negative_pressure": int(row.negative_pressure),
             "opened": _given(getattr(row, "opened", None)) or "",
             "crew": _given(getattr(row, "crew", None)) or "",
+            "district_code": _given(getattr(row, "district_code", None)) or "",
+            "status": _given(getattr(row, "status", None)) or "",
         })  # fmt: skip
     out = Path(path)
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
