@@ -34,7 +34,6 @@ def test_the_packaged_folder_wins_when_it_exists(tmp_path, monkeypatch):
 
 def test_copy_keeps_the_layout_and_the_sweeps_still_find_their_base(tmp_path):
     from healthopt.batch.sweep import load_batch
-
     from healthopt.scenario import load_scenario
 
     written = examples.copy_examples(tmp_path / "mine")

@@ -198,7 +198,8 @@ def test_layout_round_trip_evaluates_the_same_vehicles_names_and_coverage(expand
                                                                        strict=True)]
     assert sorted(ids) == sorted(after.index)
     for key, row in zip(ids, before.itertuples(), strict=True):
-        assert (after.loc[key, "vehicles"], after.loc[key, "negative_pressure"]) == (row.vehicles, row.negative_pressure)
+        fleet = (after.loc[key, "vehicles"], after.loc[key, "negative_pressure"])
+        assert fleet == (row.vehicles, row.negative_pressure)
         assert after.loc[key, "name"] == row.name
     k_before, k_after = expand_run.summary["kpis"], out.summary["kpis"]
     assert k_after["fleet_planned"] == k_before["fleet_planned"]
