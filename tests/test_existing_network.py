@@ -21,12 +21,14 @@ import scipy.sparse as sp
 
 from healthopt.data.stations import LAYOUT_COLUMNS, TEMPLATE, TEMPLATE_COLUMNS, read_stations
 from healthopt.errors import InfeasiblePlanError, InputError
+from healthopt.outputs.compare import district_changes
 from healthopt.pipeline.run import run_loaded
 from healthopt.plans.ambulances import AmbulancePlan
 from healthopt.scenario import Scenario
 
 LAYERS = Path(__file__).resolve().parent / "fixtures" / "user_layers"
 NETWORK = LAYERS / "stations_network_gcj02.csv"
+CENTRES = LAYERS / "centres_gcj02.csv"
 #: The fixture layer: id -> (name, vehicles, negative-pressure vehicles)
 GIVEN = {"E1": ("迎泽区急救中心 (test)", 6, 2), "E2": ("小店区急救站 (test)", 6, 3),
          "E3": ("双塔急救点 (test)", 6, 2), "E4": ("坞城急救点 (test)", 4, 1)}
@@ -149,10 +151,12 @@ def test_template_is_a_valid_layer_in_the_documented_columns():
 # --------------------------------------------------------------------------- runs
 
 
-def _scenario(name: str, mode: str, path: Path, crs: str, **amb) -> Scenario:
-    raw = {"name": name, "area": {"districts": ["140105", "140106"], "urban": ["140105", "140106"]},
-           "data": {"stations": {"path": str(path), "crs": crs}},
-           "plans": {"ambulances": {"mode": mode, **amb}, "primary_care": {"enabled": False},
+def _scenario(name: str, mode: str, path: Path, crs: str, centres: bool = False, **amb) -> Scenario:
+    data = {"stations": {"path": str(path), "crs": crs}}
+    if centres:
+        data["health_centres"] = {"path": str(CENTRES), "crs": "gcj02"}
+    raw = {"name": name, "area": {"districts": ["140105", "140106"], "urban": ["140105", "140106"]}, "data": data,
+           "plans": {"ambulances": {"mode": mode, **amb}, "primary_care": {"enabled": centres},
                      "beds": {"enabled": False}},
            "solver": {"time_limit_s": 10.0}, "outputs": {"report": False, "map": False}}
     return Scenario.from_dict(raw, base_dir=LAYERS)
@@ -162,6 +166,38 @@ def _scenario(name: str, mode: str, path: Path, crs: str, **amb) -> Scenario:
 def expand_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runs") / "expand"
     return run_loaded(_scenario("existing_expand", "expand", NETWORK, "gcj02"), folder, lambda _m: None)
+
+
+@pytest.fixture(scope="module")
+def evaluate_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "evaluate"
+    return run_loaded(_scenario("existing_evaluate", "evaluate", NETWORK, "gcj02", centres=True), folder,
+                      lambda _m: None)
+
+
+@pytest.mark.slow
+def test_evaluate_run_holds_exactly_the_layer_vehicles(evaluate_run):
+    s = evaluate_run.layers["stations"].set_index("station_id")
+    assert len(s) == len(GIVEN) and (s["status"] == "existing").all()
+    assert {k: (s.loc[k, "name"], s.loc[k, "vehicles"], s.loc[k, "negative_pressure"]) for k in GIVEN} == GIVEN
+    d = evaluate_run.layers["districts"].set_index("code")
+    assert (d.loc["140106", "amb_planned"], d.loc["140105", "amb_planned"]) == (12, 10)  # E1+E3, E2+E4
+    assert (d["amb_added"] == 0).all() and (d["amb_gap"] < 0).all()  # short of the norms, and reported
+    # the health centres layer's names reach the map and the GeoPackage as the stations' do
+    centres = evaluate_run.layers["health_centres"].set_index("site_id")
+    assert centres.loc["user-health_centres-C1", "name"] == "迎泽街道社区卫生服务中心 (test)"
+    assert centres.loc["user-health_centres-C1", "status"] == "existing"
+
+
+@pytest.mark.slow
+def test_compare_shows_before_and_after_of_an_expansion(evaluate_run, expand_run):
+    changes = district_changes(evaluate_run.layers["districts"], expand_run.layers["districts"]).set_index("code")
+    stations = expand_run.layers["stations"]
+    added = stations.groupby("district_code")["vehicles_added"].sum()
+    for code in ("140105", "140106"):
+        assert changes.loc[code, "amb_planned_change"] == added[code] > 0
+        assert changes.loc[code, "amb_planned_a"] == expand_run.layers["districts"].set_index("code").loc[
+            code, "amb_existing"]
 
 
 @pytest.mark.slow

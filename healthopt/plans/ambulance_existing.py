@@ -36,8 +36,8 @@ from healthopt.milp.solve import SolverOutput
 if TYPE_CHECKING:
     from healthopt.plans.ambulance_rules import AmbulanceRules
 
-__all__ = ["EXISTING_COLUMNS", "add_existing", "existing_columns", "existing_notes", "existing_reasons",
-           "existing_totals", "fixed_layout", "relocate_rule"]
+__all__ = ["EXISTING_COLUMNS", "add_existing", "existing_by_district", "existing_columns", "existing_notes",
+           "existing_reasons", "existing_totals", "fixed_layout", "relocate_rule"]
 
 #: Station-table columns of the existing network, kept in the ``stations`` layer (GeoPackage, map, CSV).
 EXISTING_COLUMNS: tuple[str, ...] = (
@@ -161,6 +161,16 @@ def existing_columns(rules: AmbulanceRules, stations: pd.DataFrame) -> pd.DataFr
     s["vehicles_added"] = s["vehicles"] - s["vehicles_existing"]
     s["np_added"] = s["negative_pressure"] - s["np_existing"]
     return s
+
+
+def existing_by_district(rules: AmbulanceRules, districts: pd.DataFrame) -> pd.DataFrame:
+    """Add each district's existing ambulances (``amb_existing``, closed stations included) and ``amb_added``."""
+    v0, _ = existing_fleet(rules)
+    held = pd.Series(v0).groupby(rules.sites["district_code"].to_numpy()).sum()
+    out = districts.copy()
+    out["amb_existing"] = out["code"].map(held).fillna(0).astype(int)
+    out["amb_added"] = out["amb_planned"] - out["amb_existing"]
+    return out
 
 
 def existing_totals(rules: AmbulanceRules, stations: pd.DataFrame) -> dict[str, Any]:

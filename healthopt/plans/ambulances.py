@@ -47,6 +47,7 @@ from healthopt.models.spec import CoverageSpec
 from healthopt.plans.ambulance_existing import (
     EXISTING_COLUMNS,
     add_existing,
+    existing_by_district,
     existing_columns,
     existing_notes,
     existing_totals,
@@ -407,7 +408,7 @@ class AmbulancePlan(AmbulanceRules):
         served, served_by_site = self._capacity_breakdown(v, p, x, solver)
         stations = existing_columns(self, station_table(self, v, n, served_by_site))
         demand = demand_table(self, v, served)
-        districts = district_table(self, stations, demand)
+        districts = existing_by_district(self, district_table(self, stations, demand))
         totals = {**fleet_totals(self, stations, demand), **existing_totals(self, stations)}
         notes = self._notes() + existing_notes(self, stations)
         return AmbulancePlanResult(
@@ -528,7 +529,8 @@ class Ambulances:
         """Return the ``stations`` and ``coverage_areas`` layers and the districts' and demand's columns."""
         tt = self.context.travel_times
         cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
-                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers"]
+                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers",
+                "amb_existing", "amb_added"]
         stations = self._station_layer(result)
         points = self.context.points
         minutes = tt.min_time_per_demand(np.isin(tt.site_ids, result.stations["site_id"]))

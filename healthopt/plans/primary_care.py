@@ -338,7 +338,10 @@ class PrimaryCare:
         cand, tt = self.inputs.sites, self.context.travel_times
         geo = cand.set_index("site_id").geometry
         est = pd.Series(tt.site_estimated, index=tt.site_ids)
-        centres = pc.centres.assign(name=pc.centres["site_id"], estimated=pc.centres["site_id"].map(est))
+        given = cand.set_index("site_id")["name"] if "name" in cand else pd.Series(dtype=object)
+        names = pc.centres["site_id"].map(given)  # an existing centre keeps its layer name, a new one its site id
+        centres = pc.centres.assign(name=names.where(names.notna() & (names.astype(str) != ""), pc.centres["site_id"]),
+                                    estimated=pc.centres["site_id"].map(est))
         layer = gpd.GeoDataFrame(centres, geometry=centres["site_id"].map(geo).to_numpy(),
                                  crs=CRS_GEOGRAPHIC)
         return PlanLayers(layers={"health_centres": layer}, districts=d)
