@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from healthopt.data.stations import LAYOUT_COLUMNS, TEMPLATE, TEMPLATE_COLUMNS, read_stations
 from healthopt.errors import InfeasiblePlanError, InputError
 from healthopt.outputs.compare import district_changes
+from healthopt.outputs.maps.stations import station_popup
 from healthopt.pipeline.run import run_loaded
 from healthopt.plans.ambulances import AmbulancePlan
 from healthopt.scenario import Scenario
@@ -213,6 +214,10 @@ def test_expand_run_shows_every_station_by_name_with_at_least_its_vehicles(expan
         assert row["vehicles_added"] == row["vehicles"] - vehicles
     kpis = expand_run.summary["kpis"]
     assert kpis["fleet_existing"] == 22 and kpis["fleet_added"] == kpis["fleet_planned"] - 22 > 0
+    # the map's popup: the layer's name and what the plan added to its fleet
+    e2 = next(s[s["station_id"] == "E2"].itertuples())
+    popup = station_popup(e2)
+    assert GIVEN["E2"][0] in popup and f"6 + {e2.vehicles_added}" in popup
     # the GeoPackage and the map read the same station table, names included
     gpkg = pyogrio.read_dataframe(expand_run.folder / "results.gpkg", layer="stations")
     by = gpkg.set_index("site_id")
