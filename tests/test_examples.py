@@ -68,6 +68,6 @@ def test_cli_lists_and_copies_the_examples(tmp_path):
     assert f"taiyuan_2025_baseline: {ROOT / 'scenarios' / 'taiyuan_2025_baseline.yaml'}" in listed.stdout.splitlines()
     copied = healthopt("examples", "mine")
     assert copied.returncode == 0, copied.stderr
-    assert len(copied.stdout.splitlines()) == len(SHIPPED) and (tmp_path / "mine" / "sweeps").is_dir()
+    assert len(copied.stdout.splitlines()) == len(COPIED) and (tmp_path / "mine" / "sweeps").is_dir()
     again = healthopt("examples", "mine")
     assert again.returncode == 2 and "already exists: not replaced" in again.stderr

@@ -15,7 +15,6 @@ an example row is ``healthopt/geodata/stations_template.csv``.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pandas as pd
 
 from healthopt.data._checks import check_required, feature_error
 from healthopt.data.layers import read_facilities
+from healthopt.outputs.tables import write_csv
 
 __all__ = ["LAYOUT_COLUMNS", "TEMPLATE", "TEMPLATE_COLUMNS", "attach_existing", "read_stations", "write_layout_csv"]
 
@@ -197,7 +197,7 @@ def write_layout_csv(path: str | Path, stations: gpd.GeoDataFrame) -> Path:
     Parameters
     ----------
     path : str or Path
-        Output CSV (UTF-8 with BOM so that Excel opens the Chinese names).
+        Output CSV (UTF-8; text cells a spreadsheet would run as formulas get a leading ``'``).
     stations : GeoDataFrame
         The ``stations`` result layer (``site_id``, ``name``, ``vehicles``,
         ``negative_pressure``; ``station_id``, ``opened``, ``crew`` where the station came
@@ -223,10 +223,8 @@ def write_layout_csv(path: str | Path, stations: gpd.GeoDataFrame) -> Path:
             "status": _given(getattr(row, "status", None)) or "",
         })  # fmt: skip
     out = Path(path)
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(LAYOUT_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
+    # the tool's one CSV writer: a name a spreadsheet would run as a formula gets a leading '
+    write_csv(out, pd.DataFrame(rows, columns=list(LAYOUT_COLUMNS), dtype=object))
     return out
 
 
