@@ -148,7 +148,7 @@ def fixed_layout(rules: AmbulanceRules) -> tuple[MilpProblem, SolverOutput]:
     p.add_variables("n", ns, lb=n0.astype(float), ub=n0.astype(float), integer=True)
     x = np.concatenate([opened, v0, n0]).astype(float)
     out = SolverOutput("optimal", "evaluated as given (mode evaluate: the layer's layout, not optimised)",
-                       x, None, None, 0.0, 0.0, "none")
+                       x, None, None, None, 0.0, "none")
     return p, out
 
 

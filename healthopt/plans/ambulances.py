@@ -410,7 +410,7 @@ class AmbulancePlan(AmbulanceRules):
         demand = demand_table(self, v, served)
         districts = existing_by_district(self, district_table(self, stations, demand))
         totals = {**fleet_totals(self, stations, demand), **existing_totals(self, stations)}
-        notes = self._notes() + existing_notes(self, stations)
+        notes = ([] if self.mode == "evaluate" else self._notes()) + existing_notes(self, stations)
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
         )
