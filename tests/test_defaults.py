@@ -78,6 +78,7 @@ CHOICES = {
     "name", "description", "year", "population.base_year", "population.growth_per_year",
     "sites.include_seats", "plans.ambulances.model", "plans.ambulances.negative_pressure_per_district",
     "plans.ambulances.allow_closing", "plans.ambulances.max_vehicles", "plans.ambulances.county_centre_required",
+    "plans.ambulances.mode", "plans.ambulances.relocate",  # what to do with the existing network (issue 13)
     "plans.green_channel.reserved_icu_beds",
     *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel")),
 }
