@@ -306,8 +306,8 @@ def test_run_with_payloads_in_csv_station_layer_and_description(tmp_path):
     done = _run(_scenario_file(tmp_path, arith + " " + _payload("broken", tmp_path), tmp_path / "stations.csv"),
                 tmp_path / "out")
     assert done.returncode == 0, done.stderr[-2000:]
-    # the map names user stations by their id (``user-stations-<id>``)
-    _check_run_folder(tmp_path / "out" / "inj", [arith, "user-stations-S" + arith], tmp_path)
+    # the map names user stations by their layer name (issue 13; it was ``user-stations-<id>``)
+    _check_run_folder(tmp_path / "out" / "inj", [arith, "站" + rce], tmp_path)
 
 
 @pytest.mark.slow
@@ -328,8 +328,8 @@ def test_run_with_payloads_in_geopackage_stations_centres_and_hospitals(tmp_path
                               primary_care=True)
     done = _run(scenario, tmp_path / "out")
     assert done.returncode == 0, done.stderr[-2000:]
-    _check_run_folder(tmp_path / "out" / "inj", [rce, "user-stations-G" + rce, "user-health_centres-C" + arith],
-                      tmp_path)
+    # stations and centres are shown by their layer names (issue 13)
+    _check_run_folder(tmp_path / "out" / "inj", [rce, "站" + arith, "中心" + rce], tmp_path)
     report = (tmp_path / "out" / "inj" / "report.html").read_text(encoding="utf-8")
     assert "太原市人民医院" + arith in report  # the unmatched hospital, named in the data-quality notes
 
