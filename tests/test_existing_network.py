@@ -78,6 +78,11 @@ def test_expand_keeps_every_station_and_reports_what_it_adds():
     assert s.loc["s3", "vehicles_added"] == 2 and s.loc["s0", "vehicles_added"] == 0
     assert r.totals["fleet_existing"] == 4 and r.totals["fleet_added"] == r.totals["fleet_planned"] - 4 == 2
     assert r.totals["np_added"] == r.totals["np_planned"] - 1
+    # the greedy start places the existing fleet first, so a time-limited solve has a plan from the start
+    plan = _instance(mode="expand", max_vehicles=6)
+    p = plan.build()
+    start = plan.greedy_start(p)
+    assert start is not None and p.is_feasible(start)
 
 
 def test_greenfield_replans_the_existing_fleet():

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from healthopt.plans.ambulance_rules import AmbulanceRules
 
 __all__ = ["EXISTING_COLUMNS", "add_existing", "existing_by_district", "existing_columns", "existing_notes",
-           "existing_reasons", "existing_totals", "fixed_layout", "relocate_rule"]
+           "existing_reasons", "existing_totals", "fixed_layout", "relocate_rule", "start_floors"]
 
 #: Station-table columns of the existing network, kept in the ``stations`` layer (GeoPackage, map, CSV).
 EXISTING_COLUMNS: tuple[str, ...] = (
@@ -64,6 +64,14 @@ def existing_fleet(rules: AmbulanceRules) -> tuple[np.ndarray, np.ndarray]:
     n = s["np_existing"].to_numpy(int) if "np_existing" in s else np.zeros(len(s), int)
     keep = s["existing"].to_numpy(bool)
     return np.where(keep, v, 0), np.where(keep, n, 0)
+
+
+def start_floors(rules: AmbulanceRules) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ambulances and NP ambulances the greedy start places first (expand: the existing fleet)."""
+    if rules.mode != "expand":
+        zero = np.zeros(len(rules.sites), int)
+        return zero, zero
+    return existing_fleet(rules)
 
 
 def existing_reasons(rules: AmbulanceRules) -> list[str]:

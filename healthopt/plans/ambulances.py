@@ -53,6 +53,7 @@ from healthopt.plans.ambulance_existing import (
     existing_totals,
     fixed_layout,
     relocate_rule,
+    start_floors,
 )
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
@@ -383,7 +384,7 @@ class AmbulancePlan(AmbulanceRules):
         x = np.zeros(p.n_vars)
         x[p.blocks["open"].slice] = (v > 0) | (self.sites["existing"].to_numpy(bool) & (not self.allow_closing))
         x[p.blocks["v"].slice] = v
-        x[p.blocks["n"].slice] = greedy_negative_pressure(self, v)
+        x[p.blocks["n"].slice] = np.minimum(np.maximum(greedy_negative_pressure(self, v), start_floors(self)[1]), v)
         K = p.blocks["y"].size // max(cover.shape[0], 1)
         level = cover @ v
         x[p.blocks["y"].slice] = (np.arange(K)[None, :] < np.minimum(level, K)[:, None]).ravel()
