@@ -13,12 +13,12 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 
 
 class BuildPyWithExamples(build_py):
-    """``build_py`` that also copies ``scenarios/**/*.yaml`` to ``healthopt/examples/``."""
+    """``build_py`` that also copies ``scenarios/**/*.yaml`` (and the layers they name) to ``healthopt/examples/``."""
 
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "healthopt" / "examples"
-        for src in sorted(SCENARIOS.rglob("*.yaml")):
+        for src in sorted([*SCENARIOS.rglob("*.yaml"), *SCENARIOS.glob("layers/*.csv")]):
             out = target / src.relative_to(SCENARIOS)
             self.mkpath(str(out.parent))
             self.copy_file(str(src), str(out))

@@ -99,7 +99,9 @@ def copy_examples(dest: str | Path) -> list[Path]:
     root, out = examples_dir(), Path(dest)
     if out.exists() and not out.is_dir():
         raise InputError(out, None, "exists and is not a folder")
-    pairs = [(src, out / src.relative_to(root)) for src in sorted(root.rglob("*.yaml"))]
+    # with the layers a scenario names (peak traffic evaluates layers/taiyuan_2025_baseline_stations.csv)
+    files = sorted([*root.rglob("*.yaml"), *root.glob("layers/*.csv")])
+    pairs = [(src, out / src.relative_to(root)) for src in files]
     for _src, target in pairs:
         if target.exists() or target.is_symlink():
             raise InputError(target, None, "already exists: not replaced (remove it or copy into another folder)")

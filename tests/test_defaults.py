@@ -94,6 +94,7 @@ CHOICES = {
     "name", "description", "year", "population.base_year", "population.growth_per_year",
     "sites.include_seats", "plans.ambulances.model", "plans.ambulances.negative_pressure_per_district",
     "plans.ambulances.allow_closing", "plans.ambulances.max_vehicles", "plans.ambulances.county_centre_required",
+    "plans.ambulances.mode", "plans.ambulances.relocate",  # what to do with the existing network (issue 13)
     "plans.green_channel.reserved_icu_beds",
     "plans.primary_care.zone_streets_district", "plans.beds.icu_share.specialist_hospitals",
     # The call simulation's distribution choices and its technical settings (replications, seed).

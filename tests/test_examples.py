@@ -13,6 +13,8 @@ from healthopt.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))
+#: What a copy holds: the scenarios and the layers they name (the peak-traffic layout).
+COPIED = sorted([*SHIPPED, *(ROOT / "scenarios").glob("layers/*.csv")])
 
 
 def test_list_and_locate_the_shipped_scenarios():
@@ -32,10 +34,13 @@ def test_the_packaged_folder_wins_when_it_exists(tmp_path, monkeypatch):
 
 def test_copy_keeps_the_layout_and_the_sweeps_still_find_their_base(tmp_path):
     from healthopt.batch.sweep import load_batch
+    from healthopt.scenario import load_scenario
 
     written = examples.copy_examples(tmp_path / "mine")
-    assert [p.relative_to(tmp_path / "mine") for p in written] == [p.relative_to(ROOT / "scenarios") for p in SHIPPED]
-    assert all(c.read_bytes() == s.read_bytes() for c, s in zip(written, SHIPPED, strict=True))
+    assert [p.relative_to(tmp_path / "mine") for p in written] == [p.relative_to(ROOT / "scenarios") for p in COPIED]
+    assert all(c.read_bytes() == s.read_bytes() for c, s in zip(written, COPIED, strict=True))
+    peak = load_scenario(tmp_path / "mine" / "taiyuan_2025_peak_traffic.yaml")  # finds its layout in the copy
+    assert peak.data.stations is not None and peak.data.stations.path.parent == tmp_path / "mine" / "layers"
     batch = load_batch(tmp_path / "mine" / "sweeps" / "taiyuan_core_fleet.yaml")
     assert len(batch.members) == 50
 
@@ -63,6 +68,6 @@ def test_cli_lists_and_copies_the_examples(tmp_path):
     assert f"taiyuan_2025_baseline: {ROOT / 'scenarios' / 'taiyuan_2025_baseline.yaml'}" in listed.stdout.splitlines()
     copied = healthopt("examples", "mine")
     assert copied.returncode == 0, copied.stderr
-    assert len(copied.stdout.splitlines()) == len(SHIPPED) and (tmp_path / "mine" / "sweeps").is_dir()
+    assert len(copied.stdout.splitlines()) == len(COPIED) and (tmp_path / "mine" / "sweeps").is_dir()
     again = healthopt("examples", "mine")
     assert again.returncode == 2 and "already exists: not replaced" in again.stderr

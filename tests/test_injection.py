@@ -333,6 +333,7 @@ def test_run_with_payloads_in_geopackage_stations_centres_and_hospitals(tmp_path
                               primary_care=True)
     done = _run(scenario, tmp_path / "out")
     assert done.returncode == 0, done.stderr[-2000:]
+    # stations and centres are shown by their layer names (issue 13)
     _check_run_folder(tmp_path / "out" / "inj", [rce, "站" + arith, "中心" + rce], tmp_path)
     report = (tmp_path / "out" / "inj" / "report.html").read_text(encoding="utf-8")
     assert "太原市人民医院" + arith in report  # the unmatched hospital, named in the data-quality notes

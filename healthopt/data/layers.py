@@ -155,6 +155,7 @@ def read_facilities(
     name_field: str = "name",
     capacity_field: str | None = None,
     layer: str | int | None = None,
+    count_fields: Sequence[str] = (),
 ) -> gpd.GeoDataFrame:
     """Read existing facilities (120 stations, hospitals, health centres).
 
@@ -171,6 +172,8 @@ def read_facilities(
         copied to ``capacity``.
     layer : str or int, optional
         GeoPackage layer.
+    count_fields : sequence of str
+        More columns checked as counts where present (e.g. a stations layer's vehicles).
 
     Returns
     -------
@@ -186,7 +189,7 @@ def read_facilities(
         required=required,
         layer=layer,
         id_field=id_field,
-        count_fields=sorted(COUNT_FIELDS | set(required[2:])),
+        count_fields=sorted(COUNT_FIELDS | set(required[2:]) | set(count_fields)),
     )
     if capacity_field:
         gdf["capacity"] = gdf[capacity_field]
@@ -313,7 +316,8 @@ def _read_csv(path: Path) -> tuple[gpd.GeoDataFrame, None]:
     lat_col = _find_column(df.columns, _LAT_NAMES, source, "latitude")
     lon = _numeric_column(df[lon_col], lon_col, source, allow_blank=False)
     lat = _numeric_column(df[lat_col], lat_col, source, allow_blank=False)
-    rest = df.drop(columns=[lon_col, lat_col]).replace("", np.nan)
+    rest = df.drop(columns=[lon_col, lat_col])
+    rest = rest.where(rest != "", np.nan)  # blank cells are missing (replace() warns on all-blank columns)
     # Columns that are entirely numbers become numbers; ids stay text when mixed.
     for col in rest.columns:
         converted = pd.to_numeric(rest[col], errors="coerce")

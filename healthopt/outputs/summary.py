@@ -112,6 +112,13 @@ class Kpis(TypedDict, total=False):
     pop_beyond_capacity: int
     pop_outside: int
     staff: dict[str, int]
+    # the existing network (stations layer; healthopt.plans.ambulance_existing)
+    fleet_existing: int
+    fleet_added: int
+    np_existing: int
+    np_added: int
+    stations_existing: int
+    stations_closed: int
     chc_required: int
     thc_required: int
     chc_planned: int

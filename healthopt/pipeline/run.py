@@ -29,6 +29,7 @@ from healthopt._files import check_replaceable
 from healthopt._terrain import point_circuity
 from healthopt.data import TaiyuanData, load_taiyuan, overlay
 from healthopt.data.layers import read_facilities
+from healthopt.data.stations import attach_existing, read_stations, write_layout_csv
 from healthopt.errors import InputError
 from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
@@ -135,6 +136,12 @@ def _existing(sc: Scenario, kind: str, log: provenance.InputLog) -> gpd.GeoDataF
     if spec is None:
         return None
     log.record("layers/" + kind, spec.path)
+    if kind == "stations":  # their fleet, names, years and crew (healthopt.data.stations)
+        layer = read_stations(spec.path, spec.crs, id_field=spec.id_field, name_field=spec.name_field,
+                              vehicles_field=spec.vehicles_field, negative_pressure_field=spec.negative_pressure_field,
+                              capacity_field=spec.capacity_field, opened_field=spec.opened_field,
+                              crew_field=spec.crew_field, layer=spec.layer)
+        return layer.assign(site_id=f"{kind}-" + layer["id"], location_quality="user")
     layer = read_facilities(spec.path, spec.crs, id_field=spec.id_field, name_field=spec.name_field,
                             capacity_field=spec.capacity_field, layer=spec.layer)
     return layer.assign(site_id=f"{kind}-" + layer["id"], location_quality="user")
@@ -162,11 +169,8 @@ def _sites(sc: Scenario, data: TaiyuanData, area: gpd.GeoDataFrame, G: Any, poin
     cand["existing_centre"] = cand["site_id"].str.startswith("user-health_centres-")
     per_station = sc.plans.ambulances.max_vehicles_per_station
     cand["max_vehicles"] = per_station
-    if stations is not None and "capacity" in stations:
-        given = dict(zip("user-" + stations["site_id"], stations["capacity"], strict=True))
-        held = cand["site_id"].map(given)
-        cand["max_vehicles"] = np.maximum(per_station, held.fillna(0)).astype(int)
-    return cand
+    # the layer's vehicles, capacity, years and crew on its sites (capacity and vehicles raise max_vehicles)
+    return attach_existing(cand, stations, per_station=per_station)
 
 
 def inputs_key(sc: Scenario) -> str:
@@ -410,6 +414,8 @@ def _write(sc: Scenario, tmp: Path, layers: dict[str, gpd.GeoDataFrame], summary
     from healthopt.outputs.workbook import WORKBOOK_NAME, write_workbook
 
     write_workbook(tmp / WORKBOOK_NAME, layers=layers, summary=summary, scenario=sc)
+    if "stations" in layers:  # the layout as a stations layer: any run's network can be another's input
+        write_layout_csv(tmp / "stations_layer.csv", layers["stations"])
     if sc.outputs.gpkg:
         tables.write_gpkg(tmp / "results.gpkg", layers)
     if sc.outputs.map or sc.outputs.report:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.problem import MilpProblem
+from healthopt.plans.ambulance_existing import existing_fleet, existing_reasons
 from healthopt.scenario.defaults import norm_float_default, norm_int, norm_int_default
 
 
@@ -72,6 +73,9 @@ class AmbulanceRules:
     staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {
         role: norm_int(f"ambulance.staff.{role}_per_vehicle") for role in ("physician", "nurse", "driver")})
     shifts: int = field(default_factory=norm_int_default("ambulance.staff.shifts_per_day"))
+    # the existing network (healthopt.plans.ambulance_existing): greenfield / expand / evaluate
+    mode: str = "greenfield"
+    relocate: str = "none"
 
     def __post_init__(self) -> None:
         self.sites = self.sites.reset_index(drop=True)
@@ -88,13 +92,17 @@ class AmbulanceRules:
     @property
     def fleet_cap(self) -> int:
         """Ambulances the plan may deploy (budget, or the norm total when no budget)."""
-        return int(self.max_vehicles) if self.max_vehicles is not None else self.fleet_norm
+        if self.max_vehicles is not None:
+            return int(self.max_vehicles)
+        # expand keeps the existing fleet: without a budget it is never cut to the norm
+        return max(self.fleet_norm, int(existing_fleet(self)[0].sum())) if self.mode == "expand" else self.fleet_norm
 
     def check(self) -> None:
         """Explain, before solving, every norm that the budgets cannot meet."""
         reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
         reasons += self._dsm_reasons()
         reasons += self._cost_reasons()
+        reasons += existing_reasons(self)
         if reasons:
             raise InfeasiblePlanError(reasons)
 

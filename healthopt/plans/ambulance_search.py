@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from healthopt.plans.ambulance_existing import start_floors
 from healthopt.plans.ambulance_rules import AmbulanceRules
 
 
@@ -41,8 +42,10 @@ def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarr
         need[district[j]] = need.get(district[j], 0) - 1
         level[by_site.indices[by_site.indptr[j] : by_site.indptr[j + 1]]] += 1
 
-    for kept in np.flatnonzero(existing):
-        place(int(kept))
+    floor, _ = start_floors(plan)  # mode expand: the existing fleet is placed first
+    for kept in np.flatnonzero(existing | (floor > 0)):
+        for _ in range(max(int(floor[kept]), 1)):
+            place(int(kept))
     for _ in range(plan.fleet_cap - int(v.sum())):
         open_new = int(((v > 0) & ~existing).sum())
         spare = {d: int(cap[(district == d) & (v > 0)].sum() - v[district == d].sum()) for d in need}
@@ -108,6 +111,8 @@ class VehicleSearch:
         existing = sites["existing"].to_numpy(bool)
         self.new = ~existing
         self.floor = (existing & (not plan.allow_closing)).astype(int)  # kept stations keep a vehicle
+        if plan.relocate == "none" and not plan.allow_closing:  # mode expand: and their existing fleet
+            self.floor = np.maximum(self.floor, start_floors(plan)[0])
         self.budget = np.inf if plan.max_new_stations is None else float(plan.max_new_stations)
 
     # ------------------------------------------------------------------ objective

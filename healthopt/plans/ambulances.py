@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from healthopt import norms, traveltime
-from healthopt.errors import InfeasiblePlanError, SolverLimitError
+from healthopt.errors import InfeasiblePlanError, InputError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
 from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import SolverOutput, solve_problem
@@ -44,6 +44,17 @@ from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage
 from healthopt.models.rules import add_capacity
 from healthopt.models.spec import CoverageSpec
+from healthopt.plans.ambulance_existing import (
+    EXISTING_COLUMNS,
+    add_existing,
+    existing_by_district,
+    existing_columns,
+    existing_notes,
+    existing_totals,
+    fixed_layout,
+    relocate_rule,
+    start_floors,
+)
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
     assignment_lp,
@@ -122,6 +133,8 @@ class AmbulancePlan(AmbulanceRules):
         )
         self._add_norms(p, relax_norms)
         self._add_budgets(p, existing)
+        if self.mode == "expand":
+            add_existing(self, p)  # the existing fleet as floors, under the relocate rule
         if self.model == "mexclp":
             self._add_mexclp(p)
         elif self.model == "dsm":
@@ -276,6 +289,9 @@ class AmbulancePlan(AmbulanceRules):
         relaxed norms is returned (:meth:`solve_relaxed`), with the reasons and the
         shortfalls in ``infeasible_reasons`` and ``relaxed``.
         """
+        if self.mode == "evaluate":  # the layer's layout as it is: nothing to check or optimise
+            p, out = fixed_layout(self)
+            return self._result(p, out, solver)
         args = (solver, time_limit, gap, threads, log_path)
         try:
             self.check()
@@ -285,6 +301,8 @@ class AmbulancePlan(AmbulanceRules):
             return self.solve_relaxed(exc.reasons, *args)
         p = self.build()
         start = self.greedy_start(p)
+        if start is not None and self.mode == "expand" and not p.is_feasible(start):
+            start = None  # the greedy start does not know the existing fleet's floors
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         _require_solution(out, time_limit)
         if out.x is None:
@@ -367,7 +385,7 @@ class AmbulancePlan(AmbulanceRules):
         x = np.zeros(p.n_vars)
         x[p.blocks["open"].slice] = (v > 0) | (self.sites["existing"].to_numpy(bool) & (not self.allow_closing))
         x[p.blocks["v"].slice] = v
-        x[p.blocks["n"].slice] = greedy_negative_pressure(self, v)
+        x[p.blocks["n"].slice] = np.minimum(np.maximum(greedy_negative_pressure(self, v), start_floors(self)[1]), v)
         K = p.blocks["y"].size // max(cover.shape[0], 1)
         level = cover @ v
         x[p.blocks["y"].slice] = (np.arange(K)[None, :] < np.minimum(level, K)[:, None]).ravel()
@@ -390,11 +408,11 @@ class AmbulancePlan(AmbulanceRules):
         v = np.round(p.value(x, "v")).astype(int)
         n = np.round(p.value(x, "n")).astype(int)
         served, served_by_site = self._capacity_breakdown(v, p, x, solver)
-        stations = station_table(self, v, n, served_by_site)
+        stations = existing_columns(self, station_table(self, v, n, served_by_site))
         demand = demand_table(self, v, served)
-        districts = district_table(self, stations, demand)
-        totals = fleet_totals(self, stations, demand)
-        notes = self._notes()
+        districts = existing_by_district(self, district_table(self, stations, demand))
+        totals = {**fleet_totals(self, stations, demand), **existing_totals(self, stations)}
+        notes = ([] if self.mode == "evaluate" else self._notes()) + existing_notes(self, stations)
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
         )
@@ -507,7 +525,13 @@ class Ambulances:
             county_codes=counties, model={"mclp": "capacitated"}.get(amb.model, amb.model),
             busy_fraction=amb.busy_fraction, r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
             staff_per_vehicle=amb.staff_per_vehicle.model_dump(), shifts=amb.shifts,
+            mode=amb.mode, relocate=relocate_rule(amb.relocate),
         )
+        spec = scenario.data.stations
+        if amb.mode != "greenfield" and spec is not None and not inputs.sites.get("vehicles_given", pd.Series(
+                [False])).any():
+            raise InputError(spec.path, spec.vehicles_field, f"required column missing: mode {amb.mode} needs "
+                                                             "each existing station's ambulances")
         return cls(scenario, inputs, context, plan)
 
     def solve(self, settings: SolverSettings) -> AmbulancePlanResult:
@@ -543,7 +567,8 @@ class Ambulances:
         """Return the ``stations`` and ``coverage_areas`` layers and the districts' and demand's columns."""
         tt = self.context.travel_times
         cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
-                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers"]
+                "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers",
+                "amb_existing", "amb_added"]
         stations = self._station_layer(result)
         points = self.context.points
         minutes = tt.min_time_per_demand(np.isin(tt.site_ids, result.stations["site_id"]))
@@ -567,6 +592,7 @@ class Ambulances:
         s["name"] = self._station_names(s)
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+        keep += [c for c in EXISTING_COLUMNS if c in s]  # before/after per station (mode expand)
         if result.phasing is not None:  # the year each station first has vehicles
             first = result.phasing.schedule.groupby("site_id")["opened"].min()
             s["opened"] = s["site_id"].map(first).astype("Int64")

@@ -224,7 +224,9 @@ def message(err: Mapping[str, Any], loc: tuple[Any, ...], *, allowed: Sequence[s
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return _bound_message(kind, ctx, value)
     if kind == "literal_error":
-        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        # a literal may be a YAML boolean (relocate: false): pydantic writes it bare, False
+        found = re.findall(r"'([^']*)'|\b(False|True)\b", str(ctx.get("expected", "")))
+        options = [text or flag.lower() for text, flag in found]
         hint = suggest(str(value), options) if isinstance(value, str) else ""
         return f"must be one of {', '.join(options)}, got {show(value)}{hint}"
     if kind == "finite_number":

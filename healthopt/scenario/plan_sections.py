@@ -198,6 +198,12 @@ class AmbulancePlan(Section):
     calls: AmbulanceCalls = Field(default_factory=AmbulanceCalls)
     simulation: AmbulanceSimulation = Field(default_factory=AmbulanceSimulation)
     phasing: Phasing | None = None  # year-by-year budgets (plans.ambulance_phasing); null = one plan year
+    # The existing network (data.stations): greenfield re-plans every fleet (the layer's
+    # stations stay open), expand keeps the layer's ambulances as floors and adds to them,
+    # evaluate reports the layer's layout as it is. relocate says how far expand may move
+    # existing ambulances: false (each stays at its station), within_district, free.
+    mode: Literal["greenfield", "expand", "evaluate"] = "greenfield"
+    relocate: Literal[False, "within_district", "free"] = False
 
 
 class CountRange(Section):

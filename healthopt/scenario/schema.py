@@ -121,6 +121,21 @@ class FacilityLayer(Layer):
     capacity_field: Text | None = None
 
 
+class StationsLayer(FacilityLayer):
+    """The existing ambulance stations (template: ``healthopt/geodata/stations_template.csv``).
+
+    Per station: ambulances (``vehicles_field``), the negative-pressure ones among them,
+    optionally the most it can hold (``capacity_field``), the year it opened and its crew
+    (:func:`healthopt.data.stations.read_stations`). ``plans.ambulances.mode`` says what
+    the plan does with them.
+    """
+
+    vehicles_field: Text = "vehicles"
+    negative_pressure_field: Text = "negative_pressure"
+    opened_field: Text = "opened"
+    crew_field: Text = "crew"
+
+
 class OsmSource(Section):
     """A local OpenStreetMap file (always WGS84)."""
 
@@ -134,7 +149,7 @@ class DataSources(Section):
     boundaries: BoundariesLayer | None = None
     demand: DemandLayer | None = None
     osm: OsmSource | None = None
-    stations: FacilityLayer | None = None
+    stations: StationsLayer | None = None
     health_centres: FacilityLayer | None = None
     hospitals: FacilityLayer | None = None
 
@@ -266,6 +281,9 @@ class Scenario(Section):
     @model_validator(mode="after")
     def _phasing_ends_in_the_plan_year(self) -> Scenario:
         phasing = self.plans.ambulances.phasing
+        if phasing is not None and self.plans.ambulances.mode == "evaluate":
+            raise fail("a phased plan adds stations and vehicles year by year: use mode greenfield or expand "
+                       "(evaluate keeps the layout as it is)", "plans", "ambulances", "phasing")
         if phasing is not None and phasing.years[-1].year != self.year:
             raise fail(f"the last phase year is {phasing.years[-1].year} but the scenario's year is {self.year}: "
                        "the norms are planned for that year", "plans", "ambulances", "phasing", "years",
@@ -435,6 +453,7 @@ def _cross_checks(s: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
                 "districts in area.districts",
             ))
     amb = s.plans.ambulances
+    problems += _existing_checks(s)
     if amb.model == "dsm" and amb.backup.r1_minutes >= s.response_minutes.urban:
         problems.append((
             ("plans", "ambulances", "backup", "r1_minutes"),
@@ -443,3 +462,12 @@ def _cross_checks(s: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         ))
     return problems
 
+
+
+def _existing_checks(s: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """``mode`` evaluate / expand start from the existing stations: they need the stations layer."""
+    amb = s.plans.ambulances
+    if amb.mode != "greenfield" and s.data.stations is None:
+        return [(("plans", "ambulances", "mode"), f"mode {amb.mode} starts from the existing stations: give "
+                                                  "data.stations (template: healthopt/geodata/stations_template.csv)")]
+    return []

@@ -79,6 +79,11 @@ def station_popup(row: Any) -> str:
     if hasattr(row, "negative_pressure"):
         share = f" ({fmt_pct(row.np_share)})" if hasattr(row, "np_share") else ""
         rows.append(("负压 Negative pressure", esc(fmt_int(row.negative_pressure) + share)))
+    if getattr(row, "status", "") == "existing" and not is_missing(getattr(row, "vehicles_existing", None)):
+        # what the plan added to the station layer's fleet (plans.ambulances.mode)
+        change = f"{fmt_int(row.vehicles_existing)} + {fmt_int(row.vehicles_added)}" \
+            if row.vehicles_added >= 0 else f"{fmt_int(row.vehicles_existing)} − {fmt_int(-row.vehicles_added)}"
+        rows.append(("现有 + 新增 Existing + added", esc(change)))
     for col, label in (("physicians", "医师 Physicians"), ("nurses", "护士 Nurses"),
                        ("drivers", "驾驶员 Drivers")):
         if hasattr(row, col):

@@ -35,6 +35,8 @@ def status_line(summary: RunSummary) -> tuple[bool, str]:
     if relaxed:
         return False, (f"⚠ 规范未满足 Norms relaxed: the budgets cannot meet {len(relaxed)} norm"
                        f"{'s' if len(relaxed) > 1 else ''}; best plan under relaxed norms{gap_text}")
+    if status.startswith("evaluated as given"):  # plans.ambulances.mode evaluate: nothing was optimised
+        return True, "✓ 现有布局评估 Given layout evaluated (not optimised)"
     if optimal:
         return True, "✓ 最优 Optimal plan (proven)"
     if "not proven optimal" in status.lower():
