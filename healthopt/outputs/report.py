@@ -535,7 +535,45 @@ def report_context(results: dict[str, gpd.GeoDataFrame], summary: RunSummary,
         "beds": bed_sections(summary),
         "workforce": workforce_section(summary, districts),
         "green_channel": green_channel_section(summary, districts),
+        "phasing": phasing_rows(summary),
+        "stations": station_rows(results, summary),
     }
+
+
+def phasing_rows(summary: RunSummary) -> list[dict[str, str]]:
+    """Return the year table of a phased ambulance plan (``summary["ambulances"]["phasing"]``), else ``[]``."""
+    section: Any = summary.get("ambulances")
+    ph = section.get("phasing") if isinstance(section, dict) else None
+    if not isinstance(ph, dict):
+        return []
+
+    def budget(value: Any) -> str:
+        return "no limit" if value is None else fmt_int(value)
+
+    return [{"year": str(y.get("year")), "stations": fmt_int(y.get("stations")),
+             "opened": fmt_int(y.get("stations_opened")), "vehicles": fmt_int(y.get("vehicles")),
+             "added": fmt_int(y.get("vehicles_added")), "np": fmt_int(y.get("negative_pressure")),
+             "np_added": fmt_int(y.get("np_added")), "vehicles_budget": budget(y.get("vehicles_budget")),
+             "stations_budget": budget(y.get("new_stations_budget")),
+             "milestone": "—" if y.get("milestone") is None else fmt_pct(y.get("milestone"), 0)}
+            for y in ph.get("years") or []]  # fmt: skip
+
+
+def station_rows(results: dict[str, gpd.GeoDataFrame], summary: RunSummary) -> list[dict[str, str]]:
+    """Return one row per station of the plan: its name (as on the map), district, fleet, utilisation."""
+    st = results.get("stations")
+    if st is None or len(st) == 0 or "name" not in st.columns:
+        return []
+    sim = simulated(summary) or {}
+    use = {str(r.get("site_id")): r.get("utilisation") for r in sim.get("by_station") or []}
+    names = {str(r.code): district_label(r) for r in results["districts"].itertuples()}
+    order = st.sort_values(["district_code", "vehicles", "name"], ascending=[True, False, True])
+    return [{"name": str(r.name), "district": names.get(str(r.district_code), str(r.district_code)),
+             "status": str(getattr(r, "status", "")), "vehicles": fmt_int(r.vehicles),
+             "np": fmt_int(getattr(r, "negative_pressure", None)),
+             "utilisation": "—" if use.get(str(r.site_id)) is None else fmt_pct(use[str(r.site_id)], 0),
+             "opened": "" if pd.isna(getattr(r, "opened", None)) else str(int(r.opened))}
+            for r in order.itertuples()]  # fmt: skip
 
 
 def _missing_plans(summary: RunSummary) -> list[str]:

@@ -103,7 +103,8 @@ def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary |
         # Counts stay whole with the added rows' blanks; a float count of persons (>= 100,000) is
         # written to the person, never as 5.23665e+06 (float_format %.6g is for rates and shares).
         values = out[c].dropna()
-        if c in whole or (len(values) and float(values.abs().max()) >= 1e5):
+        finite = bool(np.isfinite(values.to_numpy(dtype=float)).all())  # inf (e.g. a p90 never reached) stays
+        if finite and (c in whole or (len(values) and float(values.abs().max()) >= 1e5)):
             out[c] = out[c].round().astype("Int64")
     write_csv(path, out, float_format="%.6g")
 

@@ -169,7 +169,24 @@ def result_layers(results: dict[str, gpd.GeoDataFrame],
         req = 0.4 if req is None else float(req)
         out.append(MapLayer(station_layer(stations, np_required=req),
                             station_legend(stations, np_required=req, np_fleet=kpis.get("np_share"))))
+        out += phase_layers(stations, np_required=req)
     out.append(MapLayer(label_layer(d)))
+    return out
+
+
+def phase_layers(stations: gpd.GeoDataFrame, *, np_required: float) -> list[MapLayer]:
+    """One switchable layer per plan year of a phased plan: the stations opened that year.
+
+    Drawn with the station symbols of the final plan (its legend applies); off by default.
+    """
+    if "opened" not in stations.columns or stations["opened"].isna().all():
+        return []
+    out = []
+    for year in sorted(int(y) for y in stations["opened"].dropna().unique()):
+        group = station_layer(stations[stations["opened"] == year], f"{year} 新开站点 Stations opened in {year}",
+                              np_required=np_required)  # fmt: skip
+        group.show = False
+        out.append(MapLayer(group))
     return out
 
 
