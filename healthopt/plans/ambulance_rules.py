@@ -75,6 +75,8 @@ class AmbulanceRules:
     # Equity: least expected share of calls covered in every district; max-min first.
     min_share_reached: float | None = None
     maximise_worst_district: bool = False
+    # Move vehicles expected coverage does not need to where they cut expected response time most.
+    spare_to_calls: bool = True
     # A county's station at its county seat (001 §三(一)5), when the seat is a candidate site.
     county_seat_required: bool = True
     r1_minutes: float = field(default_factory=norm_float_default("ambulance.dsm.r1_minutes"))
@@ -98,6 +100,8 @@ class AmbulanceRules:
         #: Rounds of the location <-> queueing fixed point of the last solve, and whether the plan repeated.
         self.rounds: list[dict[str, int]] = []
         self.converged = False
+        #: Moves of spare vehicles toward calls after the solve (from, to, calls × minutes saved).
+        self.spare_moves: list[dict[str, float]] = []
 
     @property
     def from_workload(self) -> bool:

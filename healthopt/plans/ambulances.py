@@ -26,7 +26,7 @@ catchment but beyond capacity; outside every catchment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,6 +53,7 @@ from healthopt.plans.ambulance_results import (
     station_table,
 )
 from healthopt.plans.ambulance_rules import AmbulanceRules
+from healthopt.plans.ambulance_response import ResponseModel, place_spare_vehicles
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
@@ -364,7 +365,42 @@ class AmbulancePlan(AmbulanceRules):
                 return self.solve_relaxed(reasons, *args)
             raise InfeasiblePlanError(reasons)
         p, out = self._fixed_point(p, out, solver, time_limit, gap, threads, log_path)
+        out = self._spare_to_calls(p, out)
         return self._result(p, out, solver)
+
+    def _spare_to_calls(self, p: MilpProblem, out: SolverOutput) -> SolverOutput:
+        """Move vehicles the expected coverage does not need to where they cut expected response time most.
+
+        Station set and district fleets stay as solved; the expected coverage may fall by at
+        most :data:`LEVEL_TAIL` of all calls in total (the levels' own cut-off), and the plan
+        must still satisfy every row (equity included); otherwise the solved plan is kept.
+        """
+        self.spare_moves = []
+        if not (self.model == "mexclp" and self.from_workload and self.spare_to_calls) or out.x is None:
+            return out
+        v = np.round(p.value(out.x, "v")).astype(np.int64)
+        load = self.workload.station_load(v)
+        cover, weight = self.mexclp_groups
+        phi = self.mexclp_phi
+        response = ResponseModel(minutes=self.minutes, calls=self.workload.calls,
+                                 standard=self.demand["standard_minutes"].to_numpy(float), stations=v > 0,
+                                 busy=load.busy)
+        v2, moves = place_spare_vehicles(
+            v=v, district=self.sites["district_code"].to_numpy(object), cap=self.sites["max_vehicles"].to_numpy(int),
+            floor=self.required_open().astype(int), response=response,
+            coverage=lambda w: float(weight @ _coverage_at(phi, cover, w)), tol=LEVEL_TAIL * float(weight.sum()),
+            max_moves=self.fleet_cap)  # fmt: skip
+        if not moves:
+            return out
+        x = self._start_vector(p, v2)
+        if x is None:
+            return out
+        x[p.blocks["n"].slice] = np.minimum(p.value(out.x, "n"), v2)  # NP vehicles stay where the solve put them...
+        if not self._feasible(p, x):  # ...unless a move took one: then the greedy NP placement
+            x = self._start_vector(p, v2)
+            assert x is not None
+        self.spare_moves = moves
+        return replace(out, x=x, objective=float(p.obj @ x + p.offset))
 
     def _solve_round(self, solver: str | None, time_limit: float | None, gap: float | None, threads: int | None,
                      log_path: str | Path | None, previous: np.ndarray | None) -> tuple[MilpProblem, SolverOutput]:
@@ -514,10 +550,13 @@ class AmbulancePlan(AmbulanceRules):
         x[p.blocks["y"].slice] = k_of < np.repeat(level, levels)
         if "worst" in p.blocks:
             x[p.blocks["worst"].slice] = self.district_shares(x[p.blocks["y"].slice]).min(initial=1.0)
+        return x if self._feasible(p, x) else None
+
+    @staticmethod
+    def _feasible(p: MilpProblem, x: np.ndarray) -> bool:
         A, lo, hi = p.assemble()
         row = A @ x
-        feasible = np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6)
-        return x if feasible else None
+        return bool(np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6))
 
     def district_shares(self, y: np.ndarray) -> np.ndarray:
         """Return the expected share of calls covered in each district with calls, for MEXCLP levels ``y``."""
@@ -551,6 +590,14 @@ class AmbulancePlan(AmbulanceRules):
             totals["calls_covered_expected" if self.from_workload else "pop_covered_expected"] = round(expected, 3)
         if self.rounds:
             totals["fixed_point_rounds"] = list(self.rounds)
+        if self.model == "mexclp" and self.from_workload:
+            load = self.workload.station_load(v)
+            response = ResponseModel(minutes=self.minutes, calls=self.workload.calls,
+                                     standard=self.demand["standard_minutes"].to_numpy(float), stations=v > 0,
+                                     busy=load.busy)
+            calls = float(self.workload.calls.sum())
+            totals["response_minutes_expected"] = round(response.total(v) / calls, 3) if calls > 0 else None
+            totals["spare_vehicles_moved"] = len(self.spare_moves)
         notes = self._notes()
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes

@@ -72,6 +72,16 @@ class Backup(Section):
     alpha: Share = Field(default_factory=norm_float("ambulance.dsm.alpha"))
 
 
+def _busy_fraction(value: Any) -> Any:
+    """Accept ``workload`` or a number strictly between 0 and 1 (one message either way)."""
+    if value == "workload":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) < 1.0:
+        raise fail(f"must be workload (busy fractions from calls and service times) or a constant share "
+                   f"0 < q < 1, got {show(value)}")
+    return float(value)
+
+
 class AmbulanceEquity(Section):
     """Equity between districts for the expected covering model (mexclp).
 
@@ -124,7 +134,7 @@ class AmbulancePlan(Section):
     model: Literal["mclp", "mexclp", "dsm"] = "mexclp"
     # "workload": busy fractions from calls × service time ÷ ambulances, refined by the
     # hypercube model; a number 0 < q < 1 is a constant busy fraction (Daskin's MEXCLP).
-    busy_fraction: Literal["workload"] | Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = "workload"
+    busy_fraction: Annotated[Literal["workload"] | float, BeforeValidator(_busy_fraction)] = "workload"
     hypercube_rounds: Annotated[int, Strict(), Field(ge=0, le=10)] = 3
     equity: AmbulanceEquity = Field(default_factory=AmbulanceEquity)
     backup: Backup = Field(default_factory=Backup)
