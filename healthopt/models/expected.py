@@ -47,7 +47,7 @@ def expected_coverage_gain(busy_fraction: float, levels: int) -> np.ndarray:
 
 
 def levels_needed(busy_fraction: float | np.ndarray, *, tail: float = 1e-6) -> np.ndarray:
-    r"""Return the fewest levels :math:`L` whose uncounted tail :math:`q^L` is below ``tail``.
+    r"""Return the fewest levels :math:`L` whose uncounted tail :math:`q^L` is at most ``tail``.
 
     Levels beyond :math:`L` together add at most :math:`\sum_{k \ge L}(1-q)q^k = q^L` of a
     group's weight, so cutting there loses less than ``tail`` of it (at least one level).

@@ -301,8 +301,9 @@ class AmbulancePlan(AmbulanceRules):
         live = need > 0
         self._equity = E[live]
         if self.min_share_reached is not None:
+            what = "calls" if self.from_workload else "residents"
             p.add_constraints("district_share", {"y": E[live]}, lb=float(self.min_share_reached),
-                              description=f"an expected {self.min_share_reached:.0%} of calls covered "
+                              description=f"an expected {self.min_share_reached:.0%} of {what} covered "
                                           "in every district")
         if self.maximise_worst_district:
             p.add_variables("worst", 1, ub=1.0)
