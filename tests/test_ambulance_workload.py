@@ -251,17 +251,17 @@ def test_levels_stop_where_the_tail_is_below_a_millionth():
 
 
 def test_a_budget_cut_is_shared_in_proportion_to_the_norms():
-    # Norms 5 + 2 + 1 = 8 ambulances, budget 4: short 4, in proportion 2.5, 1, 0.5, so A is
-    # short 2 or 3, B exactly 1, C 0 or 1. B's residents would gain most from keeping its
-    # two: capping shortfalls only at the rounded-up share let B keep both (A 3, C 1 short).
+    # Norms 5 + 4 + 3 = 12 ambulances, budget 6: short 6, in proportion 2.5, 2, 1.5, so A is
+    # short 2 or 3, B exactly 2, C 1 or 2. B's residents gain most from their ambulances:
+    # capping shortfalls only at the rounded-up share let coverage keep B short by 1 (A 3, C 2).
     minutes = np.diag([2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
     plan = _plan(minutes, ["A", "A", "B", "B", "C", "C"], ["A", "A", "B", "B", "C", "C"],
                  [50_000, 50_000, 200_000, 200_000, 10_000, 10_000],
-                 _norms(["A", "B", "C"], ["urban", "county", "county"], [150_000, 20_000, 10_000], [5, 2, 1]),
-                 cap=4, max_vehicles=4, county_codes=["B", "C"])
+                 _norms(["A", "B", "C"], ["urban", "county", "county"], [150_000, 40_000, 30_000], [5, 4, 3]),
+                 cap=4, max_vehicles=6, county_codes=["B", "C"])
     r = plan.solve(solver="highs", relax_norms=True)
     got = r.districts.set_index("code")["amb_planned"].to_dict()
-    assert got["B"] == 2 - 1
-    assert 5 - 3 <= got["A"] <= 5 - 2 and 1 - 1 <= got["C"] <= 1
-    assert sum(got.values()) == 4
+    assert got["B"] == 4 - 2
+    assert 5 - 3 <= got["A"] <= 5 - 2 and 3 - 2 <= got["C"] <= 3 - 1
+    assert sum(got.values()) == 6
     assert "in proportion to their fleet norms" in r.totals["relaxed_shortfall_rule"]
