@@ -265,3 +265,16 @@ def test_a_budget_cut_is_shared_in_proportion_to_the_norms():
     assert 5 - 3 <= got["A"] <= 5 - 2 and 3 - 2 <= got["C"] <= 3 - 1
     assert sum(got.values()) == 6
     assert "in proportion to their fleet norms" in r.totals["relaxed_shortfall_rule"]
+
+
+def test_seats_and_hospitals_cost_least_to_open_grid_cells_most():
+    minutes = np.full((4, 1), 2.0)
+    plan = _plan(minutes, ["B"] * 4, ["B"], [10_000], _norms(["B"], ["county"], [10_000], [1]),
+                 county_codes=["B"])
+    plan.sites["kind"] = ["district_seat", "hospital", "network_node", "user"]
+    plan.sites["location_quality"] = ["secondary", "given", "network_node", "grid_cell"]
+    pen = plan.open_penalty()
+    assert pen[0] == pen[1] == 0.5 and pen[0] < pen[2] < pen[3]
+    assert plan.required_open().tolist() == [True, False, False, False]  # the county seat keeps a station
+    r = plan.solve(solver="highs")
+    assert r.stations["site_id"].tolist() == ["s0"]
