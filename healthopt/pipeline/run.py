@@ -128,7 +128,7 @@ def _off_network_candidates(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _hospital_candidates(data: TaiyuanData) -> gpd.GeoDataFrame | None:
-    """The scenario's hospitals layer as candidate stations (120 stations often sit at hospitals)."""
+    """Return the scenario's hospitals layer as candidate stations (120 stations often sit at hospitals)."""
     layer = data.hospital_layer
     if layer is None or layer.points.empty:
         return None

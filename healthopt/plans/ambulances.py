@@ -44,6 +44,7 @@ from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage, levels_needed
 from healthopt.models.rules import add_capacity
 from healthopt.models.spec import CoverageSpec
+from healthopt.plans.ambulance_response import ResponseModel, place_spare_vehicles
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
     assignment_lp,
@@ -53,7 +54,6 @@ from healthopt.plans.ambulance_results import (
     station_table,
 )
 from healthopt.plans.ambulance_rules import AmbulanceRules
-from healthopt.plans.ambulance_response import ResponseModel, place_spare_vehicles
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
@@ -794,6 +794,7 @@ class Ambulances:
         tt = self.context.travel_times
         cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
                 "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers"]
+        cols += [c for c in ("calls_expected", "busy_fraction") if c in result.districts]  # workload model
         stations = self._station_layer(result)
         points = self.context.points
         minutes = tt.min_time_per_demand(np.isin(tt.site_ids, result.stations["site_id"]))
@@ -813,6 +814,7 @@ class Ambulances:
         s["name"] = s["site_id"]
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
+        keep += [c for c in ("kind", "busy_probability", "calls_expected") if c in s]  # site kind, workload model
         return gpd.GeoDataFrame(s[keep], geometry=s["site_id"].map(geo).to_numpy(), crs=4326)
 
     def _coverage_layer(self, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
