@@ -278,3 +278,5 @@ def test_seats_and_hospitals_cost_least_to_open_grid_cells_most():
     assert plan.required_open().tolist() == [True, False, False, False]  # the county seat keeps a station
     r = plan.solve(solver="highs")
     assert r.stations["site_id"].tolist() == ["s0"]
+    plan.sites.loc[3, "existing"] = True  # an existing county station stands for the centre
+    assert plan.required_open().tolist() == [False, False, False, True]

@@ -132,10 +132,17 @@ class AmbulanceRules:
         return float(self.workload.calls.sum()) / pop if pop > 0 else 1.0
 
     def required_open(self) -> np.ndarray:
-        """Sites that must hold a station: kept existing ones and, per county, its seat."""
+        """Return the sites that must hold a station: kept existing ones and the seat of a county without one.
+
+        001 §三(一)5 asks for a county-level emergency centre with decontamination in every
+        county; where no existing station stands for it, the plan puts it at the county seat.
+        """
         keep = self.sites["existing"].to_numpy(bool) & (not self.allow_closing)
         if self.county_seat_required and self.county_codes and "kind" in self.sites:
-            seat = (self.sites["kind"] == "district_seat") & self.sites["district_code"].isin(self.county_codes)
+            # a county whose existing station is kept has its centre already; the others get one at the seat
+            served = set(self.sites.loc[keep, "district_code"])
+            counties = [c for c in self.county_codes if c not in served]
+            seat = (self.sites["kind"] == "district_seat") & self.sites["district_code"].isin(counties)
             keep = keep | seat.to_numpy(bool)
         return keep
 
