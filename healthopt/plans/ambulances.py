@@ -444,7 +444,9 @@ class AmbulancePlan(AmbulanceRules):
             load = self.workload.station_load(v)
             self.station_busy = (load.busy, v.astype(float))
             p2, out2 = self._solve_round(solver, time_limit, gap, threads, log_path, previous=v)
-            if out2.x is None:  # keep the last plan (its busy probabilities stay those of the plan before)
+            if out2.x is None or (out2.gap is None and out.gap is not None):
+                # a round the time limit stopped before any bound proves nothing: keep the last plan
+                self.rounds.append({"round": k + 1, "vehicles_moved": 0, "kept_previous": 1})
                 break
             p, out = p2, out2
             v2 = np.round(p.value(out2.x, "v")).astype(np.int64)
@@ -621,6 +623,13 @@ class AmbulancePlan(AmbulanceRules):
         districts["busy_fraction"] = region.map(load.region_busy).astype(float).round(6)
         districts["dispatch_region"] = region
 
+    def _fixed_point_end(self) -> str:
+        if self.converged:
+            return "the plan repeated"
+        if self.rounds and self.rounds[-1].get("kept_previous"):
+            return "the last re-solve hit the time limit before any bound, so the plan before it is kept"
+        return "stopped at the round limit"
+
     def model_sentence(self) -> str:
         """Return the model in one plain sentence, for the report."""
         if self.model == "mexclp" and self.from_workload:
@@ -682,7 +691,7 @@ class AmbulancePlan(AmbulanceRules):
                 f"{self.service_minutes:g} min service ÷ ambulances per dispatch region (the urban districts "
                 "one region, each county its own), then hypercube busy probabilities of the plan's stations, "
                 f"{rounds} re-solve round(s) "
-                f"({'the plan repeated' if self.converged else 'stopped at the round limit'}); "
+                f"({self._fixed_point_end()}); "
                 f"coverage levels stop where the uncounted tail q^L is below {LEVEL_TAIL:g} of a group's calls. "
                 "Call rates and the service time are estimates (no Taiyuan 120 statistic is published)."
             )
