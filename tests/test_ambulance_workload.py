@@ -280,3 +280,16 @@ def test_seats_and_hospitals_cost_least_to_open_grid_cells_most():
     assert r.stations["site_id"].tolist() == ["s0"]
     plan.sites.loc[3, "existing"] = True  # an existing county station stands for the centre
     assert plan.required_open().tolist() == [False, False, False, True]
+
+
+def test_scenario_fields_reach_the_plan():
+    from healthopt.plans.ambulances import _workload_options
+    from healthopt.scenario import Scenario
+
+    fields = {"equity": {"min_share_reached": 0.9, "maximise_worst_district": True}, "hypercube_rounds": 2}
+    amb = Scenario.from_dict({"name": "x", "plans": {"ambulances": fields}}).plans.ambulances
+    opts = _workload_options(amb)
+    assert (opts["min_share_reached"], opts["maximise_worst_district"], opts["hypercube_rounds"]) == (0.9, True, 2)
+    assert amb.busy_fraction == "workload"
+    constant = Scenario.from_dict({"name": "x", "plans": {"ambulances": {"busy_fraction": 0.3}}}).plans.ambulances
+    assert constant.busy_fraction == 0.3
