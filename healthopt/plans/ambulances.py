@@ -692,7 +692,7 @@ class AmbulancePlan(AmbulanceRules):
                 "one region, each county its own), then hypercube busy probabilities of the plan's stations, "
                 f"{rounds} re-solve round(s) "
                 f"({self._fixed_point_end()}); "
-                f"coverage levels stop where the uncounted tail q^L is below {LEVEL_TAIL:g} of a group's calls. "
+                f"coverage levels stop where the uncounted tail q^L is at most {LEVEL_TAIL:g} of a group's calls. "
                 "Call rates and the service time are estimates (no Taiyuan 120 statistic is published)."
             )
         return notes
