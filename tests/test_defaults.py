@@ -40,7 +40,6 @@ SCENARIO_NORMS = {
     "plans.ambulances.baseline.vehicles": "ambulance.baseline_2022.vehicles",
     "plans.ambulances.baseline.negative_pressure": "ambulance.baseline_2022.negative_pressure",
     "plans.ambulances.baseline.stations": "ambulance.baseline_2022.stations",
-    "plans.ambulances.busy_fraction": "ambulance.mexclp.busy_fraction",
     "plans.ambulances.backup.r1_minutes": "ambulance.dsm.r1_minutes",
     "plans.ambulances.backup.alpha": "ambulance.dsm.alpha",
     "plans.ambulances.max_new_stations": "ambulance.max_new_stations",
@@ -103,6 +102,10 @@ CHOICES = {
     "plans.ambulances.simulation.seed",
     # Phasing is a choice of the planner (null: one plan year); its budgets are the scenario's own.
     "plans.ambulances.phasing",
+    # availability from workload (the calls' norms rows are read by healthopt.queueing.calls),
+    # fixed-point rounds and equity options of the ambulance model
+    "plans.ambulances.busy_fraction", "plans.ambulances.hypercube_rounds",
+    "plans.ambulances.equity.min_share_reached", "plans.ambulances.equity.maximise_worst_district",
     *(f"plans.{plan}.enabled" for plan in ("ambulances", "primary_care", "beds", "green_channel", "workforce")),
 }
 CHOICE_PREFIXES = ("data.", "solver.", "outputs.", "plans.ambulances.costs.")
@@ -186,6 +189,7 @@ def test_plan_defaults_come_from_the_table() -> None:
     expect = {
         "negative_pressure_share": values["ambulance.negative_pressure_share_min"],
         "busy_fraction": values["ambulance.mexclp.busy_fraction"],
+        "service_minutes": values["ambulance.service_minutes.mean"],
         "r1_minutes": values["ambulance.dsm.r1_minutes"],
         "alpha": values["ambulance.dsm.alpha"],
         "shifts": values["ambulance.staff.shifts_per_day"],

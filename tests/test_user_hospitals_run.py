@@ -122,3 +122,15 @@ def test_names_match_across_width_space_and_alias(tmp_path):
     found = with_hospitals(load_taiyuan(), layer, "wgs84").hospital_layer
     names = ["北京大学第一医院太原医院（太原市中心医院）", "晋中市 第一人民医院", "太原市第三人民医院"]
     assert match_hospitals(found, names) == [0, 1, None]
+
+
+def test_hospitals_are_candidate_stations(tmp_path):
+    """The hospitals layer's points are candidate ambulance sites of kind "hospital" (cheapest to open)."""
+    from healthopt.pipeline.run import prepare_inputs
+
+    sc = _scenario("hospital_sites", ["140105", "140106"], {"hospitals": {"path": HOSPITALS.name, "crs": "gcj02"}},
+                   {"beds": {"enabled": False}}, {"report": False, "map": False})
+    cand = prepare_inputs(sc).sites
+    hosp = cand[cand["kind"] == "hospital"]
+    assert len(hosp) >= 1 and set(hosp["district_code"]) <= {"140105", "140106"}
+    assert hosp["site_id"].str.startswith("user-hospital-").all()

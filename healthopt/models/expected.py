@@ -46,13 +46,29 @@ def expected_coverage_gain(busy_fraction: float, levels: int) -> np.ndarray:
     return np.array([(1 - q) * q**k for k in range(int(levels))])
 
 
+def levels_needed(busy_fraction: float | np.ndarray, *, tail: float = 1e-6) -> np.ndarray:
+    r"""Return the fewest levels :math:`L` whose uncounted tail :math:`q^L` is at most ``tail``.
+
+    Levels beyond :math:`L` together add at most :math:`\sum_{k \ge L}(1-q)q^k = q^L` of a
+    group's weight, so cutting there loses less than ``tail`` of it (at least one level).
+
+    Examples
+    --------
+    >>> levels_needed(0.3).tolist(), levels_needed(0.05).tolist()
+    (12, 5)
+    """
+    q = np.clip(np.asarray(busy_fraction, dtype=float), 1e-12, 1.0 - 1e-12)
+    return np.maximum(np.ceil(np.log(tail) / np.log(q) - 1e-12), 1).astype(np.int64)
+
+
 def add_expected_coverage(
     problem: MilpProblem,
     cover: sp.csr_matrix,
     weight: np.ndarray,
     levels: np.ndarray,
-    busy_fraction: float,
+    busy_fraction: float | np.ndarray,
     *,
+    correction: np.ndarray | None = None,
     vehicles: str = "y",
     block: str = "u",
     group: str = "expected_link",
@@ -70,8 +86,13 @@ def add_expected_coverage(
         Weight of each group.
     levels : numpy.ndarray of int
         Number of levels ``k`` of each group (0 leaves the group out).
-    busy_fraction : float
-        Probability ``q`` that a vehicle is busy.
+    busy_fraction : float or numpy.ndarray
+        Probability ``q`` that a vehicle is busy: one for all groups, or one per group
+        (``q_g``, e.g. the busy probabilities of the stations that reach the group, as in the
+        adjusted MEXCLP of Batta, Dolan & Krishnamurthy 1989).
+    correction : numpy.ndarray, optional
+        ``(G, max(levels))`` factors multiplying each level's gain (Larson's correction
+        :math:`Q(N, \rho, k)` of the adjusted MEXCLP); default 1.
     vehicles, block, group, description : str
         Names of the vehicle block, the new level block and the new row group.
 
@@ -86,8 +107,15 @@ def add_expected_coverage(
     g_of = np.repeat(np.arange(G), levels)
     starts = np.concatenate([[0], np.cumsum(levels)[:-1]]) if G else np.zeros(0, np.int64)
     k_of = np.arange(total) - np.repeat(starts, levels)  # 0-based level
-    gain = expected_coverage_gain(busy_fraction, int(levels.max()) if G else 0)
-    coef = weight[g_of] * gain[k_of]
+    kmax = int(levels.max()) if G else 0
+    q = np.asarray(busy_fraction, dtype=float)
+    if q.ndim == 0:
+        gain = np.broadcast_to(expected_coverage_gain(float(q), kmax), (G, kmax))
+    else:  # per group: (1 - q_g) q_g^k
+        gain = (1.0 - q)[:, None] * q[:, None] ** np.arange(kmax)[None, :]
+    if correction is not None:
+        gain = gain * np.asarray(correction, dtype=float)[:, :kmax]
+    coef = weight[g_of] * gain[g_of, k_of]
     u = problem.add_variables(block, total, lb=0.0, ub=1.0, obj=coef)
     rows = np.flatnonzero(levels > 0)
     row_of = np.full(G, -1)
@@ -306,4 +334,4 @@ class MEXCLP(LocationModel):
         return float((self.weights * (1.0 - self.busy_fraction**n)).sum())
 
 
-__all__ = ["MEXCLP", "add_expected_coverage", "expected_coverage_gain"]
+__all__ = ["MEXCLP", "add_expected_coverage", "expected_coverage_gain", "levels_needed"]

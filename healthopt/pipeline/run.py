@@ -130,6 +130,16 @@ def _off_network_candidates(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                             geometry=best.geometry.to_numpy(), crs=settings.CRS_METRIC).to_crs(4326)
 
 
+def _hospital_candidates(data: TaiyuanData) -> gpd.GeoDataFrame | None:
+    """Return the scenario's hospitals layer as candidate stations (120 stations often sit at hospitals)."""
+    layer = data.hospital_layer
+    if layer is None or layer.points.empty:
+        return None
+    pts = layer.points
+    return gpd.GeoDataFrame({"site_id": "hospital-" + pts["id"].astype(str), "name": pts["name"].to_numpy(),
+                             "location_quality": "given"}, geometry=pts.geometry.to_numpy(), crs=pts.crs)
+
+
 def _existing(sc: Scenario, kind: str, log: provenance.InputLog) -> gpd.GeoDataFrame | None:
     """Existing facilities of ``kind`` ("stations" / "health_centres") from the scenario's user layer."""
     spec = getattr(sc.data, kind)
@@ -151,7 +161,8 @@ def _sites(sc: Scenario, data: TaiyuanData, area: gpd.GeoDataFrame, G: Any, poin
            log: provenance.InputLog) -> gpd.GeoDataFrame:
     seats = data.seats[data.seats["code"].isin(area["code"])] if sc.sites.include_seats else None
     stations, centres = _existing(sc, "stations", log), _existing(sc, "health_centres", log)
-    frames = [f for f in (_off_network_candidates(points), stations, centres) if f is not None and len(f)]
+    frames = [f for f in (_off_network_candidates(points), stations, centres, _hospital_candidates(data))
+              if f is not None and len(f)]
     # No frame at all when every resident is on the network and no facility layer is given.
     extra = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                              crs=settings.CRS_GEOGRAPHIC) if frames else None
@@ -165,6 +176,7 @@ def _sites(sc: Scenario, data: TaiyuanData, area: gpd.GeoDataFrame, G: Any, poin
                                  f"{len(outside)} existing facilities lie outside the study area "
                                  f"(first: {outside[0].removeprefix('user-' + kind + '-')})")
     cand = cand[cand["district_code"].notna()].reset_index(drop=True)
+    cand.loc[cand["site_id"].str.startswith("user-hospital-"), "kind"] = "hospital"  # preferred sites (open_penalty)
     cand["existing"] = cand["site_id"].str.startswith("user-stations-")
     cand["existing_centre"] = cand["site_id"].str.startswith("user-health_centres-")
     per_station = sc.plans.ambulances.max_vehicles_per_station

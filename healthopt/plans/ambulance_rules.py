@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.problem import MilpProblem
 from healthopt.plans.ambulance_existing import existing_fleet, existing_reasons
+from healthopt.plans.ambulance_workload import Workload
 from healthopt.scenario.defaults import norm_float_default, norm_int, norm_int_default
 
 
@@ -65,8 +66,20 @@ class AmbulanceRules:
     budget: float | None = None
     county_codes: list[str] = field(default_factory=list)
     model: str = "mexclp"
-    busy_fraction: float = field(default_factory=norm_float_default("ambulance.mexclp.busy_fraction"))
-    max_levels: int = 4
+    busy_fraction: float | None = field(default_factory=norm_float_default("ambulance.mexclp.busy_fraction"))
+    max_levels: int | None = 4
+    # Availability from workload (busy_fraction None): calls per 1,000 residents per year by
+    # class, mean service minutes, and rounds of the location <-> hypercube fixed point.
+    call_rates: dict[str, float] | None = None
+    service_minutes: float = field(default_factory=norm_float_default("ambulance.service_minutes.mean"))
+    hypercube_rounds: int = 3
+    # Equity: least expected share of calls covered in every district; max-min first.
+    min_share_reached: float | None = None
+    maximise_worst_district: bool = False
+    # Move vehicles expected coverage does not need to where they cut expected response time most.
+    spare_to_calls: bool = True
+    # A county's station at its county seat (001 §三(一)5), when the seat is a candidate site.
+    county_seat_required: bool = True
     r1_minutes: float = field(default_factory=norm_float_default("ambulance.dsm.r1_minutes"))
     alpha: float = field(default_factory=norm_float_default("ambulance.dsm.alpha"))
     nearest_k: int = 12
@@ -83,6 +96,75 @@ class AmbulanceRules:
         self.norms = self.norms.reset_index(drop=True)
         self.pairs = coverage_pairs(self.minutes, self.demand["standard_minutes"].to_numpy(float))
         self.residents_per_vehicle = self.norms.set_index("code")["residents_per_vehicle"]
+        #: Coverage share per MEXCLP group and level (groups × levels+1), set by the model's build.
+        self.mexclp_phi: np.ndarray | None = None
+        self._workload: Workload | None = None
+        #: (busy probability per site, vehicles per site) of the plan the availability is taken from.
+        self.station_busy: tuple[np.ndarray, np.ndarray] | None = None
+        #: Rounds of the location <-> queueing fixed point of the last solve, and whether the plan repeated.
+        self.rounds: list[dict[str, int]] = []
+        self.converged = False
+        #: Moves of spare vehicles toward calls after the solve (from, to, calls × minutes saved).
+        self.spare_moves: list[dict[str, float]] = []
+
+    @property
+    def from_workload(self) -> bool:
+        """Whether availability comes from calls and service times (no constant busy fraction)."""
+        return self.busy_fraction is None
+
+    @property
+    def workload(self) -> Workload:
+        """Calls per demand point and the busy fractions they imply (:mod:`ambulance_workload`)."""
+        if self._workload is None:
+            self._workload = Workload(demand=self.demand, norms=self.norms, minutes=self.minutes,
+                                      site_district=self.sites["district_code"].to_numpy(object),
+                                      rates_per_1000=self.call_rates, service_minutes=self.service_minutes)
+        return self._workload
+
+    def demand_weight(self) -> np.ndarray:
+        """Return what expected coverage counts per demand point: expected calls (workload) or residents."""
+        if self.from_workload:
+            return self.workload.calls
+        return self.demand["population"].to_numpy(float)
+
+    @property
+    def tie_unit(self) -> float:
+        """Objective units per resident: tie-breaks stay as small against calls as against residents."""
+        if not self.from_workload:
+            return 1.0
+        pop = float(self.demand["population"].sum())
+        return float(self.workload.calls.sum()) / pop if pop > 0 else 1.0
+
+    def required_open(self) -> np.ndarray:
+        """Return the sites that must hold a station: kept existing ones and the seat of a county without one.
+
+        001 §三(一)5 asks for a county-level emergency centre with decontamination in every
+        county; where no existing station stands for it, the plan puts it at the county seat.
+        """
+        keep = self.sites["existing"].to_numpy(bool) & (not self.allow_closing)
+        if self.county_seat_required and self.county_codes and "kind" in self.sites:
+            # a county whose existing station is kept has its centre already; the others get one at the seat
+            served = set(self.sites.loc[keep, "district_code"])
+            counties = [c for c in self.county_codes if c not in served]
+            seat = (self.sites["kind"] == "district_seat") & self.sites["district_code"].isin(counties)
+            keep = keep | seat.to_numpy(bool)
+        return keep
+
+    def open_penalty(self) -> np.ndarray:
+        """Objective cost of opening each site: 0.5 per new station, more at a grid cell (tie-breaks).
+
+        At equal coverage the plan prefers fewer new stations and, among sites, county and
+        district seats and hospitals, then road nodes, then grid cells (a cell centre is not an
+        address), in residents' units scaled by :attr:`tie_unit`.
+        """
+        new = ~self.sites["existing"].to_numpy(bool)
+        pref = np.zeros(len(self.sites))
+        if "kind" in self.sites:
+            kind = self.sites["kind"].astype(str).to_numpy()
+            quality = self.sites.get("location_quality", pd.Series("", index=self.sites.index)).astype(str).to_numpy()
+            pref = np.where(np.isin(kind, ["district_seat", "hospital"]), 0.0,
+                            np.where(quality == "grid_cell", 0.3, 0.1))
+        return self.tie_unit * (0.5 * new + pref * new)
 
     @property
     def fleet_norm(self) -> int:

@@ -19,6 +19,19 @@ from healthopt.plans.ambulance_existing import start_floors
 from healthopt.plans.ambulance_rules import AmbulanceRules
 
 
+def coverage_table(plan: AmbulanceRules, groups: int) -> np.ndarray:
+    """Coverage share of each MEXCLP group at 0, 1, ... vehicles within reach (the MIP's objective per unit weight).
+
+    The model's build sets :attr:`AmbulanceRules.mexclp_phi`; without it, Daskin's table
+    ``1 - q^k`` with the constant busy fraction and ``max_levels`` levels.
+    """
+    if plan.mexclp_phi is not None and plan.mexclp_phi.shape[0] == groups:
+        return plan.mexclp_phi
+    K = max(int(plan.max_levels or 4), 1)
+    q = float(plan.busy_fraction if plan.busy_fraction is not None else 0.0)
+    return np.broadcast_to(1.0 - q ** np.arange(K + 1), (groups, K + 1))
+
+
 def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarray) -> np.ndarray | None:
     """Place ambulances one at a time where expected coverage grows most.
 
@@ -29,8 +42,9 @@ def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarr
     cap = sites["max_vehicles"].to_numpy(int)
     district = sites["district_code"].to_numpy()
     need = dict(zip(plan.norms["code"], plan.norms["min_vehicles"].astype(int), strict=True))
-    existing = sites["existing"].to_numpy(bool) & (not plan.allow_closing)
-    q, K = float(plan.busy_fraction), max(int(plan.max_levels), 1)
+    existing = plan.required_open()
+    phi = coverage_table(plan, cover.shape[0])
+    top = phi.shape[1] - 1
     coverT = sp.csr_matrix(cover.T)
     by_site = sp.csc_matrix(cover)
     v = np.zeros(len(sites), dtype=int)
@@ -51,7 +65,8 @@ def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarr
         spare = {d: int(cap[(district == d) & (v > 0)].sum() - v[district == d].sum()) for d in need}
         reserve = {d: max(0, -(-max(need[d] - spare[d], 0) // int(cap.max()))) for d in need}
         short = {d for d, r in need.items() if r > 0}
-        marginal = weight * (1 - q) * q ** np.minimum(level, K) * (level < K)
+        lv = np.minimum(level, top).astype(np.int64)
+        marginal = weight * (phi[np.arange(lv.size), np.minimum(lv + 1, top)] - phi[np.arange(lv.size), lv])
         gain = coverT @ marginal
         eligible = v < cap
         if short:
@@ -100,8 +115,8 @@ class VehicleSearch:
         self.weight = np.asarray(weight, dtype=float)
         self.by_site = sp.csc_matrix(self.cover)
         self.coverT = coverT = sp.csr_matrix(self.cover.T, dtype=float)
-        K = max(int(plan.max_levels), 1)
-        self.phi_table = 1.0 - float(plan.busy_fraction) ** np.arange(K + 1)  # coverage at level 0..K
+        self.phi_table = coverage_table(plan, self.cover.shape[0])  # coverage share per group at level 0..K
+        self.pen = plan.open_penalty()  # the MIP's cost of opening each site
         sites = plan.sites
         self.district = sites["district_code"].to_numpy()
         # Gains are needed only at the sites of one district: its rows of cover^T, kept apart.
@@ -110,20 +125,21 @@ class VehicleSearch:
         self.cap = sites["max_vehicles"].to_numpy(int)
         existing = sites["existing"].to_numpy(bool)
         self.new = ~existing
-        self.floor = (existing & (not plan.allow_closing)).astype(int)  # kept stations keep a vehicle
+        self.floor = plan.required_open().astype(int)  # kept stations and county seats keep a vehicle
         if plan.relocate == "none" and not plan.allow_closing:  # mode expand: and their existing fleet
             self.floor = np.maximum(self.floor, start_floors(plan)[0])
         self.budget = np.inf if plan.max_new_stations is None else float(plan.max_new_stations)
 
     # ------------------------------------------------------------------ objective
-    def _phi(self, level: np.ndarray) -> np.ndarray:
-        """Coverage share at each (non-negative) level."""
-        return self.phi_table[np.minimum(level, self.phi_table.size - 1)]
+    def _phi(self, level: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Coverage share of each group (all, or ``rows``) at its (non-negative) level."""
+        rows = np.arange(level.size) if rows is None else rows
+        return self.phi_table[rows, np.minimum(level, self.phi_table.shape[1] - 1).astype(np.int64)]
 
     def score(self, v: np.ndarray) -> float:
-        """Return the expected coverage of ``v`` less the MIP's 0.5 per new station."""
+        """Return the expected coverage of ``v`` less the MIP's cost of the stations opened."""
         v = np.rint(v).astype(np.int64)
-        return float(self.weight @ self._phi(self.cover @ v)) - 0.5 * float(((v > 0) & self.new).sum())
+        return float(self.weight @ self._phi(self.cover @ v)) - float(self.pen @ (v > 0))
 
     def _groups(self, j: int) -> np.ndarray:
         return self.by_site.indices[self.by_site.indptr[j] : self.by_site.indptr[j + 1]]
@@ -138,7 +154,7 @@ class VehicleSearch:
         g = self._groups(j)
         after = level.copy()
         after[g] -= k
-        return after, float(self.weight[g] @ (self._phi(level[g]) - self._phi(after[g])))
+        return after, float(self.weight[g] @ (self._phi(level[g], g) - self._phi(after[g], g)))
 
     def _new_open(self, v: np.ndarray) -> int:
         return int(((v > 0) & self.new).sum())
@@ -166,7 +182,7 @@ class VehicleSearch:
             closes = bool(v[j] == 1 and self.new[j])
             idx, gain = self._gain(after, 1, self.district[j])
             opens = (v[idx] == 0) & self.new[idx]
-            delta = gain - loss - 0.5 * opens + 0.5 * closes
+            delta = gain - loss - self.pen[idx] * opens + self.pen[j] * closes
             ok = (v[idx] < self.cap[idx]) & (idx != j) & (~opens | (opened - closes < self.budget))
             t = _best(delta, ok)
             if t is not None and delta[t] > best:
@@ -179,7 +195,7 @@ class VehicleSearch:
         for j in np.flatnonzero((v > 0) & (self.floor == 0)).tolist():
             after, loss = self._without(level, j, v[j])
             idx, gain = self._gain(after, v[j], self.district[j])
-            delta = gain - loss - 0.5 * self.new[idx] + 0.5 * self.new[j]
+            delta = gain - loss - self.pen[idx] + self.pen[j]
             ok = (v[idx] == 0) & (self.cap[idx] >= v[j]) & (opened - self.new[j] + self.new[idx] <= self.budget)
             t = _best(delta, ok)
             if t is not None and delta[t] > best:
@@ -243,7 +259,7 @@ class VehicleSearch:
         ok = (v2 == 0) & (v == 0) & np.isin(self.district, list(cheapest))
         ok &= self._new_open(v2) + self.new <= self.budget
         donor = np.array([cheapest.get(d, 0) for d in self.district])
-        estimate = np.where(ok, add - lose[donor] - 0.5 * self.new, -np.inf)
+        estimate = np.where(ok, add - lose[donor] - self.pen, -np.inf)
         tries = [t for t in np.argsort(-estimate, kind="stable")[: self.TRANSFER_TRIES] if ok[t]]
         return [_moved(v2, donor[t], t, 1) for t in tries]
 

@@ -26,7 +26,7 @@ catchment but beyond capacity; outside every catchment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,7 +41,7 @@ from healthopt.milp.diagnose import relaxation_culprits
 from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import SolverOutput, solve_problem
 from healthopt.models.double_standard import add_double_standard
-from healthopt.models.expected import add_expected_coverage
+from healthopt.models.expected import add_expected_coverage, levels_needed
 from healthopt.models.rules import add_capacity
 from healthopt.models.spec import CoverageSpec
 from healthopt.plans.ambulance_existing import (
@@ -55,6 +55,7 @@ from healthopt.plans.ambulance_existing import (
     relocate_rule,
     start_floors,
 )
+from healthopt.plans.ambulance_response import ResponseModel, place_spare_vehicles
 from healthopt.plans.ambulance_results import (
     AmbulancePlanResult,
     assignment_lp,
@@ -72,7 +73,10 @@ if TYPE_CHECKING:
     from healthopt.milp.settings import SolverSettings
     from healthopt.scenario import Scenario
 
-__all__ = ["AmbulancePlan", "AmbulancePlanResult", "Ambulances"]
+__all__ = ["LEVEL_TAIL", "AmbulancePlan", "AmbulancePlanResult", "Ambulances"]
+
+#: Calibrated MEXCLP levels stop where the uncounted tail q^L is below this share of a group's weight.
+LEVEL_TAIL = 1e-6
 
 
 @dataclass
@@ -101,13 +105,13 @@ class AmbulancePlan(AmbulanceRules):
         existing = self.sites["existing"].to_numpy(bool)
         cap = self.sites["max_vehicles"].to_numpy(float)
         p = MilpProblem("ambulances", "max")
-        keep_open = existing & (not self.allow_closing)
+        keep_open = self.required_open()  # kept existing stations and the county seats
         p.add_variables(
-            "open", ns, lb=keep_open.astype(float), ub=1.0, integer=True, obj=np.where(existing, 0.0, -0.5)
-        )  # fewer new stations at equal coverage
+            "open", ns, lb=keep_open.astype(float), ub=1.0, integer=True, obj=-self.open_penalty()
+        )  # fewer new stations at equal coverage, seats and road nodes before grid cells
         p.add_variables("v", ns, ub=cap, integer=True)
         catch = self.catchment_population()
-        np_reward = 0.01 * catch / max(catch.max(), 1.0) - 0.1  # NP vehicles where most people are
+        np_reward = self.tie_unit * (0.01 * catch / max(catch.max(), 1.0) - 0.1)  # NP vehicles where most people are
         p.add_variables("n", ns, ub=cap, integer=True, obj=np_reward)
         eye = sp.identity(ns, format="csr")
         p.add_constraints(
@@ -232,21 +236,93 @@ class AmbulancePlan(AmbulanceRules):
 
     def _add_mexclp(self, p: MilpProblem) -> None:
         site, dem = self.pairs
-        nd, K = len(self.demand), max(int(self.max_levels), 1)
-        q = float(self.busy_fraction)
-        pop = self.demand["population"].to_numpy(float)
-        # Demand points reached by exactly the same stations are interchangeable: merge them.
+        nd = len(self.demand)
+        # Demand points reached by exactly the same stations, in the same district, are
+        # interchangeable: merge them (one district per group, for the district rules).
         cover = sp.csr_matrix((np.ones(site.size), (dem, site)), shape=(nd, len(self.sites)))
-        group, reps = group_identical_rows(cover)
-        weight = np.bincount(group, weights=pop, minlength=reps.size)
+        district = pd.factorize(self.demand["district_code"])[0]
+        group, reps = group_identical_rows(cover, extra_key=district)
+        weight = np.bincount(group, weights=self.demand_weight(), minlength=reps.size)
         reached = np.diff(cover.indptr)[reps] > 0
         reps, weight = reps[reached], weight[reached]
-        self.mexclp_groups = (cover[reps], weight)
+        C = cover[reps]
+        q, correction, levels = self._availability(C, reps)
+        self.mexclp_groups = (C, weight)
+        self.mexclp_group_district = self.demand["district_code"].to_numpy(object)[reps]
         # the one MEXCLP formulation (healthopt.models.expected), on the plan's vehicle block
-        add_expected_coverage(
-            p, cover[reps], weight, np.full(reps.size, K), q, vehicles="v", block="y", group="expected_coverage",
+        y = add_expected_coverage(
+            p, C, weight, levels, q, correction=correction, vehicles="v", block="y", group="expected_coverage",
             description="coverage levels backed by vehicles within the standard",
         )  # fmt: skip
+        self._mexclp_levels = levels
+        coef = p.obj[y.slice] / np.where(np.repeat(weight, levels) > 0, np.repeat(weight, levels), 1.0)
+        phi = np.zeros((reps.size, int(levels.max(initial=0)) + 1))
+        g_of = np.repeat(np.arange(reps.size), levels)
+        k_of = np.arange(g_of.size) - np.repeat(np.r_[0, np.cumsum(levels)[:-1]], levels)
+        phi[g_of, k_of + 1] = coef
+        phi = np.cumsum(phi, axis=1)  # coverage share of a group at 0, 1, ... vehicles within reach
+        self.mexclp_phi = phi
+        self._add_equity(p, y.slice, g_of)
+
+    def _availability(self, C: sp.csr_matrix, reps: np.ndarray) -> tuple[Any, np.ndarray | None, np.ndarray]:
+        """Busy fraction per group, Larson's correction per group and level, and the levels.
+
+        Constant ``busy_fraction``: one ``q`` and ``max_levels`` levels (Daskin 1983). From
+        workload: the region's calls × service ÷ (vehicles × year) or, after a solve, the
+        vehicle-weighted hypercube busy probability of the plan's stations that reach the
+        group (:meth:`solve`); levels stop where the uncounted tail ``q^L`` is below
+        :data:`LEVEL_TAIL` of the group's weight, or at the vehicles that can reach it.
+        """
+        G = C.shape[0]
+        hold = np.asarray(C @ np.minimum(self.sites["max_vehicles"].to_numpy(float), self.fleet_cap)).ravel()
+        if not self.from_workload:
+            K = max(int(self.max_levels or 4), 1)
+            return float(self.busy_fraction or 0.0), None, np.full(G, K, dtype=np.int64)
+        wl = self.workload
+        regions = wl.demand_region[reps]
+        fleet = wl.region_fleet(self.district_fleet())
+        rho = wl.region_busy(fleet)
+        q = np.array([rho.get(r, 0.0) for r in regions], dtype=float)
+        if self.station_busy is not None:
+            busy, v = self.station_busy
+            n = np.asarray(C @ v, dtype=float).ravel()
+            b = np.asarray(C @ (busy * v), dtype=float).ravel()
+            q = np.where(n > 0, b / np.maximum(n, 1e-12), q)
+        q = np.clip(q, 0.0, 0.999)
+        levels = np.minimum(levels_needed(q, tail=LEVEL_TAIL), np.maximum(hold, 1)).astype(np.int64)
+        if self.max_levels is not None and self.busy_fraction is not None:
+            levels = np.minimum(levels, int(self.max_levels))
+        correction = wl.correction(rho, fleet, regions, int(levels.max(initial=1)))
+        return q, correction, levels
+
+    def district_fleet(self) -> dict[str, int]:
+        """Vehicles per district the fleet norm asks for (the plan's fleet when the budget is the norm)."""
+        return dict(zip(self.norms["code"], self.norms["min_vehicles"].astype(int), strict=True))
+
+    def _add_equity(self, p: MilpProblem, y: slice, g_of: np.ndarray) -> None:
+        """Per district, expected calls covered ÷ calls: at least ``min_share_reached``; max-min block ``worst``."""
+        if self.min_share_reached is None and not self.maximise_worst_district:
+            return
+        codes = list(self.norms["code"])
+        pos = {c: k for k, c in enumerate(codes)}
+        total = pd.Series(self.demand_weight()).groupby(self.demand["district_code"].to_numpy()).sum()
+        need = np.array([float(total.get(c, 0.0)) for c in codes])
+        rows = np.array([pos.get(d, -1) for d in self.mexclp_group_district[g_of]])
+        ok = (rows >= 0) & (need[np.maximum(rows, 0)] > 0)
+        coef = p.obj[y][ok] / need[rows[ok]]
+        cols = np.flatnonzero(ok)
+        E = sp.csr_matrix((coef, (rows[ok], cols)), shape=(len(codes), y.stop - y.start))
+        live = need > 0
+        self._equity = E[live]
+        if self.min_share_reached is not None:
+            what = "calls" if self.from_workload else "residents"
+            p.add_constraints("district_share", {"y": E[live]}, lb=float(self.min_share_reached),
+                              description=f"an expected {self.min_share_reached:.0%} of {what} covered "
+                                          "in every district")
+        if self.maximise_worst_district:
+            p.add_variables("worst", 1, ub=1.0)
+            p.add_constraints("worst_district", {"y": E[live], "worst": -np.ones((int(live.sum()), 1))}, lb=0.0,
+                              relaxable=False, description="the worst district's expected share of calls covered")
 
     def _add_dsm(self, p: MilpProblem) -> None:
         """Double standard model (Gendreau, Laporte & Semet 1997) with vehicles per station.
@@ -289,7 +365,10 @@ class AmbulancePlan(AmbulanceRules):
         relaxed norms is returned (:meth:`solve_relaxed`), with the reasons and the
         shortfalls in ``infeasible_reasons`` and ``relaxed``.
         """
+        self.station_busy, self.rounds, self.converged, self.spare_moves = None, [], False, []
         if self.mode == "evaluate":  # the layer's layout as it is: nothing to check or optimise
+            if self.model == "mexclp":
+                self.build()  # the expected-coverage groups the result reports (no solve)
             p, out = fixed_layout(self)
             return self._result(p, out, solver)
         args = (solver, time_limit, gap, threads, log_path)
@@ -299,18 +378,107 @@ class AmbulancePlan(AmbulanceRules):
             if not relax_norms:
                 raise
             return self.solve_relaxed(exc.reasons, *args)
-        p = self.build()
-        start = self.greedy_start(p)
-        if start is not None and self.mode == "expand" and not p.is_feasible(start):
-            start = None  # the greedy start does not know the existing fleet's floors
-        out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
-        _require_solution(out, time_limit)
+        self.station_busy, self.rounds, self.converged = None, [], False
+        p, out = self._solve_round(solver, time_limit, gap, threads, log_path, previous=None)
         if out.x is None:
             reasons = self._diagnose(p, solver, out)
             if relax_norms and out.status_code == "infeasible":
                 return self.solve_relaxed(reasons, *args)
             raise InfeasiblePlanError(reasons)
+        p, out = self._fixed_point(p, out, solver, time_limit, gap, threads, log_path)
+        out = self._spare_to_calls(p, out)
         return self._result(p, out, solver)
+
+    def _spare_to_calls(self, p: MilpProblem, out: SolverOutput) -> SolverOutput:
+        """Move vehicles the expected coverage does not need to where they cut expected response time most.
+
+        Station set and district fleets stay as solved; the expected coverage may fall by at
+        most :data:`LEVEL_TAIL` of all calls in total (the levels' own cut-off), and the plan
+        must still satisfy every row (equity included); otherwise the solved plan is kept.
+        """
+        self.spare_moves = []
+        if not (self.model == "mexclp" and self.from_workload and self.spare_to_calls) or out.x is None:
+            return out
+        v = np.round(p.value(out.x, "v")).astype(np.int64)
+        load = self.workload.station_load(v)
+        cover, weight = self.mexclp_groups
+        phi = self.mexclp_phi
+        response = ResponseModel(minutes=self.minutes, calls=self.workload.calls,
+                                 standard=self.demand["standard_minutes"].to_numpy(float), stations=v > 0,
+                                 busy=load.busy)
+        v2, moves = place_spare_vehicles(
+            v=v, district=self.sites["district_code"].to_numpy(object), cap=self.sites["max_vehicles"].to_numpy(int),
+            floor=self.required_open().astype(int), response=response,
+            coverage=lambda w: float(weight @ _coverage_at(phi, cover, w)), tol=LEVEL_TAIL * float(weight.sum()),
+            max_moves=self.fleet_cap)  # fmt: skip
+        if not moves:
+            return out
+        x = self._start_vector(p, v2)
+        if x is None:
+            return out
+        x[p.blocks["n"].slice] = np.minimum(p.value(out.x, "n"), v2)  # NP vehicles stay where the solve put them...
+        if not self._feasible(p, x):  # ...unless a move took one: then the greedy NP placement
+            x = self._start_vector(p, v2)
+            assert x is not None
+        self.spare_moves = moves
+        return replace(out, x=x, objective=float(p.obj @ x + p.offset))
+
+    def _solve_round(self, solver: str | None, time_limit: float | None, gap: float | None, threads: int | None,
+                     log_path: str | Path | None, previous: np.ndarray | None) -> tuple[MilpProblem, SolverOutput]:
+        """Build and solve once (max-min first when asked), from the better of the greedy and ``previous`` plans."""
+        p = self.build()
+        start = self.greedy_start(p)
+        if previous is not None:
+            again = self._start_vector(p, previous)
+            if again is not None and (start is None or p.obj @ again > p.obj @ start):
+                start = again
+        if "worst" in p.blocks:  # lexicographic: the worst district's share first, then the objective
+            first = p.copy()
+            first.set_objective({"worst": 1.0}, sense="max")
+            out1 = solve_problem(first, solver, time_limit, gap, threads, None, start=start)
+            _require_solution(out1, time_limit)
+            if out1.x is None:
+                return p, out1
+            worst = float(p.value(out1.x, "worst")[0])
+            p.set_bounds("worst", lb=max(worst - 1e-7, 0.0))
+            start = start if start is not None and p.value(start, "worst")[0] >= worst - 1e-7 else out1.x
+        out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
+        _require_solution(out, time_limit)
+        return p, out
+
+    def _fixed_point(self, p: MilpProblem, out: SolverOutput, solver: str | None, time_limit: float | None,
+                     gap: float | None, threads: int | None,
+                     log_path: str | Path | None) -> tuple[MilpProblem, SolverOutput]:
+        """Iterate location <-> queueing (adjusted MEXCLP, Batta, Dolan & Krishnamurthy 1989).
+
+        Each round takes the hypercube busy probabilities of the last plan's stations, re-solves
+        with them, and stops when the plan repeats or after :attr:`hypercube_rounds` rounds;
+        :attr:`rounds` records each round's plan change and mean busy probability.
+        """
+        if not (self.model == "mexclp" and self.from_workload):
+            return p, out
+        assert out.x is not None
+        v = np.round(p.value(out.x, "v")).astype(np.int64)
+        seen = [v]
+        for k in range(int(self.hypercube_rounds)):
+            load = self.workload.station_load(v)
+            self.station_busy = (load.busy, v.astype(float))
+            p2, out2 = self._solve_round(solver, time_limit, gap, threads, log_path, previous=v)
+            if out2.x is None or (out2.gap is None and out.gap is not None):
+                # a round the time limit stopped before any bound proves nothing: keep the last plan
+                self.rounds.append({"round": k + 1, "vehicles_moved": 0, "kept_previous": 1})
+                break
+            p, out = p2, out2
+            v2 = np.round(p.value(out2.x, "v")).astype(np.int64)
+            moved = int(np.abs(v2 - v).sum()) // 2
+            self.rounds.append({"round": k + 1, "vehicles_moved": moved})
+            repeated = any(np.array_equal(v2, old) for old in seen)
+            v = v2
+            seen.append(v)
+            if repeated:
+                self.converged = True
+                break
+        return p, out
 
     def solve_relaxed(
         self,
@@ -327,7 +495,7 @@ class AmbulancePlan(AmbulanceRules):
         negative-pressure vehicles and county centres below their norms) under the hard
         budgets; then, with the total shortfall held at that minimum, the usual coverage
         objective. The missing ambulances are shared among districts in proportion to
-        their norms (each district short by at most its rounded-up share), so that no
+        their norms (each district short by its share rounded down or up), so that no
         district is stripped to raise coverage elsewhere; only if station limits make that
         impossible does coverage alone decide.
         """
@@ -357,13 +525,21 @@ class AmbulancePlan(AmbulanceRules):
         return result
 
     def _proportional(self, p: MilpProblem, x: np.ndarray) -> tuple[MilpProblem, np.ndarray | None]:
-        """Cap each district's fleet shortfall at its share of the total (rounded up)."""
+        """Hold each district's fleet shortfall at its share of the total, rounded down or up.
+
+        See :data:`RELAXED_SHORTFALL_RULE`, which the summary carries as ``relaxed_shortfall_rule``.
+        """
         short = float(p.value(x, "short_fleet").sum())
         norm = self.norms["min_vehicles"].to_numpy(float)
-        caps = np.ceil(short * norm / max(norm.sum(), 1.0) - 1e-9)
+        share = short * norm / max(norm.sum(), 1.0)
+        caps, floors = np.ceil(share - 1e-9), np.floor(share + 1e-9)
         fair = p.copy()
-        fair.set_bounds("short_fleet", ub=caps)
-        fits = bool(np.all(p.value(x, "short_fleet") <= caps + 1e-6))
+        fair.set_bounds("short_fleet", ub=caps)  # short by at most the share rounded up...
+        D, _ = self._district_matrix()
+        fair.add_constraints("fair_share", {"v": D}, ub=norm - floors, relaxable=False,
+                             description="each district short by its share of the shortfall")  # rounded down
+        got = D @ p.value(x, "v")
+        fits = bool(np.all(p.value(x, "short_fleet") <= caps + 1e-6) and np.all(got <= norm - floors + 1e-6))
         return fair, (x if fits else None)
 
     def greedy_start(self, p: MilpProblem) -> np.ndarray | None:
@@ -382,17 +558,32 @@ class AmbulancePlan(AmbulanceRules):
         if v is None:
             return None
         v = VehicleSearch(self, cover, weight).run(v, max_moves=self.fleet_cap + len(self.sites))
+        return self._start_vector(p, v)
+
+    def _start_vector(self, p: MilpProblem, v: np.ndarray) -> np.ndarray | None:
+        """Return the full solution vector of the MEXCLP plan ``v`` (vehicles per site), or ``None`` if infeasible."""
+        cover, _ = self.mexclp_groups
         x = np.zeros(p.n_vars)
-        x[p.blocks["open"].slice] = (v > 0) | (self.sites["existing"].to_numpy(bool) & (not self.allow_closing))
+        x[p.blocks["open"].slice] = (v > 0) | self.required_open()
         x[p.blocks["v"].slice] = v
         x[p.blocks["n"].slice] = np.minimum(np.maximum(greedy_negative_pressure(self, v), start_floors(self)[1]), v)
-        K = p.blocks["y"].size // max(cover.shape[0], 1)
-        level = cover @ v
-        x[p.blocks["y"].slice] = (np.arange(K)[None, :] < np.minimum(level, K)[:, None]).ravel()
+        levels = self._mexclp_levels
+        level = np.asarray(cover @ v).ravel()
+        k_of = np.arange(int(levels.sum())) - np.repeat(np.r_[0, np.cumsum(levels)[:-1]], levels)
+        x[p.blocks["y"].slice] = k_of < np.repeat(level, levels)
+        if "worst" in p.blocks:
+            x[p.blocks["worst"].slice] = self.district_shares(x[p.blocks["y"].slice]).min(initial=1.0)
+        return x if self._feasible(p, x) else None
+
+    @staticmethod
+    def _feasible(p: MilpProblem, x: np.ndarray) -> bool:
         A, lo, hi = p.assemble()
         row = A @ x
-        feasible = np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6)
-        return x if feasible else None
+        return bool(np.all(row >= lo - 1e-6) and np.all(row <= hi + 1e-6))
+
+    def district_shares(self, y: np.ndarray) -> np.ndarray:
+        """Return the expected share of calls covered in each district with calls, for MEXCLP levels ``y``."""
+        return np.asarray(self._equity @ y).ravel()
 
     def _diagnose(self, p: MilpProblem, solver: str | None, out: SolverOutput) -> list[str]:
         if out.status_code != "infeasible":
@@ -411,11 +602,73 @@ class AmbulancePlan(AmbulanceRules):
         stations = existing_columns(self, station_table(self, v, n, served_by_site))
         demand = demand_table(self, v, served)
         districts = existing_by_district(self, district_table(self, stations, demand))
+        self._add_workload_columns(v, stations, districts)
         totals = {**fleet_totals(self, stations, demand), **existing_totals(self, stations)}
+        totals["model_sentence"] = self.model_sentence()
+        totals["relaxed_shortfall_rule"] = RELAXED_SHORTFALL_RULE
+        if self.model == "mexclp":
+            cover, weight = self.mexclp_groups
+            expected = float(weight @ _coverage_at(self.mexclp_phi, cover, v))
+            totals["calls_expected" if self.from_workload else "pop_expected_total"] = float(weight.sum())
+            totals["calls_covered_expected" if self.from_workload else "pop_covered_expected"] = round(expected, 3)
+        if self.rounds:
+            totals["fixed_point_rounds"] = list(self.rounds)
+        if self.model == "mexclp" and self.from_workload:
+            load = self.workload.station_load(v)
+            response = ResponseModel(minutes=self.minutes, calls=self.workload.calls,
+                                     standard=self.demand["standard_minutes"].to_numpy(float), stations=v > 0,
+                                     busy=load.busy)
+            calls = float(self.workload.calls.sum())
+            totals["response_minutes_expected"] = round(response.total(v) / calls, 3) if calls > 0 else None
+            totals["spare_vehicles_moved"] = len(self.spare_moves)
         notes = ([] if self.mode == "evaluate" else self._notes()) + existing_notes(self, stations)
         return AmbulancePlanResult(
             stations, districts, demand, totals, out.status, out.status_code, out.gap, out.objective, out.seconds, notes
         )
+
+    def _add_workload_columns(self, v: np.ndarray, stations: pd.DataFrame, districts: pd.DataFrame) -> None:
+        """Add busy probability and expected calls per station, calls and busy fraction per district."""
+        if not self.from_workload:
+            stations["busy_probability"] = float(self.busy_fraction or 0.0)
+            return
+        wl = self.workload
+        load = wl.station_load(v)
+        pos = self.sites.reset_index(drop=True).reset_index().set_index("site_id")["index"]
+        at = stations["site_id"].map(pos).to_numpy(int)
+        stations["busy_probability"] = np.round(load.busy[at], 6)
+        stations["calls_expected"] = np.round(load.calls[at], 1)
+        calls = pd.Series(wl.calls).groupby(self.demand["district_code"].to_numpy()).sum()
+        districts["calls_expected"] = districts["code"].map(calls).fillna(0.0).round(1)
+        region = districts["code"].map(wl.region_of)
+        districts["busy_fraction"] = region.map(load.region_busy).astype(float).round(6)
+        districts["dispatch_region"] = region
+
+    def _fixed_point_end(self) -> str:
+        if self.converged:
+            return "the plan repeated"
+        if self.rounds and self.rounds[-1].get("kept_previous"):
+            return "the last re-solve hit the time limit before any bound, so the plan before it is kept"
+        return "stopped at the round limit"
+
+    def model_sentence(self) -> str:
+        """Return the model in one plain sentence, for the report."""
+        if self.model == "mexclp" and self.from_workload:
+            return ("Stations and ambulances maximise the expected number of emergency calls reached within the "
+                    "response standard, each ambulance being busy as often as its share of the calls "
+                    "(calls × service time ÷ ambulances, refined station by station with Larson's hypercube "
+                    "approximation and re-solved until the plan repeats), with at least the fleet norm in "
+                    "every district and a station at every county seat.")
+        if self.model == "mexclp":
+            return (f"Stations and ambulances maximise the residents expected to be reached within the response "
+                    f"standard, every ambulance being busy a fixed {self.busy_fraction:.0%} of the time "
+                    f"(Daskin's MEXCLP), with at least the fleet norm in every district.")
+        if self.model == "dsm":
+            return ("Every resident is within the response standard and as many as possible are reached by two "
+                    "ambulances within the tighter radius (double standard model), with the fleet norm in every "
+                    "district.")
+        return ("Stations and ambulances maximise the residents within the response standard of a station with "
+                "capacity for them (each ambulance serving at most the norm's residents), with the fleet norm in "
+                "every district.")
 
     def _capacity_breakdown(self, v: np.ndarray, p: MilpProblem, x: np.ndarray,
                             solver: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -446,10 +699,21 @@ class AmbulancePlan(AmbulanceRules):
                 f"Each demand point may be served by its {self.nearest_k} nearest candidate "
                 "stations within the response standard (model-size reduction)."
             )
-        if self.model == "mexclp":
+        if self.model == "mexclp" and not self.from_workload:
             notes.append(
                 f"Stations chosen by expected coverage (MEXCLP, busy fraction "
                 f"{self.busy_fraction}); capacity breakdown computed for that fleet."
+            )
+        if self.model == "mexclp" and self.from_workload:
+            rounds = len(self.rounds)
+            notes.append(
+                "Stations chosen by expected calls reached (adjusted MEXCLP): busy fractions from calls × "
+                f"{self.service_minutes:g} min service ÷ ambulances per dispatch region (the urban districts "
+                "one region, each county its own), then hypercube busy probabilities of the plan's stations, "
+                f"{rounds} re-solve round(s) "
+                f"({self._fixed_point_end()}); "
+                f"coverage levels stop where the uncounted tail q^L is at most {LEVEL_TAIL:g} of a group's calls. "
+                "Call rates and the service time are estimates (no Taiyuan 120 statistic is published)."
             )
         return notes
 
@@ -461,6 +725,37 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain JSON values (``None`` for missing)."""
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in frame.to_dict(orient="records")]  # fmt: skip
+
+
+#: What a budget-cut (relaxed-norm) plan does with the missing ambulances, as the report should say it.
+RELAXED_SHORTFALL_RULE = (
+    "The missing ambulances are shared among the districts in proportion to their fleet norms: each district is "
+    "short by its share of the total shortfall rounded down or up; only if station limits make that impossible "
+    "does coverage alone decide."
+)
+
+
+def _coverage_at(phi: np.ndarray | None, cover: sp.csr_matrix, v: np.ndarray) -> np.ndarray:
+    """Coverage share of each MEXCLP group for vehicles ``v`` (the model's objective per unit weight)."""
+    assert phi is not None
+    level = np.minimum(np.asarray(cover @ v).ravel(), phi.shape[1] - 1).astype(np.int64)
+    return phi[np.arange(level.size), level]
+
+
+def _workload_options(amb: Any) -> dict[str, Any]:
+    """Return the calls, service time, fixed-point rounds and equity of ``plans.ambulances``.
+
+    Call rates and the service time are read from ``plans.ambulances.calls`` when the
+    scenario schema has it (the call simulation's section), else the norms table.
+    """
+    calls = getattr(amb, "calls", None)
+    out: dict[str, Any] = {"hypercube_rounds": int(amb.hypercube_rounds),
+                           "min_share_reached": amb.equity.min_share_reached,
+                           "maximise_worst_district": bool(amb.equity.maximise_worst_district)}
+    if calls is not None:
+        out["call_rates"] = {"urban": float(calls.per_1000_urban), "county": float(calls.per_1000_county)}
+        out["service_minutes"] = float(calls.service_minutes)
+    return out
 
 
 def _require_solution(out: SolverOutput, time_limit: float | None) -> None:
@@ -523,7 +818,9 @@ class Ambulances:
             max_new_stations=amb.max_new_stations, allow_closing=amb.allow_closing,
             station_cost=amb.costs.station, vehicle_cost=amb.costs.vehicle, budget=amb.costs.budget,
             county_codes=counties, model={"mclp": "capacitated"}.get(amb.model, amb.model),
-            busy_fraction=amb.busy_fraction, r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
+            busy_fraction=None if amb.busy_fraction == "workload" else float(amb.busy_fraction),
+            max_levels=None if amb.busy_fraction == "workload" else 4, **_workload_options(amb),
+            r1_minutes=amb.backup.r1_minutes, alpha=amb.backup.alpha,
             staff_per_vehicle=amb.staff_per_vehicle.model_dump(), shifts=amb.shifts,
             mode=amb.mode, relocate=relocate_rule(amb.relocate),
         )
@@ -569,6 +866,7 @@ class Ambulances:
         cols = ["code", "amb_norm", "amb_planned", "amb_np_planned", "amb_gap", "stations", "pop_covered",
                 "pop_beyond_capacity", "pop_outside", "coverage_share", "physicians", "nurses", "drivers",
                 "amb_existing", "amb_added"]
+        cols += [c for c in ("calls_expected", "busy_fraction") if c in result.districts]  # workload model
         stations = self._station_layer(result)
         points = self.context.points
         minutes = tt.min_time_per_demand(np.isin(tt.site_ids, result.stations["site_id"]))
@@ -593,6 +891,7 @@ class Ambulances:
         keep = ["site_id", "name", "district_code", "status", "vehicles", "negative_pressure", "np_share",
                 "physicians", "nurses", "drivers", "pop_covered", "location_quality", "estimated"]
         keep += [c for c in EXISTING_COLUMNS if c in s]  # before/after per station (mode expand)
+        keep += [c for c in ("kind", "busy_probability", "calls_expected") if c in s]  # site kind, workload model
         if result.phasing is not None:  # the year each station first has vehicles
             first = result.phasing.schedule.groupby("site_id")["opened"].min()
             s["opened"] = s["site_id"].map(first).astype("Int64")

@@ -73,6 +73,28 @@ class Backup(Section):
     alpha: Share = Field(default_factory=norm_float("ambulance.dsm.alpha"))
 
 
+def _busy_fraction(value: Any) -> Any:
+    """Accept ``workload`` or a number strictly between 0 and 1 (one message either way)."""
+    if value == "workload":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) < 1.0:
+        raise fail(f"must be workload (busy fractions from calls and service times) or a constant share "
+                   f"0 < q < 1, got {show(value)}")
+    return float(value)
+
+
+class AmbulanceEquity(Section):
+    """Equity between districts for the expected covering model (mexclp).
+
+    ``min_share_reached``: every district has at least this expected share of its calls
+    reached within the standard (null = no floor); ``maximise_worst_district``: first raise
+    the worst district's expected share as far as it goes, then the usual objective.
+    """
+
+    min_share_reached: Share | None = None
+    maximise_worst_district: Bool = False
+
+
 class Costs(Section):
     """Optional costs and budget in 万元 (10,000 CNY); ``null`` = not costed / no budget."""
 
@@ -179,9 +201,11 @@ class AmbulancePlan(Section):
     negative_pressure_per_district: Bool = False
     baseline: AmbulanceBaseline = Field(default_factory=AmbulanceBaseline)
     model: Literal["mclp", "mexclp", "dsm"] = "mexclp"
-    busy_fraction: Annotated[float, Strict(), Field(gt=0.0, lt=1.0)] = Field(
-        default_factory=norm_float("ambulance.mexclp.busy_fraction")
-    )
+    # "workload": busy fractions from calls × service time ÷ ambulances, refined by the
+    # hypercube model; a number 0 < q < 1 is a constant busy fraction (Daskin's MEXCLP).
+    busy_fraction: Annotated[Literal["workload"] | float, BeforeValidator(_busy_fraction)] = "workload"
+    hypercube_rounds: Annotated[int, Strict(), Field(ge=0, le=10)] = 3
+    equity: AmbulanceEquity = Field(default_factory=AmbulanceEquity)
     backup: Backup = Field(default_factory=Backup)
     max_vehicles: Count | None = None
     max_new_stations: Count | None = Field(default_factory=norm_int("ambulance.max_new_stations"))
