@@ -54,6 +54,7 @@ from healthopt.plans.ambulance_results import (
 )
 from healthopt.plans.ambulance_rules import AmbulanceRules
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
+from healthopt.plans.ambulance_strength import add_effective_vehicles
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
 if TYPE_CHECKING:
@@ -242,53 +243,15 @@ class AmbulancePlan(AmbulanceRules):
             description="coverage levels backed by vehicles within the standard",
         )  # fmt: skip
 
-    def _add_effective_vehicles(self, p: MilpProblem, link: str = "expected_coverage") -> bool:
-        r"""Tighten the MEXCLP link: levels count at most :math:`K_j` vehicles of one station.
-
-        A group has at most :math:`K_g` coverage levels, so vehicles of station ``j`` beyond
-        :math:`K_j = \max_{g \ni j} K_g` add nothing to any group it reaches. With
-        :math:`e_j \le v_j`, :math:`e_j \le K_j \cdot open_j` the link
-        :math:`\sum_k u_{gk} \le \sum_{j \in N_g} v_j` becomes
-        :math:`\sum_k u_{gk} \le \sum_{j \in N_g} e_j`: the same integer plans (take
-        :math:`e_j = \min(v_j, K_j)`), but the LP relaxation can no longer buy coverage with
-        a fraction :math:`v_j / cap_j` of a station, only :math:`v_j / K_j`. On the Taiyuan
-        baseline (K = 4, 8 vehicles per station) the bound proven in 120 s falls from 0.045 %
-        to 0.037 % above the plan (``benchmarks/bench_ambulances.py``).
-
-        The rows of ``link`` are rewritten in place (the ``v`` columns become ``e``); nothing
-        changes unless every row has the kernel's form (+1 on levels, -1 on vehicles).
-        Returns whether the link was tightened.
-        """
-        group = p.groups.get(link)
-        if group is None or "e" in p.blocks:
-            return False
-        vb, yb = p.blocks["v"], p.blocks["y"]
-        rows, cols, vals = (np.concatenate([getattr(b, f) for b in group.blocks]) for f in ("rows", "cols", "vals"))
-        offsets = np.cumsum([0] + [b.n_rows for b in group.blocks])
-        rows = rows + np.repeat(offsets[:-1], [b.rows.size for b in group.blocks])
-        on_v = (cols >= vb.start) & (cols < vb.start + vb.size)
-        on_y = (cols >= yb.start) & (cols < yb.start + yb.size)
-        if not (np.all(on_v | on_y) and np.all(vals[on_v] == -1.0) and np.all(vals[on_y] == 1.0)):
-            return False
-        levels = np.bincount(rows[on_y], minlength=int(offsets[-1]))
-        k_site = np.zeros(vb.size)
-        np.maximum.at(k_site, cols[on_v] - vb.start, levels[rows[on_v]])
-        cap = np.minimum(self.sites["max_vehicles"].to_numpy(float), k_site)
-        e = p.add_variables("e", vb.size, ub=cap)
-        for b in group.blocks:
-            b.cols = np.where((b.cols >= vb.start) & (b.cols < vb.start + vb.size), b.cols - vb.start + e.start, b.cols)
-        eye = sp.identity(vb.size, format="csr")
-        p.add_constraints("effective_le_v", {"e": eye, "v": -eye}, ub=0.0, relaxable=False,
-                          description="coverage counts only vehicles that are there")
-        p.add_constraints("effective_le_levels", {"e": eye, "open": -sp.diags(cap)}, ub=0.0, relaxable=False,
-                          description="coverage counts at most as many vehicles of a station as a group has levels")
-        self._effective_levels = cap
-        return True
+    def _add_effective_vehicles(self, p: MilpProblem) -> None:
+        """Tighten the MEXCLP link with effective vehicles per station (:mod:`healthopt.plans.ambulance_strength`)."""
+        self._effective_levels = add_effective_vehicles(p, self.sites["max_vehicles"].to_numpy(float))
 
     def _fill_effective(self, p: MilpProblem, x: np.ndarray) -> None:
-        """Set the effective vehicles of :meth:`_add_effective_vehicles` in a start ``x``: ``min(v_j, K_j)``."""
-        if "e" in p.blocks:
-            x[p.blocks["e"].slice] = np.minimum(x[p.blocks["v"].slice], self._effective_levels)
+        """Set the effective vehicles of a start ``x``: ``min(v_j, K_j)``."""
+        bound = getattr(self, "_effective_levels", None)
+        if "e" in p.blocks and bound is not None:
+            x[p.blocks["e"].slice] = np.minimum(x[p.blocks["v"].slice], bound)
 
     def _add_dsm(self, p: MilpProblem) -> None:
         """Double standard model (Gendreau, Laporte & Semet 1997) with vehicles per station.
