@@ -2,7 +2,8 @@
 
 Round trips and refusals run on a small synthetic entry; one cold and one warm run of a
 one-district scenario (no map, report or health centres) check that a hit writes the same
-``summary.json`` and ``summary.csv``, byte for byte, as the build it replaced.
+``summary.json``, ``summary.csv`` and ``results.gpkg``, byte for byte, as the build it replaced
+(no field of them holds a run time or the cache state).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ plans:
   primary_care: {enabled: false}
   beds: {enabled: false}
 solver: {time_limit_s: 30, gap: 0.01}
-outputs: {map: false, report: false, gpkg: false}
+outputs: {map: false, report: false, gpkg: true}
 """
 
 
@@ -137,7 +138,8 @@ def test_warm_run_writes_the_same_outputs(tmp_path: Path, monkeypatch: pytest.Mo
         assert inputs.cache == ("miss" if run == "cold" else "hit")
         assert ("demand" in inputs.timings) == (run == "cold")  # the warm run skipped the builds
         result = run_prepared(sc, inputs, tmp_path / run / sc.name)
-        outputs.append({name: (result.folder / name).read_bytes() for name in ("summary.json", "summary.csv")})
+        outputs.append({name: (result.folder / name).read_bytes() for name in ("summary.json", "summary.csv",
+                                                                              "results.gpkg")})
     assert outputs[0] == outputs[1]
     # a damaged entry is rebuilt, with the same outputs
     payload = next((tmp_path / "cache" / cache.SUBFOLDER).glob("inputs-*.npz"))
