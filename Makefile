@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_phasing.py
+	$(BIN)/python benchmarks/bench_ambulances.py
 
 clean:
 	rm -rf $(VENV) build .cache runs

@@ -24,7 +24,6 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import shapely
 
 from healthopt import settings
@@ -209,6 +208,8 @@ def _graph_from_ways(
     networkx.MultiDiGraph
         Graph with ``x``/``y`` nodes and ``length``/``oneway``/``reversed`` edges.
     """
+    from osmnx.distance import great_circle  # imported here: a cached graph needs no OSMnx
+
     G = nx.MultiDiGraph(crs=settings.CRS_GEOGRAPHIC)
     used = np.unique(np.concatenate([n for _, n in ways])) if ways else np.empty(0, int)
     G.add_nodes_from((int(i), {"x": float(coords[i, 0]), "y": float(coords[i, 1])}) for i in used)
@@ -219,7 +220,7 @@ def _graph_from_ways(
         u, v = nodes[:-1], nodes[1:]
         keep = u != v  # repeated vertices would give zero-length self-loops
         u, v = u[keep], v[keep]
-        lengths = ox.distance.great_circle(coords[u, 1], coords[u, 0], coords[v, 1], coords[v, 0])
+        lengths = great_circle(coords[u, 1], coords[u, 0], coords[v, 1], coords[v, 0])
         attrs["oneway"] = direction != 0
         for a, b, length in zip(
             u.tolist(), v.tolist(), np.atleast_1d(lengths).tolist(), strict=True
@@ -327,6 +328,8 @@ def _read_pbf(path: Path, drivable: frozenset[str]) -> tuple[nx.MultiDiGraph, in
 
 def _read_xml(path: Path, drivable: frozenset[str]) -> tuple[nx.MultiDiGraph, int, int]:
     """Read OSM XML with OSMnx, then drop non-drivable edges; return (graph, ways, kept)."""
+    import osmnx as ox  # only when an XML extract is read (the cached graph needs none of it)
+
     extra_tags = ["service", "motor_vehicle", "motorcar", "vehicle", "emergency", "area"]
     saved = list(ox.settings.useful_tags_way)
     ox.settings.useful_tags_way = list(dict.fromkeys(saved + extra_tags))

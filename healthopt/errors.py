@@ -84,3 +84,31 @@ class SolverLimitError(HealthoptError):
         self.time_limit = time_limit
         super().__init__(f"solver.time_limit_s: the solver found no feasible {plan} within the {time_limit:g} s "
                          "time limit; raise solver.time_limit_s")
+
+
+class UnprovenPlanError(HealthoptError):
+    """A plan's solve stopped with a proven gap above ``solver.max_gap_to_report``.
+
+    Exit code 3, like an infeasible plan: no briefing is written, because its figures could
+    be far from what the norms and budgets allow. The message names the fixes: a longer
+    time limit, a smaller area, another model, or ``solver.accept_gap: true``.
+
+    Parameters
+    ----------
+    plan : str
+        The plan in words, e.g. ``"ambulance plan"``.
+    gap : float
+        Its proven relative gap.
+    threshold : float
+        ``solver.max_gap_to_report``.
+    """
+
+    exit_code = 3
+
+    def __init__(self, plan: str, gap: float, threshold: float) -> None:
+        self.plan, self.gap, self.threshold = plan, gap, threshold
+        super().__init__(
+            f"solver.max_gap_to_report: the {plan} stopped at its time limit only proven within {100 * gap:.3g} % "
+            f"of the best possible plan (more than the {100 * threshold:.3g} % a briefing allows), so nothing was "
+            "written; raise solver.time_limit_s, plan a smaller area, choose another model, or set "
+            "solver.accept_gap: true to write it with its gap stated")

@@ -25,7 +25,6 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -188,6 +187,8 @@ def _simplify(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
 
     Rings are left for the strongly-connected-component step so the report counts them.
     """
+    import osmnx as ox  # ~3 s of imports (scikit-learn, matplotlib): only when a graph is built
+
     Gs = ox.simplify_graph(G, remove_rings=False)
     time_factor = G.graph["congestion"] / G.graph["ambulance_speed_factor"]
     for _, _, d in Gs.edges(data=True):
@@ -449,9 +450,13 @@ def graph_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
 
 def nodes_gdf(G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     """Return the nodes as a GeoDataFrame (EPSG:4326) indexed by node id."""
+    import osmnx as ox
+
     return ox.graph_to_gdfs(G, edges=False)
 
 
 def edges_gdf(G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     """Return the edges as a GeoDataFrame (EPSG:4326) indexed by ``(u, v, key)``."""
+    import osmnx as ox
+
     return ox.graph_to_gdfs(G, nodes=False, fill_edge_geometry=True)

@@ -16,7 +16,7 @@ BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_
 
 @pytest.fixture
 def run(baseline_run):
-    """The shared baseline run (conftest: 15 s solver limit, the shipped ``solver.gap: 0.0``)."""
+    """The shared baseline run (conftest: 15 s solver limit, the shipped ``solver.gap: 0.0005``)."""
     return baseline_run
 
 
@@ -34,12 +34,16 @@ def test_summary_meets_norms(run):
     assert k["np_planned"] >= 94  # ceil(0.4 * 233)
     assert k["pop_total"] == 5_304_061
     assert k["pop_covered"] + k["pop_beyond_capacity"] + k["pop_outside"] == k["pop_total"]
-    # gap 0.0 reaches the solver unchanged (no 1e-4 floor): 15 s cannot prove the baseline optimal
+    # the shipped gap (0.05 %) reaches the solver unchanged; the baseline's root node proves it (0.048 %)
+    # in about 10 s on an idle machine, so within 15 s on a loaded one the solve may also stop at its limit
     solver = summary["solver"]
-    assert solver["gap_requested"] == 0.0 and solver["time_limit_s"] == 15.0
-    assert summary["optimal"] is False and "not proven optimal" in summary["status"]
+    assert solver["gap_requested"] == 0.0005 and solver["time_limit_s"] == 15.0
     assert summary["status"] == solver["plans"]["ambulances"]["status"] and summary["gap"] > 0
-    assert solver["reproducible"] is False and summary["data_quality"][0].startswith("Not reproducible")
+    if summary["optimal"]:
+        assert summary["gap"] <= 0.0005 and "within the requested gap" in summary["status"]
+    else:
+        assert "not proven optimal" in summary["status"]
+        assert solver["reproducible"] is False and summary["data_quality"][0].startswith("Not reproducible")
     assert set(solver["plans"]) == {"ambulances", "health_centres", "beds"}
 
 

@@ -255,7 +255,7 @@ def run_command(
         s = result.summary
         _out_line(json.dumps({"event": "done", "folder": str(result.folder), "status": s["status"],
                               "optimal": s["optimal"], "kpis": s["kpis"], "timings_s": result.timings,
-                              "graph_cache": result.graph_cache},
+                              "graph_cache": result.graph_cache, "inputs_cache": result.inputs_cache},
                              ensure_ascii=False, default=str))
         return
     if quiet:

@@ -11,6 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: Relative MIP gap of a run when the scenario does not set ``solver.gap``: 0.05 %.
+#: Measured on the Taiyuan baseline (233 ambulances, 60 new stations): the greedy +
+#: local-search start is within 0.048 % of the root LP bound, so the ambulance solve stops
+#: at its root node in seconds and reruns give the same plan; 0.01 % is not proven within
+#: 600 s (``benchmarks/bench_ambulances.py``). The gap is passed to the solver unchanged.
+DEFAULT_GAP: float = 0.0005
+
+#: Largest proven gap (relative) a plan may have and still be written as a briefing
+#: (``solver.max_gap_to_report``); above it the run ends with exit code 3 unless
+#: ``solver.accept_gap`` is set.
+DEFAULT_MAX_GAP_TO_REPORT: float = 0.05
+
 
 @dataclass(frozen=True, kw_only=True)
 class SolverSettings:
@@ -23,7 +35,8 @@ class SolverSettings:
     time_limit_s : float or None
         Wall-clock limit per solve (seconds); ``None`` means no limit.
     gap : float
-        Relative MIP gap accepted; ``0`` means proven optimal.
+        Relative MIP gap at which a solve stops, passed to the solver exactly as given (no
+        floor); ``0`` means prove optimality. Default :data:`DEFAULT_GAP`.
     threads : int or None
         Solver threads; ``None`` is the solver's default.
     relax_norms_if_infeasible : bool
@@ -31,6 +44,11 @@ class SolverSettings:
         stopping.
     log_dir : Path or None
         Folder receiving one solver log per plan (``solver_<plan>.log``).
+    max_gap_to_report : float
+        A plan stopped by its time limit with a proven gap above this is not written
+        (:class:`healthopt.errors.UnprovenPlanError`, exit code 3).
+    accept_gap : bool
+        Write such a plan anyway (its gap is stated in every output).
 
     Examples
     --------
@@ -40,10 +58,12 @@ class SolverSettings:
 
     name: str = "auto"
     time_limit_s: float | None = None
-    gap: float = 0.0
+    gap: float = DEFAULT_GAP
     threads: int | None = None
     relax_norms_if_infeasible: bool = False
     log_dir: Path | None = None
+    max_gap_to_report: float = DEFAULT_MAX_GAP_TO_REPORT
+    accept_gap: bool = False
 
     @property
     def backend(self) -> str:
@@ -54,7 +74,23 @@ class SolverSettings:
     def from_scenario(cls, solver: Any, *, log_dir: Path | None = None) -> SolverSettings:
         """Build the settings from a scenario's ``solver`` section."""
         return cls(name=solver.name, time_limit_s=solver.time_limit_s, gap=solver.gap, threads=solver.threads,
-                   relax_norms_if_infeasible=solver.relax_norms_if_infeasible, log_dir=log_dir)
+                   relax_norms_if_infeasible=solver.relax_norms_if_infeasible, log_dir=log_dir,
+                   max_gap_to_report=solver.max_gap_to_report, accept_gap=solver.accept_gap)
+
+    def reportable(self, gap: float | None, *, optimal: bool) -> bool:
+        """Tell whether a plan that ended with ``gap`` may be written as a briefing.
+
+        A finished solve (optimal or within :attr:`gap`) always may; an unfinished one only
+        if its proven gap is at most :attr:`max_gap_to_report` or :attr:`accept_gap` is set.
+        A plan that reports no gap (no bound known) is not judged here.
+
+        Examples
+        --------
+        >>> s = SolverSettings(max_gap_to_report=0.05)
+        >>> s.reportable(0.2, optimal=False), s.reportable(0.05, optimal=False), s.reportable(None, optimal=False)
+        (False, True, True)
+        """
+        return optimal or self.accept_gap or gap is None or gap <= self.max_gap_to_report
 
     def log_path(self, plan: str) -> Path | None:
         """Return the solver log file of ``plan`` (``None`` when no log folder is set)."""

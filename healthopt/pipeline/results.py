@@ -53,6 +53,8 @@ class RunOutput:
     timings: dict[str, float] = field(default_factory=dict)
     #: What the road-graph cache did: ``hit``, ``miss``, ``rebuilt (reason)`` or ``disabled (reason)``.
     graph_cache: str = ""
+    #: What the inputs cache (:mod:`healthopt.pipeline.cache`) did, in the same words.
+    inputs_cache: str = ""
 
 
 #: Status of a run in which no plan reports one (e.g. only the bed plan).

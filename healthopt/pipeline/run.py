@@ -30,9 +30,10 @@ from healthopt._terrain import point_circuity
 from healthopt.data import TaiyuanData, load_taiyuan, overlay
 from healthopt.data.layers import read_facilities
 from healthopt.data.stations import attach_existing, read_stations, write_layout_csv
-from healthopt.errors import InputError
+from healthopt.errors import InputError, UnprovenPlanError
 from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
+from healthopt.pipeline import cache as input_cache
 from healthopt.pipeline import provenance, quality
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
 from healthopt.plans.ambulance_simulation import citywide_columns
@@ -232,16 +233,59 @@ def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress |
     if sc.plans.beds.enabled:
         overlay.require_in_area(data, area["code"])  # before the slow steps; the bed plan checks again
     G, osm_source = step("road graph", _graph, sc, data, log)
-    points = step("demand", _demand, sc, data, area, G, log)
-    cand = step("candidate sites", _sites, sc, data, area, G, points, log)
-    tt = step("travel times", lambda: traveltime.travel_time_matrix(
-        G, cand, points, cutoff or travel_cutoff(sc), snap_tolerance_m=sc.network.snap_tolerance_m,
-        circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph,
-        site_circuity=point_circuity(cand, districts=data.districts, network=sc.network),
-        demand_circuity=point_circuity(points, districts=data.districts, network=sc.network)))
-    patient = step("patient travel times", patient_minutes_by_district, sc, area, G, cand, points) \
-        if sc.plans.primary_care.enabled else None
-    return Inputs(inputs_key(sc), data, area, G, osm_source, points, cand, tt, patient, timings, dict(log.files))
+    cutoff = cutoff or travel_cutoff(sc)
+    key = _inputs_cache_key(sc, log, cutoff)
+    cached, state = step("cached inputs", _read_cached, key)
+    if cached is not None:
+        points, cand, tt, patient = cached.points, cached.sites, cached.travel_times, cached.patient_minutes
+    else:
+        points = step("demand", _demand, sc, data, area, G, log)
+        cand = step("candidate sites", _sites, sc, data, area, G, points, log)
+        tt = step("travel times", lambda: traveltime.travel_time_matrix(
+            G, cand, points, cutoff, snap_tolerance_m=sc.network.snap_tolerance_m,
+            circuity=sc.network.circuity, fallback_speed_kph=sc.network.fallback_speed_kph,
+            site_circuity=point_circuity(cand, districts=data.districts, network=sc.network),
+            demand_circuity=point_circuity(points, districts=data.districts, network=sc.network)))
+        patient = step("patient travel times", patient_minutes_by_district, sc, area, G, cand, points) \
+            if sc.plans.primary_care.enabled else None
+        state = _write_cached(key, input_cache.CachedInputs(points, cand, tt, patient), state)
+    return Inputs(inputs_key(sc), data, area, G, osm_source, points, cand, tt, patient, timings, dict(log.files),
+                  cache=state)
+
+
+def _inputs_cache_key(sc: Scenario, log: provenance.InputLog, cutoff: float) -> str:
+    """Return the inputs-cache key of ``sc``; hashes the user layers first (as their readers would)."""
+    for kind in ("demand", "stations", "health_centres", "hospitals"):  # hospitals: candidate sites too
+        spec = getattr(sc.data, kind)
+        if spec is not None:
+            log.record("layers/" + kind, spec.path)
+    resolved = sc.resolved_dict()
+    sections = {name: resolved[name] for name in INPUT_SECTIONS}
+    sections["max_vehicles_per_station"] = sc.plans.ambulances.max_vehicles_per_station
+    sections["primary_care"] = resolved["plans"]["primary_care"]  # the patient travel times read it
+    files = {role: record.sha256 for role, record in log.files.items()}
+    return input_cache.cache_key({"sections": sections, "cutoff": float(cutoff), "files": files})
+
+
+def _read_cached(key: str) -> tuple[input_cache.CachedInputs | None, str]:
+    """Return the cached inputs of ``key`` (or ``None``) and what the cache did."""
+    try:
+        cached = input_cache.read(settings.CACHE_DIR / input_cache.SUBFOLDER, key)
+    except input_cache.StaleCacheError as exc:
+        return None, f"rebuilt ({exc})"
+    except OSError as exc:  # an unreadable cache folder only means building the inputs
+        return None, f"rebuilt (cache unreadable: {exc.strerror or type(exc).__name__})"
+    return cached, "miss" if cached is None else "hit"
+
+
+def _write_cached(key: str, inputs: input_cache.CachedInputs, state: str) -> str:
+    try:
+        input_cache.write(settings.CACHE_DIR / input_cache.SUBFOLDER, key, inputs)
+    except OSError as exc:
+        return f"disabled (cache folder not writable: {exc.strerror or type(exc).__name__})"
+    except input_cache.UnsupportedValueError as exc:
+        return f"disabled (the inputs hold {exc}, which the cache cannot store)"
+    return state
 
 
 def _stepper(timings: dict[str, float], say: Progress) -> Callable[..., Any]:
@@ -351,19 +395,29 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
         for cls in plans:
             if cls.enabled(sc):
                 plan, result = step(cls.step, _solve, cls, sc, inputs, context, solver)
+                _check_reportable(cls, plan, result, solver)
                 context.results[cls.name] = result
                 solved.append((cls.name, plan, result))
         layers = assemble_layers(inputs.area, points, [plan.layers(result) for _, plan, result in solved])
         summary = _summary(sc, inputs, solver, [(name, plan.summary(result)) for name, plan, result in solved],
                            scenario_file)
         step("outputs", _write, sc, tmp, layers, summary)
-    return RunOutput(folder, layers, summary, timings, graph_cache=str(inputs.graph.graph.get("cache", "")))
+    return RunOutput(folder, layers, summary, timings, graph_cache=str(inputs.graph.graph.get("cache", "")),
+                     inputs_cache=inputs.cache)
 
 
 def _solve(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
            solver: SolverSettings) -> tuple[Plan, Any]:
     plan = cls.from_scenario(sc, inputs, context)
     return plan, plan.solve(solver)
+
+
+def _check_reportable(cls: type[Plan], plan: Plan, result: Any, solver: SolverSettings) -> None:
+    """Stop the run (exit 3, nothing written) when ``result``'s proven gap is too large for a briefing."""
+    outcome = plan.summary(result).outcome
+    if outcome is not None and not solver.reportable(outcome.gap, optimal=outcome.optimal):
+        assert outcome.gap is not None  # reportable() accepts an unknown gap
+        raise UnprovenPlanError(cls.step, outcome.gap, solver.max_gap_to_report)
 
 
 # --------------------------------------------------------------------------- summary and files

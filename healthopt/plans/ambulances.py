@@ -67,6 +67,7 @@ from healthopt.plans.ambulance_results import (
 from healthopt.plans.ambulance_rules import AmbulanceRules
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
 from healthopt.plans.ambulance_simulation import simulated_layers
+from healthopt.plans.ambulance_strength import add_effective_vehicles
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
 if TYPE_CHECKING:
@@ -92,7 +93,13 @@ class AmbulancePlan(AmbulanceRules):
     mexclp_groups : tuple of (csr_matrix, ndarray)
         Set by :meth:`build` for the MEXCLP model: the coverage matrix of the merged demand
         groups (groups × sites) and their residents, which :meth:`greedy_start` places for.
+    strengthen : bool
+        Tighten the MEXCLP formulation with effective vehicles per station
+        (:meth:`_add_effective_vehicles`); ``False`` builds the plain formulation (the
+        benchmark's reference).
     """
+
+    strengthen: bool = True
 
     # ------------------------------------------------------------------ model
     def build(self, relax_norms: bool = False) -> MilpProblem:
@@ -141,6 +148,8 @@ class AmbulancePlan(AmbulanceRules):
             add_existing(self, p)  # the existing fleet as floors, under the relocate rule
         if self.model == "mexclp":
             self._add_mexclp(p)
+            if self.strengthen:
+                self._add_effective_vehicles(p)
         elif self.model == "dsm":
             self._add_dsm(p)
         else:
@@ -323,6 +332,16 @@ class AmbulancePlan(AmbulanceRules):
             p.add_variables("worst", 1, ub=1.0)
             p.add_constraints("worst_district", {"y": E[live], "worst": -np.ones((int(live.sum()), 1))}, lb=0.0,
                               relaxable=False, description="the worst district's expected share of calls covered")
+
+    def _add_effective_vehicles(self, p: MilpProblem) -> None:
+        """Tighten the MEXCLP link with effective vehicles per station (:mod:`healthopt.plans.ambulance_strength`)."""
+        self._effective_levels = add_effective_vehicles(p, self.sites["max_vehicles"].to_numpy(float))
+
+    def _fill_effective(self, p: MilpProblem, x: np.ndarray) -> None:
+        """Set the effective vehicles of a start ``x``: ``min(v_j, K_j)``."""
+        bound = getattr(self, "_effective_levels", None)
+        if "e" in p.blocks and bound is not None:
+            x[p.blocks["e"].slice] = np.minimum(x[p.blocks["v"].slice], bound)
 
     def _add_dsm(self, p: MilpProblem) -> None:
         """Double standard model (Gendreau, Laporte & Semet 1997) with vehicles per station.
@@ -571,6 +590,7 @@ class AmbulancePlan(AmbulanceRules):
         level = np.asarray(cover @ v).ravel()
         k_of = np.arange(int(levels.sum())) - np.repeat(np.r_[0, np.cumsum(levels)[:-1]], levels)
         x[p.blocks["y"].slice] = k_of < np.repeat(level, levels)
+        self._fill_effective(p, x)
         if "worst" in p.blocks:
             x[p.blocks["worst"].slice] = self.district_shares(x[p.blocks["y"].slice]).min(initial=1.0)
         return x if self._feasible(p, x) else None

@@ -51,6 +51,10 @@ class Inputs:
         Every input file read while building these inputs, hashed when it was read
         (:class:`healthopt.pipeline.provenance.InputLog`), keyed by its role (``"osm"``,
         ``"layers/stations"``, ``"embedded/<relative path>"``).
+    cache : str
+        What the inputs cache did for the demand, sites and travel times
+        (:mod:`healthopt.pipeline.cache`): ``hit``, ``miss``, ``rebuilt (reason)`` or
+        ``disabled (reason)``; empty when built without it.
     """
 
     key: str
@@ -64,6 +68,7 @@ class Inputs:
     patient_minutes: dict[str, Any] | None
     timings: dict[str, float] = field(default_factory=dict)
     files: dict[str, FileRecord] = field(default_factory=dict)
+    cache: str = ""
 
 
 @dataclass

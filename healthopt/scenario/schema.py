@@ -43,6 +43,7 @@ from pydantic import (
 from healthopt import settings
 from healthopt._text import printable
 from healthopt.errors import InputError
+from healthopt.milp.settings import DEFAULT_GAP, DEFAULT_MAX_GAP_TO_REPORT
 from healthopt.scenario import defaults
 from healthopt.scenario.defaults import norm_float_default as norm_float
 from healthopt.scenario.fields import (
@@ -228,9 +229,11 @@ class SolverOptions(Section):
 
     name: Literal["auto", "highs", "cbc", "highs-pulp"] = "auto"
     time_limit_s: Annotated[float, Strict(), Field(gt=0.0, le=86_400.0)] = 120.0
-    gap: Share = 0.0
+    gap: Share = DEFAULT_GAP
     threads: Annotated[int, Strict(), Field(ge=1, le=256)] = 2
     relax_norms_if_infeasible: Bool = False
+    max_gap_to_report: Share = DEFAULT_MAX_GAP_TO_REPORT
+    accept_gap: Bool = False
 
 
 class Outputs(Section):

@@ -1,0 +1,130 @@
+"""Benchmark: time to prove the Taiyuan baseline ambulance plan within 0.05 % and 0.01 %.
+
+Run with ``.venv/bin/python benchmarks/bench_ambulances.py [--cap 120] [--threads 2]``.
+
+Both formulations solve the same baseline model (``scenarios/taiyuan_2025_baseline.yaml``,
+MEXCLP, 233 ambulances, at most 60 new stations) from the same greedy + local-search start,
+in the same run, with HiGHS asked for 0.01 % and stopped at ``--cap`` seconds:
+
+* ``today``  — the plain MEXCLP link ``sum_k u_gk <= sum_{j in N_g} v_j``
+  (``AmbulancePlan(strengthen=False)``);
+* ``new``    — effective vehicles ``e_j <= v_j``, ``e_j <= K_j open_j`` in the link
+  (:meth:`healthopt.plans.ambulances.AmbulancePlan._add_effective_vehicles`, the default).
+
+The time to a gap is the wall time of a solve asked for that gap (HiGHS stops as soon as
+it proves it), one solve per gap; the start heuristic's seconds are printed apart. A gap
+not reached within the cap prints as ``> cap``, and the gap proven at the cap (of the
+0.01 % solve) is compared instead. The machine
+is shared, so only the ratio of the two, measured in the same run, means something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from healthopt.milp.solve import solve_problem
+from healthopt.pipeline.run import prepare_inputs, travel_cutoff
+from healthopt.plans.ambulances import Ambulances
+from healthopt.plans.base import PlanContext
+from healthopt.scenario import load_scenario
+
+BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
+TARGETS = (5e-4, 1e-4)
+
+#: One line of HiGHS' branch-and-bound table: ... BestBound BestSol Gap | ... Time.
+_LINE = re.compile(r"^\s*[A-Za-z]?\s+\d+\s+\d+\s+\d+\s+[\d.]+%\s+(?P<bound>\S+)\s+(?P<sol>\S+)\s+\S+"
+                   r".*?(?P<t>[\d.]+)s\s*$")
+
+
+def trajectory(log: Path) -> list[tuple[float, float]]:
+    """Return ``(seconds, relative gap)`` of every branch-and-bound line of a HiGHS log."""
+    out = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        try:
+            bound, sol = float(m["bound"]), float(m["sol"])
+        except ValueError:
+            continue
+        if np.isfinite(bound) and np.isfinite(sol) and sol != 0:
+            out.append((float(m["t"]), abs(bound - sol) / abs(sol)))
+    return out
+
+
+def baseline_plan(threads: int):
+    sc = load_scenario(BASELINE)
+    inputs = prepare_inputs(sc)
+    points = inputs.points.copy()
+    urban = set(sc.area.urban)
+    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
+                                          sc.response_minutes.county)
+    context = PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))
+    return Ambulances.from_scenario(sc, inputs, context).plan
+
+
+def measure(plan, *, strengthen: bool, cap: float, threads: int, folder: Path) -> dict:
+    """Solve once per target gap (HiGHS stops as soon as it proves it); return times and the gaps reached."""
+    plan.strengthen = strengthen
+    t0 = time.perf_counter()
+    p = plan.build()
+    start = plan.greedy_start(p)
+    start_s = time.perf_counter() - t0
+    name = "new" if strengthen else "today"
+    reached, ends = {}, {}
+    for target in TARGETS:
+        log = folder / f"{name}_{target:g}.log"
+        out = solve_problem(p, None, cap, target, threads, log, start=start)
+        done = out.status_code in ("optimal", "optimal_within_gap")
+        reached[target] = out.seconds if done else None
+        ends[target] = out
+    last = ends[min(TARGETS)]
+    points = trajectory(folder / f"{name}_{min(TARGETS):g}.log")
+    return {"rows": p.n_rows, "vars": p.n_vars, "start_s": start_s, "objective": last.objective,
+            "bound": last.bound, "gap": last.gap, "seconds": last.seconds, "reached": reached,
+            "root_gap": points[0][1] if points else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cap", type=float, default=120.0, help="time limit per solve, seconds")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    plan = baseline_plan(args.threads)
+    print(f"baseline inputs: {len(plan.sites)} sites, {len(plan.demand)} demand points "
+          f"({time.perf_counter() - t0:.1f} s)")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ambulances-") as tmp:
+        for name, strengthen in (("today", False), ("new", True)):
+            results[name] = r = measure(plan, strengthen=strengthen, cap=args.cap, threads=args.threads,
+                                        folder=Path(tmp))
+            cells = "  ".join(f"to {100 * g:g} %: " + (f"{r['reached'][g]:6.1f} s" if r["reached"][g] is not None
+                                                      else f"> {args.cap:g} s") for g in TARGETS)
+            print(f"{name:>6}: {r['rows']} rows, {r['vars']} vars; start {r['start_s']:.1f} s; {cells}; "
+                  f"gap at end {100 * (r['gap'] or 0):.4f} % after {r['seconds']:.1f} s (plan {r['objective']:,.1f}, "
+                  f"bound {r['bound']:,.1f})")
+    old, new = results["today"], results["new"]
+    for g in TARGETS:
+        a, b = old["reached"][g], new["reached"][g]
+        if a is not None and b is not None:
+            print(f"time to {100 * g:g} %: today / new = {a / max(b, 1e-9):.2f}")
+        else:
+            print(f"time to {100 * g:g} %: today {'> cap' if a is None else f'{a:.1f} s'}, "
+                  f"new {'> cap' if b is None else f'{b:.1f} s'}")
+    if old["gap"] and new["gap"]:
+        print(f"gap proven at the end: today / new = {old['gap'] / new['gap']:.2f} "
+              f"({100 * old['gap']:.4f} % vs {100 * new['gap']:.4f} %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m healthopt``: the ``healthopt`` command without the console script."""
+
+from healthopt.cli import run
+
+run()
