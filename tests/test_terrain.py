@@ -28,11 +28,13 @@ def test_points_take_their_districts_factor(data):
     seats = data.seats.set_index("name_zh")
     pts = gpd.GeoDataFrame(geometry=[seats.loc["娄烦县"].geometry, seats.loc["小店区"].geometry,
                                      seats.loc["寿阳县"].geometry, Point(100.0, 30.0)], crs=4326)  # fmt: skip
-    got = point_circuity(pts, districts=data.districts, network=Network())
+    got = point_circuity(pts, districts=data.districts, network=Network(terrain_circuity=TerrainCircuity()))
     # mountain 1.54, plain 1.31, hilly 1.43; a point in no district keeps network.circuity (1.35).
     assert got.tolist() == [1.54, 1.31, 1.43, 1.35]
     custom = Network(circuity=1.2, terrain_circuity=TerrainCircuity(plain=1.1, hilly=1.6, mountain=2.0))
     assert point_circuity(pts, districts=data.districts, network=custom).tolist() == [2.0, 1.1, 1.6, 1.2]
     off = Network(circuity=1.4, terrain_circuity=None)
     assert point_circuity(pts, districts=data.districts, network=off).tolist() == [1.4] * 4
-    assert class_circuity("mountain", network=Network()) == 1.54 and class_circuity(None, network=Network()) == 1.35
+    by_terrain = Network(terrain_circuity=TerrainCircuity())
+    assert class_circuity("mountain", network=by_terrain) == 1.54 and class_circuity(None, network=by_terrain) == 1.35
+    assert class_circuity("mountain", network=Network()) == 1.35  # default: one circuity everywhere

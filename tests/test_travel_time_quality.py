@@ -7,7 +7,7 @@ import pytest
 from shapely.geometry import Point
 
 from healthopt.pipeline.quality import travel_time_quality, travel_time_sentence
-from healthopt.scenario.schema import Network
+from healthopt.scenario.schema import Network, TerrainCircuity
 
 
 def _points() -> gpd.GeoDataFrame:
@@ -28,7 +28,7 @@ def test_shares_are_residents_off_the_network_over_residents():
         {"code": "140122", "name": "阳曲县", "residents": 80, "estimated_share": 1.0},
         {"code": "140106", "name": "迎泽区", "residents": 0, "estimated_share": 0.0},
     ]
-    text = travel_time_sentence(rows, network=Network())
+    text = travel_time_sentence(rows, network=Network(terrain_circuity=TerrainCircuity()))
     # (50 + 80) / 380 = 34 % of residents; both districts named with their own shares.
     assert "plain 1.31, hilly 1.43, mountain 1.54" in text
     assert "distance × 1.35 at 40 km/h" in travel_time_sentence(rows, network=Network(terrain_circuity=None))
