@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from healthopt.models import MCLP, PMedian
+from healthopt.models import LSCP, MCLP, PMedian
 from healthopt.models.heuristics import lagrangian_fixing, mclp_lagrangian, pmedian_lagrangian
 
 
@@ -66,9 +66,9 @@ def test_pmedian_fixing_fixes_sites_on_an_easy_instance():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_mclp_fixing_agrees_with_every_optimal_plan(seed):
-    D, w = points(60, 12, seed)
+    dist, w = points(60, 12, seed)
     radius, p = 4.0, 3
-    cover = D <= radius
+    cover = dist <= radius
     best, optima = all_plans(12, p, lambda S: -float(w @ cover[:, S].any(axis=1)))
     inc = sp.csr_matrix(cover.astype(float))
     lag = mclp_lagrangian(inc, w, p, np.zeros(12), np.ones(12), -best, iterations=2000)
@@ -77,7 +77,7 @@ def test_mclp_fixing_agrees_with_every_optimal_plan(seed):
     for S in optima:
         assert not must_close[list(S)].any()
         assert must_open[list(set(range(12)) - set(S))].sum() == 0
-    res = MCLP.from_cost_matrix(D, w, radius, p).solve()
+    res = MCLP.from_cost_matrix(dist, w, radius, p).solve()
     assert res.objective == pytest.approx(-best, rel=1e-9)
 
 
@@ -95,3 +95,22 @@ def test_fixing_with_a_worse_incumbent_is_still_exact():
         must_close, must_open = lagrangian_fixing(lag, best * factor)
         for S in optima:
             assert not must_close[list(S)].any() and not must_open[list(set(range(12)) - set(S))].any()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lscp_dominance_reductions_keep_the_brute_force_optimum(seed):
+    """Dominated sites and implied rows removed (integer times: many nested sets), optimum unchanged."""
+    from bruteforce import lscp as brute_lscp
+
+    rng = np.random.default_rng(seed)
+    dist = np.round(points(60, 11, seed)[0] / 2)
+    radius = 3.0
+    if not (dist <= radius).any(axis=1).all():
+        dist[:, 0] = np.minimum(dist[:, 0], radius)  # every point reachable (else the LSCP is infeasible)
+    costs = rng.integers(1, 3, 11).astype(float) if seed % 2 else None
+    model = LSCP.from_cost_matrix(dist, radius, site_costs=costs)
+    res = model.solve()
+    assert res.objective == pytest.approx(brute_lscp(dist, radius, costs))
+    assert res.coverage["covered"].all()
+    red = model.reduction
+    assert red["dominated_sites"] + red["implied_rows"] > 0  # the reductions did something here
