@@ -19,11 +19,13 @@ Primal side: :meth:`LocationModel.solve` asks the model for a heuristic plan
 (:meth:`LocationModel.heuristic_plan`, see :mod:`healthopt.models.heuristics`), turns it
 into a checked solution vector (:meth:`LocationModel.start_vector`), hands it to HiGHS as
 a MIP start and keeps it if the solver ends with nothing better
-(:func:`healthopt.milp.solve.keep_better_start`). Reductions applied at build are undone
+(:func:`healthopt.milp.solve.keep_better_start`). With the start's objective and the
+model's Lagrangian bound, :meth:`LocationModel.fix_by_bound` fixes the sites every optimum
+opens or closes (reduced-cost fixing) before the solver sees the problem. Reductions applied at build are undone
 when a plan adds rows after :meth:`LocationModel.build` (the problem is rebuilt and the
 rows replayed, :func:`healthopt.milp.problem.replay_added`).
 
-Size: about 670 lines, half of it docstrings; the one solve loop every model shares
+Size: about 730 lines, half of it docstrings; the one solve loop every model shares
 (options, checks, equity, start, polish, diagnosis, result hooks), and splitting it would
 scatter the order of those steps over several files.
 """

@@ -7,6 +7,13 @@ with ``max_time``, only pairs within it.
 ``min Σ_i Σ_j w_i t_ij z_ij  s.t.  Σ_j z_ij = 1,  z_ij <= y_j,  Σ_j y_j = p``
 (+ ``Σ_i w_i z_ij <= cap_j y_j`` with capacities). ``z`` is continuous: without capacities
 an optimal ``z`` is integral (nearest open site); with capacities demand may be split.
+
+Exact size reductions (uncapacitated, no plan extensions): pairs beyond each point's
+``n_allowed - p + 1`` nearest sites at build; then, from the start plan (greedy, fast swap,
+perturbed restarts) and the Lagrangian bound, the sites every optimum opens or closes
+(:meth:`~healthopt.models.base.LocationModel.fix_by_bound`) and the pairs slower than a
+point's nearest must-open site. On the Taiyuan health-centre districts this closes about
+half of the candidates before HiGHS runs (13.3 s -> 4.7 s for the ten, same optima).
 """
 
 from __future__ import annotations
