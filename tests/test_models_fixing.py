@@ -114,3 +114,20 @@ def test_lscp_dominance_reductions_keep_the_brute_force_optimum(seed):
     assert res.coverage["covered"].all()
     red = model.reduction
     assert red["dominated_sites"] + red["implied_rows"] > 0  # the reductions did something here
+
+
+def test_no_fixing_when_a_plan_added_rows_after_build():
+    """Rows added after build may change what is optimal: the model then solves without fixing."""
+    D, w = points(120, 25, 3)
+    model = PMedian.from_cost_matrix(D, w, 4)
+    prob = model.build()
+    first = PMedian.from_cost_matrix(D, w, 4).solve()
+    best = np.flatnonzero(first.sites["open"].to_numpy())
+    # forbid the unconstrained optimum's first site through an added row
+    row = np.zeros((1, 25))
+    row[0, best[0]] = 1.0
+    prob.add_constraints("no_site", {"y": row}, -np.inf, 0.0, description="a plan's own rule")
+    res = model.solve()
+    assert "bound_fixing" not in res.details
+    assert not res.sites["open"].to_numpy()[best[0]]
+    assert res.objective >= first.objective - 1e-6

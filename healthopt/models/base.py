@@ -519,12 +519,15 @@ class LocationModel:
         closing) makes the bound worse than the start's objective ``incumbent`` is open (or
         closed) in every optimum, so the solver gets the smaller problem and the same optimum
         (the variable layout is unchanged; the solver's presolve drops what is fixed). Only
-        where the exact reductions are allowed (:meth:`reductions_allowed`) and the model has
-        a site count and no budget; :meth:`_fix_more` lets a model tighten more.
+        where the exact reductions are allowed (:meth:`reductions_allowed`), the model has
+        a site count and no budget, and nothing was added to the problem after :meth:`build`;
+        :meth:`_fix_more` lets a model tighten more.
         ``details["bound_fixing"]`` records the counts.
         """
         lag = self._lagrangian
         if lag is None or not self.reductions_allowed() or self.p_facilities is None or self.budget is not None:
+            return None
+        if problem_shape(prob) != self._built_shape:  # a plan added variables or rows: its objective may differ
             return None
         fixed: MilpProblem | None = None
         info: dict[str, Any] = {"free_before": int(lag.free.sum()), "closed": 0, "opened": 0, "rounds": 0}
