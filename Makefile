@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m pip install -q -e '.[dev,benchmark]'
 	$(BIN)/python benchmarks/bench_traveltime.py
 	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_primary_care.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_phasing.py

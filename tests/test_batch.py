@@ -322,3 +322,14 @@ def test_workers_exit_when_the_batch_process_is_killed(tmp_path):
     resumed = run_batch(path, tmp_path / "runs", workers=2)
     assert [r["status"] for r in resumed.records] == ["ok"] * 4
     assert not list(folder.glob(".*.partial")) and not list((folder / ".status").glob(".*"))
+
+
+def test_members_go_to_the_workers_in_consecutive_chunks():
+    """Chunks keep the batch order, cover every member once and keep both workers busy to the end."""
+    members = list(range(50))
+    chunks = batch_runner._chunks(members, 2)
+    assert [m for c in chunks for m in c] == members
+    # ceil(50 / (2 workers x CHUNKS_PER_WORKER = 8)) = 7 members per chunk: 7 chunks of 7, one of 1
+    assert batch_runner.CHUNKS_PER_WORKER == 4
+    assert [len(c) for c in chunks] == [7] * 7 + [1]
+    assert batch_runner._chunks(members[:3], 2) == [[0], [1], [2]]

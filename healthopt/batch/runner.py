@@ -52,6 +52,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from healthopt import _routing
 from healthopt._files import MARKER, check_replaceable, clean_stale, read_marker, write_atomic, write_marker, writer_tag
 from healthopt.batch.sweep import Batch, Member, load_batch
 from healthopt.errors import HealthoptError, InfeasiblePlanError, InputError
@@ -135,6 +136,7 @@ def run_batch(
     todo, skipped = _pending(batch, folder)
     notify("plan", {"todo": len(todo), "skipped": len(skipped), "total": len(batch.members)})
     groups = _groups(todo)
+    workers = min(workers, max(1, len(todo)))  # a worker with nothing to do only costs its start-up
     if scheduler:
         records = _run_dask(groups, folder, scheduler, notify)
     elif workers == 1:
@@ -305,6 +307,31 @@ def _worker_init(parent: int) -> None:
     threading.Thread(target=_heartbeat, args=(parent,), name="healthopt-heartbeat", daemon=True).start()
     if os.getppid() != parent:  # died before prctl took effect
         os._exit(143)
+    _warm_imports()
+
+
+def _warm_imports() -> None:
+    """Import what every scenario needs (plans, solver, writers) once, when the worker starts.
+
+    The pool's workers start (:func:`_start_workers`) while the batch process builds the
+    group's inputs, so these seconds overlap that work instead of delaying the first scenario.
+    """
+    import highspy  # noqa: F401
+    import pyogrio  # noqa: F401
+
+    import healthopt.outputs.tables
+    import healthopt.plans.registry  # noqa: F401
+
+
+def _started() -> int:
+    """Return this worker's process id (a warm-up task: it makes the pool start a worker now)."""
+    return os.getpid()
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start every worker of ``pool`` at once (the pool starts them one per waiting task)."""
+    for _ in range(workers):
+        pool.submit(_started)
 
 
 def _heartbeat(parent: int) -> None:
@@ -325,24 +352,31 @@ def _on_signal(signum: int, _frame: Any) -> None:
 
 
 def _load_inputs(path: str, sha256: str) -> Inputs:
-    """Unpickle the inputs the batch process wrote, after checking they are the very bytes it wrote."""
+    """Unpickle the inputs the batch process wrote, after checking they are the very bytes it wrote.
+
+    The file holds the inputs and the road graph's derived arrays (node index, CSR matrix,
+    KD-tree) that the batch process built with them; they are put back into the routing
+    memo so that no worker rebuilds them.
+    """
     with open(path, "rb") as fh:
         data = fh.read()
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RuntimeError(f"{path}: shared inputs changed after the batch wrote them; refusing to load them")
-    inputs: Inputs = pickle.loads(data)  # trusted: see the module docstring
+    inputs, derived = pickle.loads(data)  # trusted: see the module docstring
+    if derived is not None:
+        _routing._DERIVED[inputs.graph] = derived
     return inputs
 
 
-def _run_from_file(member: Member, shared: tuple[str, str] | None, folder: Path) -> dict[str, Any]:
-    """Worker-process side: load the group's pickled inputs once per process, then run."""
+def _run_from_file(members: list[Member], shared: tuple[str, str] | None, folder: Path) -> list[dict[str, Any]]:
+    """Worker-process side: load the group's pickled inputs once per process, then run a chunk of members."""
     _BUSY.set()
     try:
         path = shared[0] if shared is not None else None
         if shared is not None and shared[0] not in _WORKER_INPUTS:
             _WORKER_INPUTS.clear()  # one group at a time is enough; keeps worker memory flat
             _WORKER_INPUTS[shared[0]] = _load_inputs(*shared)
-        return run_member(member, _WORKER_INPUTS.get(path) if path else None, folder)
+        return [run_member(member, _WORKER_INPUTS.get(path) if path else None, folder) for member in members]
     except ParentGone:
         os._exit(143)  # the current scenario has cleaned up after itself; nobody waits for the rest
     except KeyboardInterrupt:
@@ -362,12 +396,14 @@ def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
                                  initargs=(os.getpid(),)) as pool:
             futures = []
             try:
+                _start_workers(pool, workers)  # they import the stack while the inputs are built here
                 for key, members in groups.items():
                     notify("inputs", {"key": key, "members": len(members)})
                     shared = _pickle_inputs(_prepare(members), shared_dir, key)
-                    futures += [pool.submit(_run_from_file, m, shared, folder) for m in members]
+                    futures += [pool.submit(_run_from_file, chunk, shared, folder)
+                                for chunk in _chunks(members, workers)]
                 for fut in as_completed(futures):
-                    yield fut.result()
+                    yield from fut.result()
             except BrokenProcessPool:
                 raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
                                    "scenarios are kept: rerun the batch to resume") from None
@@ -376,6 +412,17 @@ def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
                 raise
     finally:
         shutil.rmtree(shared_dir, ignore_errors=True)
+
+
+#: Tasks per worker and group: members are sent in chunks (fewer round trips for sub-second
+#: scenarios) but small enough that both workers stay busy to the end.
+CHUNKS_PER_WORKER = 4
+
+
+def _chunks(members: list[Member], workers: int) -> list[list[Member]]:
+    """Split ``members`` into consecutive chunks, about :data:`CHUNKS_PER_WORKER` per worker."""
+    size = max(1, -(-len(members) // (workers * CHUNKS_PER_WORKER)))
+    return [members[k:k + size] for k in range(0, len(members), size)]
 
 
 def _private_folder(folder: Path) -> Path:
@@ -392,7 +439,9 @@ def _pickle_inputs(inputs: Inputs | None, private: Path, key: str) -> tuple[str,
     """Pickle ``inputs`` into this run's private folder; return the path and the SHA-256 of its bytes."""
     if inputs is None:
         return None
-    data = pickle.dumps(inputs, protocol=pickle.HIGHEST_PROTOCOL)
+    _routing.node_tree(inputs.graph)  # build the derived arrays once, here, for every worker
+    derived = _routing._DERIVED.get(inputs.graph)
+    data = pickle.dumps((inputs, derived), protocol=pickle.HIGHEST_PROTOCOL)
     path = write_atomic(private / f"{key}.pkl", lambda p: p.write_bytes(data))
     return str(path), hashlib.sha256(data).hexdigest()
 

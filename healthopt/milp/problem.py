@@ -108,6 +108,9 @@ class MilpProblem:
         self.groups: dict[str, ConstraintGroup] = {}
         self._cache: tuple[sp.csr_matrix, np.ndarray, np.ndarray] | None = None
         self._flat: tuple[np.ndarray, ...] | None = None
+        #: HiGHS options a model asks for (name -> value), set after the run's own settings
+        #: (e.g. the p-median's light presolve, :class:`healthopt.models.median.PMedian`).
+        self.solver_options: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ variables
     @property
@@ -309,6 +312,7 @@ class MilpProblem:
         """Shallow structural copy (blocks and groups copied; arrays shared until modified)."""
         other = MilpProblem(self.name, self.sense)
         other.offset = self.offset
+        other.solver_options = dict(self.solver_options)
         other.blocks = dict(self.blocks)
         other._lb = [a.copy() for a in self._lb]
         other._ub = [a.copy() for a in self._ub]

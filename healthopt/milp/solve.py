@@ -371,6 +371,8 @@ def _solve_highs(
         # for a different size ("Not Set" status), so resize the pool explicitly.
         highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", int(threads))
+    for option, value in problem.solver_options.items():  # a model's own measured choice
+        h.setOptionValue(option, value)
 
     lb = np.where(np.isfinite(problem.lb), problem.lb, -inf)
     ub = np.where(np.isfinite(problem.ub), problem.ub, inf)

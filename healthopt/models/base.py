@@ -19,11 +19,13 @@ Primal side: :meth:`LocationModel.solve` asks the model for a heuristic plan
 (:meth:`LocationModel.heuristic_plan`, see :mod:`healthopt.models.heuristics`), turns it
 into a checked solution vector (:meth:`LocationModel.start_vector`), hands it to HiGHS as
 a MIP start and keeps it if the solver ends with nothing better
-(:func:`healthopt.milp.solve.keep_better_start`). Reductions applied at build are undone
+(:func:`healthopt.milp.solve.keep_better_start`). With the start's objective and the
+model's Lagrangian bound, :meth:`LocationModel.fix_by_bound` fixes the sites every optimum
+opens or closes (reduced-cost fixing) before the solver sees the problem. Reductions applied at build are undone
 when a plan adds rows after :meth:`LocationModel.build` (the problem is rebuilt and the
 rows replayed, :func:`healthopt.milp.problem.replay_added`).
 
-Size: about 670 lines, half of it docstrings; the one solve loop every model shares
+Size: about 730 lines, half of it docstrings; the one solve loop every model shares
 (options, checks, equity, start, polish, diagnosis, result hooks), and splitting it would
 scatter the order of those steps over several files.
 """
@@ -46,7 +48,7 @@ from healthopt.milp.problem import INF, MilpProblem, problem_shape, replay_added
 from healthopt.milp.solve import SolverOutput, keep_better_start, solve_problem, tighten_bound
 from healthopt.models._tables import assignments, location_result
 from healthopt.models._validate import as_vector, check_count, check_radius
-from healthopt.models.heuristics import HeuristicPlan
+from healthopt.models.heuristics import HeuristicPlan, LagrangianBound, lagrangian_fixing
 from healthopt.models.pairs import TravelPairs
 from healthopt.models.result import LocationResult
 from healthopt.models.rules import add_capacity, add_district_rules
@@ -54,6 +56,9 @@ from healthopt.models.spec import CoverageSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from pulp import LpSolver
+
+#: Rounds of Lagrangian site fixing (:meth:`LocationModel.fix_by_bound`).
+FIXING_ROUNDS = 3
 
 #: Seconds the local search of a start heuristic, and then its outside bound, may use at most
 #: (each a tenth of a time limit if that is smaller).
@@ -165,6 +170,8 @@ class LocationModel:
         self._built_shape: tuple[tuple[str, ...], dict[str, int]] | None = None
         #: Seconds the local search of the start heuristic may use (set by :meth:`solve`).
         self.heuristic_seconds = HEURISTIC_SECONDS
+        #: Lagrangian site costs stored by :meth:`dual_bound` (for :meth:`fix_by_bound`).
+        self._lagrangian: LagrangianBound | None = None
         self.pairs = pairs
         self.n_sites, self.n_demand = pairs.n_sites, pairs.n_demand
         self.name = name or self.label
@@ -440,13 +447,18 @@ class LocationModel:
             if time_limit is not None:
                 self.heuristic_seconds = min(HEURISTIC_SECONDS, 0.1 * time_limit)
             start = self._start(prob, details) if heuristic else None
+            solve_prob = prob
             if start is not None:
+                self._lagrangian = None
                 dual = self.dual_bound(start[1])
                 if dual is not None:
                     details["lagrangian_bound"] = dual
+                solve_prob = self.fix_by_bound(prob, start[1], details) or prob
             if start is not None and time_limit is not None:  # the heuristic's time counts against the limit
                 limit = max(0.5, time_limit - (time.perf_counter() - t_start))
-            out = solve_problem(prob, solver, limit, gap, threads, log_path, start=None if start is None else start[0])
+            out = solve_problem(
+                solve_prob, solver, limit, gap, threads, log_path, start=None if start is None else start[0]
+            )
             if start is not None:
                 out = keep_better_start(prob, out, start[0], start[1], details)
             out = self._polish(prob, out)
@@ -498,6 +510,57 @@ class LocationModel:
         of it and the solver's own bound, so a time-limited gap is honest and tight.
         """
         return None
+
+    def fix_by_bound(self, prob: MilpProblem, incumbent: float, details: dict[str, Any]) -> MilpProblem | None:
+        """Return a copy of ``prob`` with the sites the Lagrangian bound decides fixed (``None``: nothing fixed).
+
+        :func:`~healthopt.models.heuristics.lagrangian_fixing` with the multipliers that
+        :meth:`dual_bound` stored in ``self._lagrangian``: a site whose forced opening (or
+        closing) makes the bound worse than the start's objective ``incumbent`` is open (or
+        closed) in every optimum, so the solver gets the smaller problem and the same optimum
+        (the variable layout is unchanged; the solver's presolve drops what is fixed). Only
+        where the exact reductions are allowed (:meth:`reductions_allowed`), the model has
+        a site count and no budget, and nothing was added to the problem after :meth:`build`;
+        :meth:`_fix_more` lets a model tighten more.
+        ``details["bound_fixing"]`` records the counts.
+        """
+        lag = self._lagrangian
+        if lag is None or not self.reductions_allowed() or self.p_facilities is None or self.budget is not None:
+            return None
+        if problem_shape(prob) != self._built_shape:  # a plan added variables or rows: its objective may differ
+            return None
+        fixed: MilpProblem | None = None
+        info: dict[str, Any] = {"free_before": int(lag.free.sum()), "closed": 0, "opened": 0, "rounds": 0}
+        for _ in range(FIXING_ROUNDS):  # each round's smaller problem has a tighter bound
+            must_close, must_open = lagrangian_fixing(lag, incumbent)
+            if not (must_close.any() or must_open.any()):
+                break
+            fixed = prob.copy() if fixed is None else fixed
+            fixed.set_bounds("y", ub=0.0, index=must_close)
+            fixed.set_bounds("y", lb=1.0, index=must_open)
+            info["closed"] += int(must_close.sum())
+            info["opened"] += int(must_open.sum())
+            info["rounds"] += 1
+            info |= self._fix_more(fixed)
+            lag = self._relax(fixed, incumbent)
+            if lag is None:
+                break
+            # the smaller problem keeps every optimum, so its bound bounds the optimum too
+            if "lagrangian_bound" in details and math.isfinite(lag.bound):
+                old = details["lagrangian_bound"]
+                details["lagrangian_bound"] = max(old, lag.bound) if self.sense == "min" else min(old, lag.bound)
+        if fixed is None:
+            return None
+        details["bound_fixing"] = info
+        return fixed
+
+    def _relax(self, prob: MilpProblem, incumbent: float) -> LagrangianBound | None:
+        """Lagrangian relaxation of ``prob`` (its current site bounds) for :meth:`fix_by_bound` (``None``: none)."""
+        return None
+
+    def _fix_more(self, prob: MilpProblem) -> dict[str, Any]:
+        """Tighten ``prob`` further after sites were fixed by the bound (default: nothing); returns counts."""
+        return {}
 
     def start_vector(self, prob: MilpProblem, sites: np.ndarray) -> np.ndarray | None:
         """Full solution vector of ``prob`` for site vector ``sites`` (``None`` if infeasible)."""

