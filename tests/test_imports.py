@@ -170,7 +170,7 @@ def test_no_private_names_imported_across_modules():
 def test_the_data_layer_does_not_import_upwards():
     # data/ reads files; it must not reach up into the network, demand or travel-time steps.
     edges = _graph()[0]
-    upward = {m: sorted(t for t in targets if t.split(".")[1] in {"network", "demand", "traveltime", "sites",
+    upward = {m: sorted(t for t in targets if [*t.split("."), ""][1] in {"network", "demand", "traveltime", "sites",
                                                                    "pipeline", "plans", "outputs", "cli", "batch"})
               for m, targets in edges.items() if m.startswith("healthopt.data")}
     assert {m: t for m, t in upward.items() if t} == {}

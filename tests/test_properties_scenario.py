@@ -74,6 +74,8 @@ FILE_LEVEL = re.compile(
     r"|character U\+[0-9A-F]{4,6} is not allowed in YAML"
     r"|the YAML is nested too deeply"
     r"|the scenario file is empty"
+    r"|the YAML holds more than [\d,]+ values once its aliases"
+    r"|not UTF-8 text: save the file as UTF-8"
     r"|a scenario must be a mapping of 'key: value' lines at the top level)"
 )
 
@@ -124,9 +126,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write(folder: Path, text: str) -> Path:
-    """Write ``text`` as UTF-8 to ``folder/scenario.yaml`` and return the path."""
+    """Write ``text`` as UTF-8 to ``folder/scenario.yaml`` and return the path.
+
+    A lone surrogate (which hypothesis may splice in) is written as its raw bytes: invalid
+    UTF-8, a garbled file the reader must refuse like any other.
+    """
     path = folder / "scenario.yaml"
-    path.write_bytes(text.encode("utf-8"))
+    path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
     return path
 
 

@@ -24,9 +24,8 @@ import pandas as pd
 
 from healthopt.data._checks import check_required, feature_error
 from healthopt.data.layers import read_facilities
-from healthopt.outputs.tables import write_csv
 
-__all__ = ["LAYOUT_COLUMNS", "TEMPLATE", "TEMPLATE_COLUMNS", "attach_existing", "read_stations", "write_layout_csv"]
+__all__ = ["LAYOUT_COLUMNS", "TEMPLATE", "TEMPLATE_COLUMNS", "attach_existing", "given_text", "read_stations"]
 
 #: Columns of the template, in order (``capacity`` is read only when the scenario names it).
 TEMPLATE_COLUMNS: tuple[str, ...] = (
@@ -191,44 +190,7 @@ def attach_existing(cand: pd.DataFrame, stations: gpd.GeoDataFrame | None, *, pr
     return out
 
 
-def write_layout_csv(path: str | Path, stations: gpd.GeoDataFrame) -> Path:
-    """Write a plan's stations as a stations layer (WGS84, the template's columns).
-
-    Parameters
-    ----------
-    path : str or Path
-        Output CSV (UTF-8; text cells a spreadsheet would run as formulas get a leading ``'``).
-    stations : GeoDataFrame
-        The ``stations`` result layer (``site_id``, ``name``, ``vehicles``,
-        ``negative_pressure``; ``station_id``, ``opened``, ``crew`` where the station came
-        from a layer).
-
-    Returns
-    -------
-    Path
-        The file written. Read it back with ``crs: wgs84``: the same sites (a station that
-        came from a layer keeps its id), names and vehicles.
-    """
-    pts = stations.to_crs(4326).geometry
-    rows: list[dict[str, Any]] = []
-    for k, row in enumerate(stations.itertuples(index=False)):
-        ident = _given(getattr(row, "station_id", None)) or str(row.site_id)
-        name = _given(getattr(row, "name", None)) or str(row.site_id)
-        rows.append({
-            "id": ident, "name": name, "lon": f"{pts.iloc[k].x:.7f}", "lat": f"{pts.iloc[k].y:.7f}",
-            "vehicles": int(row.vehicles), "negative_pressure": int(row.negative_pressure),
-            "opened": _given(getattr(row, "opened", None)) or "",
-            "crew": _given(getattr(row, "crew", None)) or "",
-            "district_code": _given(getattr(row, "district_code", None)) or "",
-            "status": _given(getattr(row, "status", None)) or "",
-        })  # fmt: skip
-    out = Path(path)
-    # the tool's one CSV writer: a name a spreadsheet would run as a formula gets a leading '
-    write_csv(out, pd.DataFrame(rows, columns=list(LAYOUT_COLUMNS), dtype=object))
-    return out
-
-
-def _given(value: Any) -> str | None:
+def given_text(value: Any) -> str | None:
     """Return a cell as text, or None when it is blank (None, NaN, pd.NA, "")."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None

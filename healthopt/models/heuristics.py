@@ -23,6 +23,9 @@ Everything works on scipy.sparse incidences or pair arrays with numpy; no step l
 Python over demand points or pairs. All functions take and return site vectors (0/1 or
 vehicle counts) and never decide feasibility of side rules: the caller builds the full
 solution vector and checks it against the MILP.
+
+Size: one start heuristic per model family (greedy, swap, Lagrangian bound and site fixing)
+shares the coverage and assignment kernels defined here; split by model when a family grows.
 """
 
 from __future__ import annotations

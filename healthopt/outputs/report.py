@@ -8,6 +8,9 @@ within reach of some station (travel time only) against those outside every catc
 data-quality notes, the solver status, sources and the
 scenario map embedded with ``<iframe srcdoc=…>`` — one self-contained file that works offline.
 Layers missing from a run (a plan that was disabled) are skipped and named in the notes.
+
+Size: one function per report section turns summary.json into the template's rows; the
+sections share the formatting helpers and the headline, so they stay together.
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ from healthopt._files import check_replaceable
 from healthopt._terrain import point_circuity
 from healthopt.data import TaiyuanData, load_taiyuan, overlay
 from healthopt.data.layers import read_facilities
-from healthopt.data.stations import attach_existing, read_stations, write_layout_csv
+from healthopt.data.stations import attach_existing, read_stations
 from healthopt.errors import InputError, UnprovenPlanError
 from healthopt.milp.settings import SolverSettings
 from healthopt.outputs import tables
+from healthopt.outputs.layout import write_layout_csv
 from healthopt.pipeline import cache as input_cache
 from healthopt.pipeline import provenance, quality
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary

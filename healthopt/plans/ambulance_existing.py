@@ -33,8 +33,8 @@ import scipy.sparse as sp
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import SolverOutput
 
-if TYPE_CHECKING:
-    from healthopt.plans.ambulance_rules import AmbulanceRules
+if TYPE_CHECKING:  # the rules call this module: their type stays a name here (no import cycle)
+    AmbulanceRules = Any
 
 __all__ = ["EXISTING_COLUMNS", "add_existing", "existing_by_district", "existing_columns", "existing_notes",
            "existing_reasons", "existing_totals", "fixed_layout", "relocate_rule", "start_floors"]

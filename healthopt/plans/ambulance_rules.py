@@ -18,7 +18,6 @@ import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.problem import MilpProblem
-from healthopt.plans.ambulance_existing import existing_fleet, existing_reasons
 from healthopt.plans.ambulance_workload import Workload
 from healthopt.scenario.defaults import norm_float_default, norm_int, norm_int_default
 
@@ -177,6 +176,8 @@ class AmbulanceRules:
         if self.max_vehicles is not None:
             return int(self.max_vehicles)
         # expand keeps the existing fleet: without a budget it is never cut to the norm
+        from healthopt.plans.ambulance_existing import existing_fleet  # it reads these rules: import late
+
         return max(self.fleet_norm, int(existing_fleet(self)[0].sum())) if self.mode == "expand" else self.fleet_norm
 
     def check(self) -> None:
@@ -184,6 +185,8 @@ class AmbulanceRules:
         reasons = self._fleet_reasons() + self._district_reasons() + self._station_reasons()
         reasons += self._dsm_reasons()
         reasons += self._cost_reasons()
+        from healthopt.plans.ambulance_existing import existing_reasons  # it reads these rules: import late
+
         reasons += existing_reasons(self)
         if reasons:
             raise InfeasiblePlanError(reasons)

@@ -22,6 +22,11 @@ then computed for the chosen fleet by a linear program.
 
 Population is reported three ways per district: covered within the standard; in a
 catchment but beyond capacity; outside every catchment.
+
+Size: the model, its solve loop (first solve, fixed-point rounds, spare vehicles), the result
+tables and the pipeline facade all read one AmbulancePlan's state; the next split is the solve
+loop into its own module (the rules, search, existing network, phasing, simulation and
+strengthening already live beside it).
 """
 
 from __future__ import annotations
@@ -431,7 +436,7 @@ class AmbulancePlan(AmbulanceRules):
                                  busy=load.busy)
         v2, moves = place_spare_vehicles(
             v=v, district=self.sites["district_code"].to_numpy(object), cap=self.sites["max_vehicles"].to_numpy(int),
-            floor=self.required_open().astype(int), response=response,
+            floor=self._spare_floor(), response=response,
             coverage=lambda w: float(weight @ _coverage_at(phi, cover, w)), tol=LEVEL_TAIL * float(weight.sum()),
             max_moves=self.fleet_cap)  # fmt: skip
         if not moves:
@@ -445,6 +450,13 @@ class AmbulancePlan(AmbulanceRules):
             assert x is not None
         self.spare_moves = moves
         return replace(out, x=x, objective=float(p.obj @ x + p.offset))
+
+    def _spare_floor(self) -> np.ndarray:
+        """Vehicles the spare-vehicle pass leaves at each site: kept stations, and (expand) the existing fleet."""
+        floor = self.required_open().astype(int)
+        if self.mode == "expand" and self.relocate == "none":
+            floor = np.maximum(floor, start_floors(self)[0])
+        return floor
 
     def _solve_round(self, solver: str | None, time_limit: float | None, gap: float | None, threads: int | None,
                      log_path: str | Path | None, previous: np.ndarray | None) -> tuple[MilpProblem, SolverOutput]:
