@@ -405,8 +405,8 @@ class AmbulancePlan(AmbulanceRules):
         self.station_busy, self.rounds, self.converged = None, [], False
         # The time limit is the whole plan's: the first solve and each fixed-point round share it.
         rounds = int(self.hypercube_rounds) if self.model == "mexclp" and self.from_workload else 0
-        if time_limit is not None:
-            time_limit = max(time_limit / (1 + rounds), 1.0)
+        if time_limit is not None and rounds:
+            time_limit = max(time_limit / (1 + rounds), min(time_limit, 1.0))
         p, out = self._solve_round(solver, time_limit, gap, threads, log_path, previous=None)
         if out.x is None:
             reasons = self._diagnose(p, solver, out)
