@@ -65,14 +65,7 @@ def main() -> None:
     t_phased = time.perf_counter() - t0
 
     # The myopic plan on the same stacked problem: each year alone, on top of the last.
-    unlocated = max(base.stations - int(plan.sites["existing"].sum()), 0)
-    added, stations, periods = 0, unlocated, []
-    for k, ph in enumerate(PHASES):
-        added += ph.vehicles_added or 0
-        stations += ph.new_stations or 0
-        periods.append(ap._period_problem(plan, ph, first=k == 0, final=k == len(PHASES) - 1,
-                                          base_vehicles=base.vehicles, base_np=base.negative_pressure,
-                                          added_so_far=added, stations_so_far=stations))  # fmt: skip
+    periods = ap.period_problems(plan, PHASES, **kw)
     stacked = stack_periods(periods, stocks=ap.STOCKS)
     t0 = time.perf_counter()
     x = sequential_start(stacked, stocks=ap.STOCKS,

@@ -31,7 +31,7 @@ from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import solve_problem
 from healthopt.plans.ambulance_results import AmbulancePlanResult
 
-__all__ = ["PhaseYear", "PhasedPlan", "phase_plan"]
+__all__ = ["PhaseYear", "PhasedPlan", "period_problems", "phase_plan"]
 
 #: The blocks that only grow: stations open, vehicles and negative-pressure vehicles per site.
 STOCKS = ("open", "v", "n")
@@ -142,6 +142,25 @@ def _check_budgets(plan: Any, phases: Sequence[PhaseYear], base_vehicles: int) -
             f"{base_vehicles} of the base year: {reach} by {phases[-1].year}; the norm needs {need}"])
 
 
+def period_problems(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, base_negative_pressure: int,
+                    base_stations: int) -> list[MilpProblem]:
+    """Return one year problem per phase, with the budgets added up to that year.
+
+    Stations in service before the first year that no layer locates are placed by the model in
+    the first year: they count with the new stations of that year.
+    """
+    added: int | None = 0
+    stations: int | None = max(base_stations - int(plan.sites["existing"].sum()), 0)
+    periods = []
+    for k, ph in enumerate(phases):
+        added = None if ph.vehicles_added is None or added is None else added + int(ph.vehicles_added)
+        stations = None if ph.new_stations is None or stations is None else stations + int(ph.new_stations)
+        periods.append(_period_problem(plan, ph, first=k == 0, final=k == len(phases) - 1,
+                                       base_vehicles=base_vehicles, base_np=base_negative_pressure,
+                                       added_so_far=added, stations_so_far=stations))  # fmt: skip
+    return periods
+
+
 def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, base_negative_pressure: int = 0,
                base_stations: int = 0,
                growth_per_year: float = 0.0,
@@ -179,18 +198,8 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
         raise ValueError("phase years must increase")
     plan.check()
     _check_budgets(plan, phases, base_vehicles)
-    added: int | None = 0
-    # Stations in service before the first year that no layer locates are placed by the model in
-    # the first year: they count with the new stations of that year.
-    unlocated = max(base_stations - int(plan.sites["existing"].sum()), 0)
-    stations: int | None = unlocated
-    periods = []
-    for k, ph in enumerate(phases):
-        added = None if ph.vehicles_added is None or added is None else added + int(ph.vehicles_added)
-        stations = None if ph.new_stations is None or stations is None else stations + int(ph.new_stations)
-        periods.append(_period_problem(plan, ph, first=k == 0, final=k == len(phases) - 1,
-                                       base_vehicles=base_vehicles, base_np=base_negative_pressure,
-                                       added_so_far=added, stations_so_far=stations))  # fmt: skip
+    periods = period_problems(plan, phases, base_vehicles=base_vehicles, base_negative_pressure=base_negative_pressure,
+                              base_stations=base_stations)
     last = phases[-1].year
     weights = [(1.0 + growth_per_year) ** (ph.year - last) for ph in phases]
     stacked = stack_periods(periods, stocks=STOCKS, weights=weights, name="ambulances phased")

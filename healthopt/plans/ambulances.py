@@ -402,7 +402,6 @@ class AmbulancePlan(AmbulanceRules):
             if not relax_norms:
                 raise
             return self.solve_relaxed(exc.reasons, *args)
-        self.station_busy, self.rounds, self.converged = None, [], False
         # The time limit is the whole plan's: the first solve and each fixed-point round share it.
         rounds = int(self.hypercube_rounds) if self.model == "mexclp" and self.from_workload else 0
         if time_limit is not None and rounds:
