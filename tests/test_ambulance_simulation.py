@@ -235,12 +235,6 @@ def test_the_headline_agrees_across_every_output(baseline_run: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured: 8 / 14 / 20 vehicles give 94.0 / 96.2 / 86.5 % of calls reached in 12 min; the model's "
-    "coverage counts travel <= 12 min but a call's response adds the 2-min dispatch delay, so at 20 vehicles "
-    "MEXCLP (indifferent once every resident is within 12 min of travel) moves the main station to where "
-    "travel + delay often exceeds 12 min. With dispatch_delay_minutes: 0 it is 98.6 % -> 99.99 %. The model "
-    "(issue 12 item 2, helper amodel) must cover within the standard minus the dispatch delay; then drop this mark"))
 def test_sweep_chart_rises_with_the_fleet_budget(tmp_path: Path) -> None:
     # A real sweep: one urban district (迎泽, fleet norm 20), the budget cut to 8 / 14 / 20 under
     # relaxed norms; each member re-optimises its layout (MEXCLP), then is simulated. The chart's

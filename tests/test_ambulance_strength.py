@@ -68,3 +68,54 @@ def test_start_fills_the_effective_vehicles() -> None:
     assert x is not None and p.is_feasible(x)
     v, e = p.value(x, "v"), p.value(x, "e")
     assert np.array_equal(e, np.minimum(v, plan._effective_levels))
+
+
+def test_first_level_cut_tightens_the_relaxation_and_keeps_the_optimum() -> None:
+    # Two sites of one district reach disjoint halves of the demand; one new station allowed,
+    # 4 vehicles (the norm), levels at q = 0.4: (1-q) = 0.6, then 0.24, 0.096.
+    # Integer optimum: all 4 vehicles at the site reaching the larger half (3,000 residents):
+    #   3000 * (0.6 + 0.24 + 0.096) = 2808, less 0.5 for the station = 2807.5.
+    # Without the cut, open_j >= e_j / 3 lets the LP put 1.5 effective vehicles at each site
+    # with half a station each; the cut u_g1 <= open_j caps each half's first level at its
+    # station's fraction, so the relaxation must pay a whole station for first-level coverage.
+    minutes = sp.csr_matrix(np.array([[5.0, 5.0, 0.0, 0.0], [0.0, 0.0, 5.0, 5.0]]))
+    sites = pd.DataFrame({"site_id": ["a", "b"], "district_code": "A", "existing": False, "max_vehicles": 4})
+    demand = pd.DataFrame({"demand_id": list("wxyz"), "district_code": "A",
+                           "population": [1500, 1500, 1000, 1000], "standard_minutes": 12.0})
+    norms = pd.DataFrame({"code": ["A"], "name_zh": ["甲区"], "norm_class": "urban", "residents": [120000],
+                          "residents_per_vehicle": 30000.0, "min_vehicles": [4], "min_negative_pressure": [0]})
+    plan = AmbulancePlan(minutes, sites, demand, norms, max_vehicles=4, max_new_stations=1, max_levels=3,
+                         busy_fraction=0.4, negative_pressure_share=0.0)
+    p = plan.build()
+    assert "first_level_open" in p.groups
+    result = plan.solve(solver="highs", gap=0.0)
+    assert result.objective == pytest.approx(2807.5, abs=0.05)
+    without = p.copy()
+    without.remove_group("first_level_open")
+    lp_cut, lp_plain = _lp(p), _lp(without)
+    assert lp_cut >= result.objective - 1e-6
+    assert lp_cut < lp_plain - 100.0, (lp_cut, lp_plain)
+
+
+def test_greedy_start_counts_required_county_seats_as_new_stations() -> None:
+    # A county (C) needs its seat; with 2 new stations allowed in all, the seat is one of them.
+    # u3 (one vehicle at most) reaches everybody; the fleet's third vehicle would add most at
+    # a new site u1 (4,000 residents to level 2: 4000 * 0.21 = 840 against the seat's
+    # 1000 * 0.21 = 210), but that would be a third new station: the greedy must give it to
+    # the seat, so that its plan satisfies the MIP's new-station row.
+    minutes = sp.csr_matrix(np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0], [5.0, 5.0, 5.0]]))
+    sites = pd.DataFrame({"site_id": ["seat", "u1", "u2", "u3"], "district_code": ["C", "U", "U", "U"],
+                          "existing": False, "max_vehicles": [2, 2, 2, 1],
+                          "kind": ["district_seat", "grid", "grid", "grid"]})
+    demand = pd.DataFrame({"demand_id": ["c", "p", "q"], "district_code": ["C", "U", "U"],
+                           "population": [1000, 4000, 4000], "standard_minutes": 12.0})
+    norms = pd.DataFrame({"code": ["C", "U"], "name_zh": ["县", "区"], "norm_class": ["county", "urban"],
+                          "residents": [10000, 30000], "residents_per_vehicle": [10000.0, 30000.0],
+                          "min_vehicles": [1, 1], "min_negative_pressure": [0, 0]})
+    plan = AmbulancePlan(minutes, sites, demand, norms, max_vehicles=3, max_new_stations=2, max_levels=2,
+                         busy_fraction=0.3, negative_pressure_share=0.0, county_codes=["C"])
+    assert plan.required_open().tolist() == [True, False, False, False]
+    p = plan.build()
+    x = plan.greedy_start(p)
+    assert x is not None and p.is_feasible(x)
+    assert p.value(x, "v").tolist() == [2, 0, 0, 1]

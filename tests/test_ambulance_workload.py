@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError
+from healthopt.milp.solve import solve_problem
 from healthopt.models.expected import levels_needed
 from healthopt.plans.ambulance_response import ResponseModel, place_spare_vehicles
 from healthopt.plans.ambulances import AmbulancePlan
@@ -265,6 +266,30 @@ def test_a_budget_cut_is_shared_in_proportion_to_the_norms():
     assert 5 - 3 <= got["A"] <= 5 - 2 and 3 - 2 <= got["C"] <= 3 - 1
     assert sum(got.values()) == 6
     assert "in proportion to their fleet norms" in r.totals["relaxed_shortfall_rule"]
+
+
+def test_relaxed_plan_starts_from_a_greedy_plan_at_the_fair_shares():
+    # Same instance: shortfall 6 in proportion 2.5 / 2 / 1.5, so fleets 5-3 = 2, 4-2 = 2, 3-2 = 1
+    # and the 1 vehicle left goes to the district whose share was rounded most (A or C, 0.5 each:
+    # A first, by order). That start is feasible for the fair-share problem (shortfall variables
+    # filled in) and the solve is never worse than it.
+    minutes = np.diag([2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    plan = _plan(minutes, ["A", "A", "B", "B", "C", "C"], ["A", "A", "B", "B", "C", "C"],
+                 [50_000, 50_000, 200_000, 200_000, 10_000, 10_000],
+                 _norms(["A", "B", "C"], ["urban", "county", "county"], [150_000, 40_000, 30_000], [5, 4, 3]),
+                 cap=4, max_vehicles=6, county_codes=["B", "C"])
+    p = plan.build(relax_norms=True)
+    first = p.copy()
+    first.set_objective({name: 1.0 for name in p.blocks if name.startswith("short_")}, sense="min")
+    x1 = solve_problem(first, "highs").x
+    fair, _ = plan._proportional(p, x1)
+    start = plan._fair_start(fair, x1)
+    assert start is not None and fair.is_feasible(start)
+    D, _codes = plan._district_matrix()
+    assert (D @ fair.value(start, "v")).tolist() == [3, 2, 1]
+    assert fair.value(start, "short_fleet").tolist() == [2, 2, 2]
+    r = plan.solve(solver="highs", relax_norms=True)
+    assert r.objective >= float(fair.obj @ start) - 1e-6
 
 
 def test_seats_and_hospitals_cost_least_to_open_grid_cells_most():

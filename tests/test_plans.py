@@ -297,7 +297,10 @@ def test_start_is_feasible_never_below_greedy_and_solve_matches_brute_force(case
 
 
 def test_coverage_areas_use_each_stations_own_district_standard():
-    """Issue 10: a county station's area is drawn at the county standard, not the urban one."""
+    """Issue 10: a county station's area is drawn at the county standard, not the urban one.
+
+    Issue 12: each less the mean dispatch delay (the travel time the model counts as covered).
+    """
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -315,10 +318,12 @@ def test_coverage_areas_use_each_stations_own_district_standard():
     stations = gpd.GeoDataFrame({"site_id": ["c1", "u1", "c2"], "district_code": ["C", "U", "C"],
                                  "estimated": [False, False, False]},
                                 geometry=[Point(112.5, 37.8)] * 3, crs=4326)
-    amb = Ambulances(scenario, SimpleNamespace(graph=G), None, None)  # type: ignore[arg-type]
+    # the areas leave the mean dispatch delay (0.25 min here) out of each standard: 1.75 / 0.75 min
+    plan = SimpleNamespace(dispatch_delay_minutes=0.25)
+    amb = Ambulances(scenario, SimpleNamespace(graph=G), None, plan)  # type: ignore[arg-type]
     areas = amb._coverage_layer(stations)
     assert areas["site_id"].tolist() == ["c1", "u1", "c2"]
-    assert areas["minutes"].tolist() == [2.0, 1.0, 2.0]
+    assert areas["minutes"].tolist() == [1.75, 0.75, 1.75]
     county, urban, _ = areas.geometry.tolist()
     b = Point(112.5, 37.808993203)
     assert county.contains(b) and not urban.contains(b)

@@ -45,8 +45,9 @@ class AmbulanceRules:
     Attributes
     ----------
     pairs : tuple of ndarray
-        ``(site, demand)`` positions of the pairs within each demand point's own response
-        standard, sorted by demand point, then travel time.
+        ``(site, demand)`` positions of the pairs whose travel time leaves the mean dispatch
+        delay inside each demand point's own response standard (travel ≤ standard − delay),
+        sorted by demand point, then travel time.
     residents_per_vehicle : Series
         The norm's residents per ambulance, by district code.
     """
@@ -82,6 +83,9 @@ class AmbulanceRules:
     r1_minutes: float = field(default_factory=norm_float_default("ambulance.dsm.r1_minutes"))
     alpha: float = field(default_factory=norm_float_default("ambulance.dsm.alpha"))
     nearest_k: int = 12
+    # A call's response is dispatch delay + travel (what the simulation and the headline count), so
+    # a station covers a point only if its travel time leaves the mean delay inside the standard.
+    dispatch_delay_minutes: float = 0.0
     staff_per_vehicle: dict[str, int] = field(default_factory=lambda: {
         role: norm_int(f"ambulance.staff.{role}_per_vehicle") for role in ("physician", "nurse", "driver")})
     shifts: int = field(default_factory=norm_int_default("ambulance.staff.shifts_per_day"))
@@ -93,7 +97,7 @@ class AmbulanceRules:
         self.sites = self.sites.reset_index(drop=True)
         self.demand = self.demand.reset_index(drop=True)
         self.norms = self.norms.reset_index(drop=True)
-        self.pairs = coverage_pairs(self.minutes, self.demand["standard_minutes"].to_numpy(float))
+        self.pairs = coverage_pairs(self.minutes, self.travel_standard)
         self.residents_per_vehicle = self.norms.set_index("code")["residents_per_vehicle"]
         #: Coverage share per MEXCLP group and level (groups × levels+1), set by the model's build.
         self.mexclp_phi: np.ndarray | None = None
@@ -105,6 +109,11 @@ class AmbulanceRules:
         self.converged = False
         #: Moves of spare vehicles toward calls after the solve (from, to, calls × minutes saved).
         self.spare_moves: list[dict[str, float]] = []
+
+    @property
+    def travel_standard(self) -> np.ndarray:
+        """Travel minutes within which a station covers each demand point (standard − mean dispatch delay)."""
+        return self.demand["standard_minutes"].to_numpy(float) - float(self.dispatch_delay_minutes)
 
     @property
     def from_workload(self) -> bool:

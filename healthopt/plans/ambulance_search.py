@@ -43,6 +43,9 @@ def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarr
     district = sites["district_code"].to_numpy()
     need = dict(zip(plan.norms["code"], plan.norms["min_vehicles"].astype(int), strict=True))
     existing = plan.required_open()
+    # The MIP's new-station row counts every open site that is not an existing station, county
+    # seats it requires included: count the same, or the greedy plan breaks that row.
+    old_station = sites["existing"].to_numpy(bool)
     phi = coverage_table(plan, cover.shape[0])
     top = phi.shape[1] - 1
     coverT = sp.csr_matrix(cover.T)
@@ -61,7 +64,7 @@ def greedy_vehicles(plan: AmbulanceRules, cover: sp.csr_matrix, weight: np.ndarr
         for _ in range(max(int(floor[kept]), 1)):
             place(int(kept))
     for _ in range(plan.fleet_cap - int(v.sum())):
-        open_new = int(((v > 0) & ~existing).sum())
+        open_new = int(((v > 0) & ~old_station).sum())
         spare = {d: int(cap[(district == d) & (v > 0)].sum() - v[district == d].sum()) for d in need}
         reserve = {d: max(0, -(-max(need[d] - spare[d], 0) // int(cap.max()))) for d in need}
         short = {d for d, r in need.items() if r > 0}

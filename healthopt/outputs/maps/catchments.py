@@ -70,8 +70,8 @@ def catchment_legend(areas: gpd.GeoDataFrame | None = None) -> LegendSpec:
              f"rgba(107,174,214,0.15) 2px 6px)")
     entries = []
     if False in kinds:
-        entries.append(LegendEntry("路网行程时间 Reached within the standard (road network)", CATCHMENT_FILL,
-                                   "square", 14, border=CATCHMENT_COLOR, opacity=0.5))
+        entries.append(LegendEntry("路网行程时间 Travel within the standard less the dispatch delay (road network)",
+                                   CATCHMENT_FILL, "square", 14, border=CATCHMENT_COLOR, opacity=0.5))
     if True in kinds:
         entries += [LegendEntry("⚠ 估算 Estimated travel time (off-network, hatched)", hatch, "square", 14,
                                 border=CATCHMENT_COLOR),
