@@ -239,12 +239,13 @@ def reach_text(summary: RunSummary) -> str:
     The ambulance model covers a point when travel leaves the mean dispatch delay inside the
     standard (``kpis.reach_delay_minutes``), as a simulated call's response is delay + travel.
     """
-    delay = (summary.get("kpis", {}) or {}).get("reach_delay_minutes")
-    if is_missing(delay) or not delay:
+    raw = (summary.get("kpis", {}) or {}).get("reach_delay_minutes")
+    if is_missing(raw) or not raw:
         return f"{response_text(summary)}, travel time only"
+    delay = float(raw)  # type: ignore[arg-type]
     r = summary.get("response_minutes") or {}
     order = sorted(r, key=lambda k: (k != "urban", k))
-    parts = [f"{fmt_num(r[k] - delay, 0)} min {k}" for k in order if not is_missing(r[k])]
+    parts = [f"{fmt_num(float(r[k]) - delay, 0)} min {k}" for k in order if not is_missing(r[k])]
     return (f"travel ≤ {' / '.join(parts)}: the standard {response_text(summary)} less the "
             f"{fmt_num(delay, 0)}-min mean dispatch delay")
 
