@@ -8,8 +8,9 @@ in the same run, with HiGHS asked for 0.01 % and stopped at ``--cap`` seconds:
 
 * ``today``  — the plain MEXCLP link ``sum_k u_gk <= sum_{j in N_g} v_j``
   (``AmbulancePlan(strengthen=False)``);
-* ``new``    — effective vehicles ``e_j <= v_j``, ``e_j <= K_j open_j`` in the link
-  (:meth:`healthopt.plans.ambulances.AmbulancePlan._add_effective_vehicles`, the default).
+* ``new``    — effective vehicles ``e_j <= v_j``, ``e_j <= K_j open_j`` in the link, and the
+  first-level cut ``u_g1 <= sum_{j in N_g} open_j`` (:mod:`healthopt.plans.ambulance_strength`,
+  the default).
 
 The time to a gap is the wall time of a solve asked for that gap (HiGHS stops as soon as
 it proves it), one solve per gap; the start heuristic's seconds are printed apart. A gap
