@@ -127,6 +127,7 @@ def test_batch_member_refuses_a_folder_it_did_not_write(tmp_path):
 
 @pytest.mark.slow
 def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
+    """Spawned workers (the pool off Linux, or after a solve in this process) get each group's inputs once."""
     calls = []
     real = batch_runner.prepare_inputs
 
@@ -135,9 +136,10 @@ def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
         return real(sc, **kw)
 
     monkeypatch.setattr(batch_runner, "prepare_inputs", counting)
+    monkeypatch.setattr(batch_runner, "_can_fork", lambda: False)
     path = write_sweep(tmp_path, {"network.congestion": [1.0, 1.5], "response_minutes.urban": [8, 12]},
                        **{"outputs.map": False, "plans.ambulances.max_vehicles": 20})
-    run = run_batch(path, tmp_path / "runs")
+    run = run_batch(path, tmp_path / "runs", workers=2)
     assert [r["status"] for r in run.records] == ["ok"] * 4
     # two groups (congestion changes the graph); each matrix is built at the group's widest standard
     assert calls == [(1.0, 12.0), (1.5, 12.0)]
@@ -149,7 +151,11 @@ def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
 def test_local_and_dask_runs_agree_and_rerun_skips_finished(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     path = write_sweep(tmp_path, {"response_minutes.urban": [8, 12], "plans.ambulances.max_vehicles": [12, 20]})
+    # the command's process has not solved anything: its workers are forked with the inputs built
+    done = healthopt("batch", path, "-o", tmp_path / "local", "--workers", "2")
+    assert done.returncode == 0, done.stderr
     local = run_batch(path, tmp_path / "local", workers=2)
+    assert local.ran == [] and len(local.skipped) == 4
     files = write_batch_outputs(local)
     assert [r["status"] for r in local.records] == ["ok"] * 4
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -169,8 +175,20 @@ def test_local_and_dask_runs_agree_and_rerun_skips_finished(tmp_path):
         assert f'href="{link}"' in index and (local.folder / link).exists()
     assert "plotly" in files["chart_html"].read_text()[:20000].lower()
     assert files["chart_png"].read_bytes()[:4] == b"\x89PNG"
-    again = run_batch(path, tmp_path / "local", workers=2)
-    assert again.ran == [] and len(again.skipped) == 4
+
+
+def test_workers_are_forked_only_from_a_process_without_solver_threads():
+    code = ("from healthopt.batch import runner\n"
+            "from healthopt.milp.problem import MilpProblem\n"
+            "from healthopt.milp.solve import solve_problem\n"
+            "print(runner._can_fork())\n"
+            "p = MilpProblem('x', 'max'); p.add_variables('y', 2, ub=1.0, integer=True, obj=[1.0, 2.0])\n"
+            "p.add_constraints('one', {'y': [[1.0, 1.0]]}, ub=1.0)\n"
+            "print(solve_problem(p, 'highs', 10, None, 2).objective, runner._can_fork())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # before any solve: fork (on Linux); after HiGHS has run with 2 threads: spawn
+    assert out.stdout.split() == [str(sys.platform == "linux"), "2.0", "False"]
 
 
 def healthopt(*args, **kw):

@@ -3,8 +3,11 @@
 Scenarios whose road graph, demand, candidate sites and travel times would be identical
 (same :func:`healthopt.pipeline.run.inputs_key`) form a group. Each group's inputs are built once, in
 the calling process, with the travel-time matrix at the group's largest response standard,
-and then handed to the scenarios: directly (one worker), pickled once per worker process
-(``workers > 1``), or scattered to every worker of a Dask cluster (``scheduler``).
+and then handed to the scenarios: directly (one worker), inherited by worker processes
+forked after every group's inputs are built (``workers > 1`` on Linux, from a process that
+has not run a solver), pickled once per spawned worker process (elsewhere), or scattered
+to every worker of a Dask cluster (``scheduler``). Members go to the workers in chunks, so
+that sub-second scenarios do not pay a round trip each.
 
 Every finished scenario leaves a record in ``<batch>/.status/<name>.json``, written after
 its output folder is complete (both are renamed into place, never half-written). Rerunning
@@ -20,7 +23,7 @@ Worker processes (``workers > 1``) end when the batch process dies, even by ``ki
 the kernel sends them SIGTERM (``PR_SET_PDEATHSIG``, Linux) and, elsewhere, a heartbeat
 thread notices the new parent; either way the current scenario cleans up like on Ctrl-C.
 
-Why the pickled inputs are trusted: the worker processes receive each group's inputs as a
+Why the pickled inputs are trusted: spawned worker processes receive each group's inputs as a
 pickle file (too large to send with every scenario). The file is written by this batch
 process into a folder it has just created with :func:`tempfile.mkdtemp` (a new name, mode
 0700: nobody else can write into it), and the workers are handed its path together with
@@ -36,10 +39,12 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -311,10 +316,11 @@ def _worker_init(parent: int) -> None:
 
 
 def _warm_imports() -> None:
-    """Import what every scenario needs (plans, solver, writers) once, when the worker starts.
+    """Import what every scenario needs (plans, solver, writers) once per process.
 
-    The pool's workers start (:func:`_start_workers`) while the batch process builds the
-    group's inputs, so these seconds overlap that work instead of delaying the first scenario.
+    A forked pool imports them in the batch process before forking (the workers inherit
+    them); a spawned pool's workers start (:func:`_start_workers`) while the batch process
+    builds the group's inputs, so these seconds overlap that work.
     """
     import highspy  # noqa: F401
     import pyogrio  # noqa: F401
@@ -369,14 +375,25 @@ def _load_inputs(path: str, sha256: str) -> Inputs:
 
 
 def _run_from_file(members: list[Member], shared: tuple[str, str] | None, folder: Path) -> list[dict[str, Any]]:
-    """Worker-process side: load the group's pickled inputs once per process, then run a chunk of members."""
-    _BUSY.set()
-    try:
-        path = shared[0] if shared is not None else None
-        if shared is not None and shared[0] not in _WORKER_INPUTS:
+    """Worker-process side of a spawned pool: load the group's pickled inputs once per process, run a chunk."""
+
+    def inputs() -> Inputs | None:
+        if shared is None:
+            return None
+        if shared[0] not in _WORKER_INPUTS:
             _WORKER_INPUTS.clear()  # one group at a time is enough; keeps worker memory flat
             _WORKER_INPUTS[shared[0]] = _load_inputs(*shared)
-        return [run_member(member, _WORKER_INPUTS.get(path) if path else None, folder) for member in members]
+        return _WORKER_INPUTS[shared[0]]
+
+    return _run_chunk(members, inputs, folder)
+
+
+def _run_chunk(members: list[Member], inputs: Callable[[], Inputs | None], folder: Path) -> list[dict[str, Any]]:
+    """Run a chunk of members in a worker process; a signal ends the process once the scenario cleaned up."""
+    _BUSY.set()
+    try:
+        shared = inputs()
+        return [run_member(member, shared, folder) for member in members]
     except ParentGone:
         os._exit(143)  # the current scenario has cleaned up after itself; nobody waits for the rest
     except KeyboardInterrupt:
@@ -389,29 +406,89 @@ def _run_from_file(members: list[Member], shared: tuple[str, str] | None, folder
 
 def _run_pool(groups: dict[str, list[Member]], folder: Path, workers: int,
               notify: Notify) -> Iterator[dict[str, Any]]:
+    if _can_fork():
+        yield from _run_pool_forked(groups, folder, workers, notify)
+    else:
+        yield from _run_pool_spawned(groups, folder, workers, notify)
+
+
+def _can_fork() -> bool:
+    """Return whether worker processes can be forked from this process safely.
+
+    Forking hands every worker the built inputs, the warm imports and the routing memos for
+    free, but only a single-threaded process forks cleanly: HiGHS keeps its worker threads
+    after a multi-threaded solve (a forked child would wait on threads it does not have),
+    and any other live thread may hold a lock the child inherits locked. The ``healthopt
+    batch`` command's process never solves; one that has (a notebook, a test session) with
+    more than one solver thread gets spawned workers.
+    """
+    from healthopt.milp.solve import highs_threads_alive
+
+    if sys.platform != "linux" or highs_threads_alive() or threading.active_count() > 1:
+        return False
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+#: The groups' inputs of a forked pool, by group key: built in the batch process before the
+#: workers fork, so that every worker inherits them (copy-on-write) instead of loading them.
+_FORKED: dict[str, Inputs | None] = {}
+
+
+def _run_pool_forked(groups: dict[str, list[Member]], folder: Path, workers: int,
+                     notify: Notify) -> Iterator[dict[str, Any]]:
+    """Build every group's inputs here, then fork the workers: nothing is pickled or re-imported."""
+    try:
+        for key, members in groups.items():
+            notify("inputs", {"key": key, "members": len(members)})
+            inputs = _FORKED[key] = _prepare(members)
+            if inputs is not None:
+                _routing.node_tree(inputs.graph)  # the routing memo the workers inherit
+        _warm_imports()
+        # The pool forks all its workers when the first task is submitted, before it starts its
+        # own manager thread, so they are forks of this single-threaded process.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
+            futures = [pool.submit(_run_forked, chunk, key, folder)
+                       for key, members in groups.items() for chunk in _chunks(members, workers)]
+            yield from _collect(pool, futures)
+    finally:
+        _FORKED.clear()
+
+
+def _run_forked(members: list[Member], key: str, folder: Path) -> list[dict[str, Any]]:
+    """Worker-process side of a forked pool: run a chunk of members on the inherited inputs."""
+    return _run_chunk(members, lambda: _FORKED.get(key), folder)
+
+
+def _run_pool_spawned(groups: dict[str, list[Member]], folder: Path, workers: int,
+                      notify: Notify) -> Iterator[dict[str, Any]]:
     shared_dir = _private_folder(folder)
     try:
-        # spawn, not fork: the parent may hold solver threads and GDAL state
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init,
                                  initargs=(os.getpid(),)) as pool:
+            _start_workers(pool, workers)  # they import the stack while the inputs are built here
             futures = []
-            try:
-                _start_workers(pool, workers)  # they import the stack while the inputs are built here
-                for key, members in groups.items():
-                    notify("inputs", {"key": key, "members": len(members)})
-                    shared = _pickle_inputs(_prepare(members), shared_dir, key)
-                    futures += [pool.submit(_run_from_file, chunk, shared, folder)
-                                for chunk in _chunks(members, workers)]
-                for fut in as_completed(futures):
-                    yield from fut.result()
-            except BrokenProcessPool:
-                raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
-                                   "scenarios are kept: rerun the batch to resume") from None
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+            for key, members in groups.items():
+                notify("inputs", {"key": key, "members": len(members)})
+                shared = _pickle_inputs(_prepare(members), shared_dir, key)
+                futures += [pool.submit(_run_from_file, chunk, shared, folder) for chunk in _chunks(members, workers)]
+            yield from _collect(pool, futures)
     finally:
         shutil.rmtree(shared_dir, ignore_errors=True)
+
+
+def _collect(pool: ProcessPoolExecutor, futures: list[Any]) -> Iterator[dict[str, Any]]:
+    """Yield the records of ``futures`` as they finish; on any error stop the pool's queued work."""
+    try:
+        for fut in as_completed(futures):
+            yield from fut.result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise RuntimeError("a worker process stopped (killed, out of memory or interrupted); finished "
+                           "scenarios are kept: rerun the batch to resume") from None
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 #: Tasks per worker and group: members are sent in chunks (fewer round trips for sub-second

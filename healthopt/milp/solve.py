@@ -344,6 +344,17 @@ def new_highs() -> Any:
     return h
 
 
+#: Whether HiGHS's worker threads exist in a process (by process id). They outlive the solve
+#: that started them (measured: one more OS thread after a 2-thread solve, none after a
+#: 1-thread one), so such a process must not fork: a child would inherit a pool without threads.
+_THREAD_POOL: dict[int, bool] = {}
+
+
+def highs_threads_alive() -> bool:
+    """Return whether a HiGHS solve in this process has left worker threads running."""
+    return _THREAD_POOL.get(os.getpid(), False)
+
+
 def _solve_highs(
     problem: MilpProblem,
     time_limit: float | None,
@@ -371,6 +382,8 @@ def _solve_highs(
         # for a different size ("Not Set" status), so resize the pool explicitly.
         highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", int(threads))
+    # one thread: the pool was just reset to none besides this one; otherwise workers stay
+    _THREAD_POOL[os.getpid()] = threads != 1
     for option, value in problem.solver_options.items():  # a model's own measured choice
         h.setOptionValue(option, value)
 

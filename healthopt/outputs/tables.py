@@ -98,7 +98,8 @@ def write_summary_csv(path: Path, districts: pd.DataFrame, summary: RunSummary |
         total["beds_per_1000_target"] = float(city["target_per_1000"])
     total.update({k: v for k, v in (totals or {}).items() if k in frame.columns})
     total.update({"code": "total", "name_zh": "合计", "name_en": "Total"})
-    out = pd.concat([body, pd.DataFrame([total])], ignore_index=True)
+    # a blank total (None) adds nothing to the column's type; pandas would otherwise warn on every table
+    out = pd.concat([body, pd.DataFrame([total]).dropna(axis=1, how="all")], ignore_index=True)
     for c in out.select_dtypes("number").columns:
         # Counts stay whole with the added rows' blanks; a float count of persons (>= 100,000) is
         # written to the person, never as 5.23665e+06 (float_format %.6g is for rates and shares).
