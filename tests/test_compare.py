@@ -74,7 +74,19 @@ def test_sentences_say_what_changed(runs):
     assert said[0] == "B adds 15 ambulances (226 → 241): +6 in 小店区, +5 in 古交市, +4 in 阳曲县."
     assert said[1] == "Negative-pressure ambulances 92 → 99 (+7); share 40.7% → 41.1%."
     assert said[2] == "Stations: 3 added (古交市 1, 小店区 1, 阳曲县 1)."
-    assert any(s.startswith("Residents reached within the standard ") for s in said)
+    # the headline planners read: simulated calls reached in time and the 90th percentile
+    sim_a, sim_b = sa["ambulances"]["simulated"], sb["ambulances"]["simulated"]
+    a, b = sim_a["reached_share"], sim_b["reached_share"]
+    assert (f"Calls reached in time (simulated) {a:.1%} → {b:.1%} ({100 * (b - a):+.1f} points); 90th-percentile "
+            f"response {sim_a['p90_min']:.1f} → {sim_b['p90_min']:.1f} min.") in said
+    # without a simulation: residents within reach (total less outside every catchment), never the
+    # per-ambulance ratio
+    bare = change_sentences({**sa, "ambulances": {}}, {**sb, "ambulances": {}}, changes, diff)
+    k_a, k_b = sa["kpis"], sb["kpis"]
+    in_a, in_b = k_a["pop_total"] - k_a["pop_outside"], k_b["pop_total"] - k_b["pop_outside"]
+    ra, rb = in_a / k_a["pop_total"], in_b / k_b["pop_total"]
+    assert (f"Residents within reach of a station in the standard {ra:.1%} → {rb:.1%} "
+            f"({100 * (rb - ra):+.1f} points, {in_b - in_a:+,} residents).") in bare
     assert said[-1].startswith("Solver — A: time limit reached") and "B: optimal" in said[-1]
     rows = {r["key"]: r for r in kpi_changes(sa, sb)}
     assert (rows["fleet_planned"]["a"], rows["fleet_planned"]["b"], rows["fleet_planned"]["change"]) == \

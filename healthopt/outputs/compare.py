@@ -309,16 +309,27 @@ def _station_sentence(diff: pd.DataFrame, ka: Mapping[str, Any], kb: Mapping[str
     return head + "; ".join(parts) + "."
 
 
-def _coverage_sentence(ka: Mapping[str, Any], kb: Mapping[str, Any], changes: pd.DataFrame) -> str | None:
-    total, covered = _both(ka, kb, "pop_total"), _both(ka, kb, "pop_covered")
-    if total is None or covered is None or not all(total):
+def _coverage_sentence(summary_a: Mapping[str, Any], summary_b: Mapping[str, Any], changes: pd.DataFrame) -> str | None:
+    """Return the headline's change: simulated calls reached in time, else residents within reach.
+
+    The per-ambulance split (``pop_covered``) is a fleet-size ratio, not coverage, and is not
+    reported as such (the report and map do the same).
+    """
+    sims = [(s.get("ambulances") or {}).get("simulated") or {} for s in (summary_a, summary_b)]
+    if all(sim.get("reached_share") is not None for sim in sims):
+        (a, b), (pa, pb) = [sim["reached_share"] for sim in sims], [sim.get("p90_min") for sim in sims]
+        text = f"Calls reached in time (simulated) {a:.1%} → {b:.1%} ({100 * (b - a):+.1f} points)"
+        if pa is not None and pb is not None:
+            text += f"; 90th-percentile response {pa:.1f} → {pb:.1f} min"
+        return text + "."
+    ka, kb = summary_a.get("kpis") or {}, summary_b.get("kpis") or {}
+    total, outside = _both(ka, kb, "pop_total"), _both(ka, kb, "pop_outside")
+    if total is None or outside is None or not all(total):
         return None
-    (ta, tb), (ca, cb) = total, covered
-    pts = 100 * (cb / tb - ca / ta)
-    where = _by_district(changes, "pop_covered", limit=2)
-    text = (f"Residents reached within the standard {ca / ta:.1%} → {cb / tb:.1%} "
-            f"({pts:+.1f} points, {cb - ca:+,} residents)")
-    return text + (f", most {where}." if where else ".")
+    (ta, tb), (oa, ob) = total, outside
+    ra, rb = (ta - oa) / ta, (tb - ob) / tb
+    return (f"Residents within reach of a station in the standard {ra:.1%} → {rb:.1%} "
+            f"({100 * (rb - ra):+.1f} points, {(tb - ob) - (ta - oa):+,} residents).")
 
 
 def _pair_sentence(label: str, key: str, ka: Mapping[str, Any], kb: Mapping[str, Any],
@@ -350,7 +361,7 @@ def change_sentences(summary_a: Mapping[str, Any], summary_b: Mapping[str, Any],
     names = dict(zip(changes["code"].astype(str), changes["name_zh"].astype(str), strict=True))
     out = [
         _fleet_sentence(ka, kb, changes), _np_sentence(ka, kb), _station_sentence(stations, ka, kb, names),
-        _coverage_sentence(ka, kb, changes),
+        _coverage_sentence(summary_a, summary_b, changes),
         _pair_sentence("Residents outside every catchment", "pop_outside", ka, kb),
         _pair_sentence("In a catchment but beyond capacity", "pop_beyond_capacity", ka, kb),
         _pair_sentence("Community health centres (CHCs)", "chc_planned", ka, kb),

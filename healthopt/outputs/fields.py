@@ -52,10 +52,14 @@ FIELDS: dict[str, FieldInfo] = {
     "amb_np_planned": FieldInfo("规划负压救护车", "Negative-pressure ambulances planned", "vehicles", _PLAN_AMB),
     "amb_gap": FieldInfo("救护车缺口", "Planned minus norm (negative = short)", "vehicles", _PLAN_AMB),
     "stations": FieldInfo("急救站数", "Ambulance stations", "stations", _PLAN_AMB),
-    "pop_covered": FieldInfo("标准时间内覆盖人口", "Residents reached within the standard", "persons", _GRID),
-    "pop_beyond_capacity": FieldInfo("覆盖范围内超出能力", "In a catchment, beyond capacity", "persons", _GRID),
+    "pop_covered": FieldInfo("覆盖范围内且在每车人口标准内", "Within reach and within the per-ambulance ratio "
+                             "(30,000 urban / 10,000 county residents per ambulance: a fleet-size norm, not "
+                             "coverage; see sim_reached_share)", "persons", _GRID),
+    "pop_beyond_capacity": FieldInfo("覆盖范围内超出每车人口标准", "Within reach, beyond the per-ambulance ratio "
+                                     "(not a shortfall of coverage)", "persons", _GRID),
     "pop_outside": FieldInfo("不在任何覆盖范围", "Outside every catchment", "persons", _GRID),
-    "coverage_share": FieldInfo("覆盖率", "Share reached within the standard", "share", _GRID),
+    "coverage_share": FieldInfo("每车人口标准内占比", "Share within reach and within the per-ambulance ratio "
+                                "(secondary; the headline is sim_reached_share)", "share", _GRID),
     "physicians": FieldInfo("医师", "Physicians (ambulance crews)", "persons", "crew norm × vehicles × shifts"),
     "nurses": FieldInfo("护士", "Nurses (ambulance crews)", "persons", "crew norm × vehicles × shifts"),
     "drivers": FieldInfo("驾驶员", "Drivers (ambulance crews)", "persons", "crew norm × vehicles × shifts"),
