@@ -48,7 +48,7 @@ CACHE_ENV = "HEALTHOPT_CACHE"
 LONGEST_FIRST = (
     "notebook-01_quickstart",
     "baseline_run",
-    "tests/test_batch.py::test_local_and_dask_runs_agree_and_rerun_skips_finished",
+    "tests/test_batch.py::test_forked_spawned_and_dask_runs_agree_and_rerun_skips_finished",
     "notebook-02_sweep_analysis",
     "tests/test_batch.py::test_killed_batch_loses_nothing_finished_and_resumes",
     "tests/test_batch.py::test_workers_exit_when_the_batch_process_is_killed",
