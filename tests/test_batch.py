@@ -160,7 +160,8 @@ def test_forked_spawned_and_dask_runs_agree_and_rerun_skips_finished(tmp_path, m
     with monkeypatch.context() as m:
         m.setattr(batch_runner, "_can_fork", lambda: False)
         spawned = run_batch(path, tmp_path / "spawned", workers=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    # one Dask worker is enough to check the scattered inputs; bench_batch.py measures more
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         remote = run_batch(path, tmp_path / "dask", scheduler=cluster.scheduler_address)
     for other in (spawned, remote):
