@@ -13,7 +13,7 @@ from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.periods import sequential_start, stack_periods
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import solve_problem
-from healthopt.plans.ambulance_phasing import PhaseYear, phase_plan
+from healthopt.plans.ambulance_phasing import STOCKS, PhaseYear, _caps, forward_start, period_problems, phase_plan
 from healthopt.plans.ambulances import AmbulancePlan
 
 
@@ -91,6 +91,24 @@ def test_phased_ambulance_plan_keeps_what_it_opened_and_meets_the_norm_in_the_fi
     assert got.final.districts.set_index("code").loc["A", "amb_planned"] >= 3
     assert got.final.districts.set_index("code").loc["B", "amb_planned"] >= 1  # county centre by 2025
     assert got.myopic_objective is not None and got.objective >= got.myopic_objective - 1e-6
+
+
+def test_a_county_seat_that_must_be_open_gets_its_ambulance_from_the_first_year():
+    # The county seat s2 must hold a station in every year (001 §三(一)5), though no year's floor
+    # asks for a vehicle in B before 2025: the forward start used to leave it empty in 2024, so
+    # the year's fixed-stock solve was infeasible and the phased baseline started from nothing.
+    plan = _plan()
+    plan.sites["kind"] = ["grid", "grid", "district_seat"]
+    phases = [PhaseYear(2024, vehicles_added=1, new_stations=2), PhaseYear(2025, vehicles_added=1, new_stations=1)]
+    periods = period_problems(plan, phases, base_vehicles=2, base_negative_pressure=0, base_stations=0)
+    assert periods[0].block_arrays("open")[0].tolist() == [0.0, 0.0, 1.0]  # the seat is required in 2024 too
+    stacked = stack_periods(periods, stocks=STOCKS)
+    start = forward_start(plan, stacked, caps=[_caps(q) for q in periods], solve=lambda q: _solve(q))
+    assert start is not None
+    first = stacked.period_x(start, 0)
+    assert periods[0].value(first, "v")[2] >= 1 and periods[0].value(first, "open")[2] == 1
+    got = phase_plan(plan, phases, base_vehicles=2, solver="highs", gap=0.0)
+    assert got.schedule.query("year == 2024 and site_id == 's2'")["vehicles"].sum() >= 1
 
 
 def test_yearly_budgets_that_cannot_reach_the_norm_are_explained():

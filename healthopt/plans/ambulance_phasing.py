@@ -278,6 +278,8 @@ def forward_start(plan: Any, stacked: StackedProblem, *, caps: Sequence[tuple[fl
         need_stations[d] = int(np.searchsorted(np.cumsum(room), final_floor[d] - 1e-9) + 1) if final_floor[d] > 0 else 0
     for t, p in enumerate(stacked.periods):
         v = np.maximum(v, np.ceil(p.block_arrays("v")[0] - 1e-9).astype(int))
+        # a station that must be open (a county seat, a kept station) holds an ambulance every year
+        v = np.maximum(v, np.minimum(np.ceil(p.block_arrays("open")[0] - 1e-9).astype(int), cap_site))
         fleet_cap, station_cap = caps[t]
         fleet_cap = min(fleet_cap, float(plan.fleet_cap))
         floor = _district_floor(p, D)
