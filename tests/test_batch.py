@@ -187,11 +187,15 @@ def test_workers_are_forked_only_from_a_process_without_solver_threads():
             "print(runner._can_fork())\n"
             "p = MilpProblem('x', 'max'); p.add_variables('y', 2, ub=1.0, integer=True, obj=[1.0, 2.0])\n"
             "p.add_constraints('one', {'y': [[1.0, 1.0]]}, ub=1.0)\n"
-            "print(solve_problem(p, 'highs', 10, None, 2).objective, runner._can_fork())\n")
+            "print(solve_problem(p, 'highs', 10, None, 2).objective, runner._can_fork())\n"
+            "print(solve_problem(p, 'highs', 10, None, 1).objective, runner._can_fork())\n"
+            "print(solve_problem(p, 'highs-pulp', 10, None, 2).objective, runner._can_fork())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    # before any solve: fork (on Linux); after HiGHS has run with 2 threads: spawn
-    assert out.stdout.split() == [str(sys.platform == "linux"), "2.0", "False"]
+    linux = str(sys.platform == "linux")
+    # before any solve: fork (on Linux); after HiGHS has run with 2 threads: spawn; a 1-thread solve
+    # resizes the pool to no worker threads: fork again; PuLP's HiGHS with 2 threads: spawn
+    assert out.stdout.split() == [linux, "2.0", "False", "2.0", linux, "2.0", "False"]
 
 
 def healthopt(*args, **kw):

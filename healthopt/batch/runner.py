@@ -4,10 +4,10 @@ Scenarios whose road graph, demand, candidate sites and travel times would be id
 (same :func:`healthopt.pipeline.run.inputs_key`) form a group. Each group's inputs are built once, in
 the calling process, with the travel-time matrix at the group's largest response standard,
 and then handed to the scenarios: directly (one worker), inherited by worker processes
-forked after every group's inputs are built (``workers > 1`` on Linux, from a process that
-has not run a solver), pickled once per spawned worker process (elsewhere), or scattered
-to every worker of a Dask cluster (``scheduler``). Members go to the workers in chunks, so
-that sub-second scenarios do not pay a round trip each.
+forked after every group's inputs are built (``workers > 1`` on Linux, from a process with
+no other thread and no HiGHS worker threads left by a solve), pickled once per spawned
+worker process (elsewhere), or scattered to every worker of a Dask cluster (``scheduler``).
+Members go to the workers in chunks, so that sub-second scenarios do not pay a round trip each.
 
 Every finished scenario leaves a record in ``<batch>/.status/<name>.json``, written after
 its output folder is complete (both are renamed into place, never half-written). Rerunning
@@ -61,6 +61,7 @@ from healthopt import _routing
 from healthopt._files import MARKER, check_replaceable, clean_stale, read_marker, write_atomic, write_marker, writer_tag
 from healthopt.batch.sweep import Batch, Member, load_batch
 from healthopt.errors import HealthoptError, InfeasiblePlanError, InputError
+from healthopt.milp.solve import highs_threads_alive
 from healthopt.outputs.offline import check_offline_assets
 from healthopt.pipeline.run import Inputs, inputs_key, needs_offline_assets, prepare_inputs, run_prepared, travel_cutoff
 
@@ -422,8 +423,6 @@ def _can_fork() -> bool:
     batch`` command's process never solves; one that has (a notebook, a test session) with
     more than one solver thread gets spawned workers.
     """
-    from healthopt.milp.solve import highs_threads_alive
-
     if sys.platform != "linux" or highs_threads_alive() or threading.active_count() > 1:
         return False
     return "fork" in multiprocessing.get_all_start_methods()

@@ -355,6 +355,16 @@ def highs_threads_alive() -> bool:
     return _THREAD_POOL.get(os.getpid(), False)
 
 
+def _note_highs_threads(threads: int | None, *, reset: bool) -> None:
+    """Record the thread pool an in-process HiGHS solve leaves (see :func:`highs_threads_alive`).
+
+    ``reset``: the pool was just resized to ``threads`` (:func:`_solve_highs`), so one thread
+    leaves none besides the caller's; otherwise (PuLP's HiGHS) an earlier pool may remain.
+    """
+    pid = os.getpid()
+    _THREAD_POOL[pid] = threads != 1 or (not reset and _THREAD_POOL.get(pid, False))
+
+
 def _solve_highs(
     problem: MilpProblem,
     time_limit: float | None,
@@ -382,8 +392,7 @@ def _solve_highs(
         # for a different size ("Not Set" status), so resize the pool explicitly.
         highspy.Highs.resetGlobalScheduler(True)
         h.setOptionValue("threads", int(threads))
-    # one thread: the pool was just reset to none besides this one; otherwise workers stay
-    _THREAD_POOL[os.getpid()] = threads != 1
+    _note_highs_threads(threads, reset=threads is not None)
     for option, value in problem.solver_options.items():  # a model's own measured choice
         h.setOptionValue(option, value)
 
@@ -617,6 +626,7 @@ def _solve_pulp(
         cmd = pulp.HiGHS(msg=log_path is not None, timeLimit=time_limit, gapRel=rel_gap, threads=threads, **extra)
         new_highs()  # PuLP makes its Highs itself: the first one of a process prints a banner
         # PuLP calls Highs.run() in this thread: Ctrl-C takes effect only when the solve ends.
+        _note_highs_threads(threads, reset=False)
         lp.solve(cmd)
     return _pulp_output(problem, lp, variables, name, time_limit, gap, isinstance(cmd, pulp.HiGHS))
 
@@ -636,6 +646,7 @@ def _solve_pulp_object(problem: MilpProblem, solver: Any) -> SolverOutput:
     is_highs = isinstance(solver, pulp.HiGHS)
     if is_highs:
         new_highs()  # keep highspy's first-construction banner off stdout
+        _note_highs_threads(getattr(solver, "threads", None), reset=False)
     with _solver_processes():
         lp.solve(solver)
     gap = solver.optionsDict.get("gapRel")

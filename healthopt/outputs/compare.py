@@ -309,7 +309,7 @@ def _station_sentence(diff: pd.DataFrame, ka: Mapping[str, Any], kb: Mapping[str
     return head + "; ".join(parts) + "."
 
 
-def _coverage_sentence(summary_a: Mapping[str, Any], summary_b: Mapping[str, Any], changes: pd.DataFrame) -> str | None:
+def _coverage_sentence(summary_a: Mapping[str, Any], summary_b: Mapping[str, Any]) -> str | None:
     """Return the headline's change: simulated calls reached in time, else residents within reach.
 
     The per-ambulance split (``pop_covered``) is a fleet-size ratio, not coverage, and is not
@@ -361,9 +361,9 @@ def change_sentences(summary_a: Mapping[str, Any], summary_b: Mapping[str, Any],
     names = dict(zip(changes["code"].astype(str), changes["name_zh"].astype(str), strict=True))
     out = [
         _fleet_sentence(ka, kb, changes), _np_sentence(ka, kb), _station_sentence(stations, ka, kb, names),
-        _coverage_sentence(summary_a, summary_b, changes),
+        _coverage_sentence(summary_a, summary_b),
         _pair_sentence("Residents outside every catchment", "pop_outside", ka, kb),
-        _pair_sentence("In a catchment but beyond capacity", "pop_beyond_capacity", ka, kb),
+        _pair_sentence("Within reach, beyond the per-ambulance ratio", "pop_beyond_capacity", ka, kb),
         _pair_sentence("Community health centres (CHCs)", "chc_planned", ka, kb),
         _pair_sentence("Township health centres", "thc_planned", ka, kb),
         _pair_sentence("Beds per 1,000 residents", "beds_planned_per_1000", ka, kb, ",.2f"),
