@@ -85,14 +85,16 @@ def test_reportable_rule() -> None:
 
 
 def _loose(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ambulances.solve_problem
+    # both ways the plan solves: LP bound + RINS (HiGHS, the default) and the plain MIP
+    for name in ("solve_problem", "solve_lp_first"):
+        real = getattr(ambulances, name)
 
-    def loose(*args, **kwargs):
-        out = real(*args, **kwargs)
-        return dataclasses.replace(out, status_code="time_limit_feasible", gap=0.2,
-                                   status="time limit reached (30 s) — best plan found, not proven optimal")
+        def loose(*args, _real=real, **kwargs):
+            out = _real(*args, **kwargs)
+            return dataclasses.replace(out, status_code="time_limit_feasible", gap=0.2,
+                                       status="time limit reached (30 s) — best plan found, not proven optimal")
 
-    monkeypatch.setattr(ambulances, "solve_problem", loose)
+        monkeypatch.setattr(ambulances, name, loose)
 
 
 def _run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str]:

@@ -323,6 +323,12 @@ class MilpProblem:
         }
         return other
 
+    def relaxation(self) -> MilpProblem:
+        """Return a copy with every integrality dropped (the LP relaxation)."""
+        other = self.copy()
+        other._int = [np.zeros_like(a) for a in self._int]
+        return other
+
     def value(self, x: np.ndarray, name: str) -> np.ndarray:
         """Values of block ``name`` in solution vector ``x``."""
         return x[self.blocks[name].slice]

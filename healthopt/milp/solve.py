@@ -373,6 +373,26 @@ def _solve_highs(
     log_path: str | Path | None,
     start: np.ndarray | None = None,
 ) -> SolverOutput:
+    h = highs_model(problem, time_limit, gap, threads, log_path, start)
+    if isinstance(h, SolverOutput):
+        return h
+    _run_interruptible(h)
+    return highs_output(problem, h, gap)
+
+
+def highs_model(
+    problem: MilpProblem,
+    time_limit: float | None,
+    gap: float | None,
+    threads: int | None,
+    log_path: str | Path | None,
+    start: np.ndarray | None = None,
+) -> Any:
+    """Return a ``highspy.Highs`` holding ``problem`` with its options set, or the error output if HiGHS rejects it.
+
+    :func:`start_highs` / :func:`wait_highs` then run it in highspy's solver thread, so the
+    caller may compute meanwhile (:mod:`healthopt.milp.lp_first` builds its start so).
+    """
     import highspy
 
     A, row_lb, row_ub = problem.assemble()
@@ -436,7 +456,13 @@ def _solve_highs(
         sol.col_value = np.asarray(start, dtype=float).tolist()
         sol.value_valid = True
         h.setSolution(sol)
-    _run_interruptible(h)
+    return h
+
+
+def highs_output(problem: MilpProblem, h: Any, gap: float | None) -> SolverOutput:
+    """Read the status, plan, bound and gap of a finished HiGHS solve of ``problem``."""
+    import highspy
+
     ms = h.getModelStatus()
     message = h.modelStatusToString(ms)
     info = h.getInfo()
@@ -487,18 +513,33 @@ def _run_interruptible(h) -> None:
     ``highspy.Highs.solve()`` does the same but prints to stdout, exits the process after
     five Ctrl-C and returns the interrupted incumbent, which a run must not write.
     """
+    start_highs(h)
+    wait_highs(h)
+
+
+def start_highs(h: Any) -> None:
+    """Start ``h`` in highspy's solver thread and return at once (then :func:`wait_highs`)."""
     h.HandleUserInterrupt = True  # HiGHS polls cancelSolve() through its interrupt callbacks
     h.startSolve()
+
+
+def wait_highs(h: Any) -> None:
+    """Wait for a solve :func:`start_highs` started; on Ctrl-C cancel it and raise KeyboardInterrupt."""
     try:
         while not h.wait(0.1)[0]:
             pass
     except KeyboardInterrupt:
-        h.cancelSolve()
-        deadline = time.monotonic() + INTERRUPT_GRACE_S
-        # A second Ctrl-C ends this wait too: the solver thread is a daemon and dies with the process.
-        while time.monotonic() < deadline and not h.wait(0.1)[0]:
-            pass
+        cancel_highs(h)
         raise
+
+
+def cancel_highs(h: Any) -> None:
+    """Cancel a started solve and give it :data:`INTERRUPT_GRACE_S` to stop (before the caller raises)."""
+    h.cancelSolve()
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    # A second Ctrl-C ends this wait too: the solver thread is a daemon and dies with the process.
+    while time.monotonic() < deadline and not h.wait(0.1)[0]:
+        pass
 
 
 # --------------------------------------------------------------------------- PuLP (CBC / HiGHS)

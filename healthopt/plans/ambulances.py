@@ -44,8 +44,9 @@ import scipy.sparse as sp
 from healthopt import norms, traveltime
 from healthopt.errors import InfeasiblePlanError, InputError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
+from healthopt.milp.lp_first import solve_lp_first
 from healthopt.milp.problem import MilpProblem, group_identical_rows
-from healthopt.milp.solve import SolverOutput, solve_problem
+from healthopt.milp.solve import SolverOutput, resolve_solver, solve_problem
 from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage, levels_needed
 from healthopt.models.rules import add_capacity
@@ -466,11 +467,21 @@ class AmbulancePlan(AmbulanceRules):
                      log_path: str | Path | None, previous: np.ndarray | None) -> tuple[MilpProblem, SolverOutput]:
         """Build and solve once (max-min first when asked), from the better of the greedy and ``previous`` plans."""
         p = self.build()
-        start = self.greedy_start(p)
-        if previous is not None:
-            again = self._start_vector(p, previous)
-            if again is not None and (start is None or p.obj @ again > p.obj @ start):
-                start = again
+
+        def best_start() -> np.ndarray | None:
+            start = self.greedy_start(p)
+            if previous is not None:
+                again = self._start_vector(p, previous)
+                if again is not None and (start is None or p.obj @ again > p.obj @ start):
+                    start = again
+            return start
+
+        if self._lp_first(p, solver):  # the start is built while HiGHS solves the LP relaxation
+            out = solve_lp_first(p, start=best_start, fix="open", time_limit=time_limit, gap=gap,
+                                 threads=threads, log_path=log_path)
+            _require_solution(out, time_limit)
+            return p, out
+        start = best_start()
         if "worst" in p.blocks:  # lexicographic: the worst district's share first, then the objective
             first = p.copy()
             first.set_objective({"worst": 1.0}, sense="max")
@@ -484,6 +495,11 @@ class AmbulancePlan(AmbulanceRules):
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         _require_solution(out, time_limit)
         return p, out
+
+    def _lp_first(self, p: MilpProblem, solver: str | None) -> bool:
+        """Whether to solve LP first (:mod:`healthopt.milp.lp_first`): HiGHS, a greedy start, one objective."""
+        return (self.model == "mexclp" and self.budget is None and "worst" not in p.blocks
+                and isinstance(solver, str | None) and resolve_solver(solver) == "highs")
 
     def _fixed_point(self, p: MilpProblem, out: SolverOutput, solver: str | None, deadline: float | None,
                      gap: float | None, threads: int | None,
