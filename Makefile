@@ -45,7 +45,8 @@ pytest: install
 
 # Every benchmark runs with time limits on its solves; each prints its own seconds and the
 # total is printed at the end (goal: the whole of `make bench` within 15 minutes on 2 cores).
-BENCHES := bench_traveltime.py bench_models.py bench_primary_care.py bench_batch.py \
+BENCHES := "bench_traveltime.py --sources 1000" "bench_models.py --spopt-cap 30" bench_primary_care.py \
+	"bench_batch.py --rebuild-sample 5" \
 	bench_simulation.py bench_phasing.py "bench_ambulances.py --cap 60"
 
 bench: install

@@ -36,7 +36,7 @@ from healthopt.outputs.batch import write_batch_outputs
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
 SET = {
-    "area.districts": ["140106"], "area.urban": ["140106"], "plans.ambulances.model": "mclp",
+    "area.districts": ["140106"], "area.urban": ["140106"],
     "plans.primary_care.enabled": False, "plans.beds.enabled": False, "outputs.map": False,
     "outputs.report": False, "solver.time_limit_s": 60, "solver.gap": 0.005, "solver.threads": 1,
     "solver.relax_norms_if_infeasible": True,

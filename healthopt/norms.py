@@ -120,7 +120,7 @@ def street_population(districts: pd.DataFrame, divisions: pd.DataFrame,
     div = divisions.copy()
     div["committees"] = (div["n_residents_committees"] + div["n_villagers_committees"]
                          + div.get("n_other", 0)).clip(lower=1)  # fmt: skip
-    div = div[div["county_code"].isin(districts["code"])]
+    div = div[div["county_code"].isin(districts["code"])].copy()  # a frame of its own, not a view to write through
     pop = districts.set_index("code")[population_col]
     share = div["committees"] / div.groupby("county_code")["committees"].transform("sum")
     div["residents_estimate"] = (share * div["county_code"].map(pop)).round().astype("int64")

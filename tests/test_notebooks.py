@@ -7,6 +7,7 @@ temporary folder (``HEALTHOPT_NOTEBOOK_OUT``), never into the repository.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -79,3 +80,28 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert sorted(NOTEBOOK_DIR.iterdir()) == before, "the notebook wrote files beside itself"
+    if path.stem == "02_sweep_analysis":
+        _chart_is_monotone_in_the_fleet_budget(tmp_path / "out" / path.stem / "notebook_fleet_tradeoff")
+
+
+def _chart_is_monotone_in_the_fleet_budget(batch: Path) -> None:
+    """The sweep chart's y (simulated share of calls reached) never falls as the fleet budget grows.
+
+    Checked for every urban standard of the notebook's sweep: the model's own objective (expected
+    calls reached) must not fall at all; the simulated share (a seeded year of calls) by no more
+    than its 95 % interval's half-width, as the simulation tests allow (nearest-available
+    dispatch is not monotone on every sample path), and the largest budget must beat the smallest.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(batch / "batch_summary.csv")
+    assert set(frame["status"]) == {"ok"}, frame["status"].tolist()
+    for _, line in frame.sort_values("fleet_budget").groupby("response_urban_min"):
+        assert len(line) == 3
+        expected = line["calls_covered_expected"].to_numpy()
+        assert all(b >= a - 1e-6 for a, b in itertools.pairwise(expected)), expected
+        share = line["sim_reached_share"].to_numpy()
+        half = ((line["sim_reached_ci_high"] - line["sim_reached_ci_low"]) / 2).to_numpy()
+        assert all(b >= a - h for a, b, h in zip(share[:-1], share[1:], half[:-1], strict=True)), share
+        assert share[-1] > share[0]
+

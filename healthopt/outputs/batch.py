@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 #: KPI columns taken from each scenario's summary (``kpis``), in this order.
 KPI_COLUMNS: tuple[str, ...] = (
     "fleet_norm", "fleet_planned", "np_planned", "stations_planned", "stations_new", "pop_total", "pop_covered",
-    "pop_beyond_capacity", "pop_outside", "chc_planned", "thc_planned", "beds_planned_per_1000",
+    "pop_beyond_capacity", "pop_outside", "calls_expected", "calls_covered_expected", "chc_planned", "thc_planned",
+    "beds_planned_per_1000",
 )  # fmt: skip
 CHART_NAME = "tradeoff"
 

@@ -58,6 +58,11 @@ FIELDS: dict[str, FieldInfo] = {
     "pop_beyond_capacity": FieldInfo("覆盖范围内超出每车人口标准", "Within reach, beyond the per-ambulance ratio "
                                      "(not a shortfall of coverage)", "persons", _GRID),
     "pop_outside": FieldInfo("不在任何覆盖范围", "Outside every catchment", "persons", _GRID),
+    "calls_expected": FieldInfo("年急救呼叫(估)", "Emergency calls a year (estimate from the call rates)", "calls",
+                                "plans.ambulances.calls (estimate)"),
+    "calls_covered_expected": FieldInfo("模型预期及时呼叫", "Calls reached in time, expected by the model "
+                                        "(the optimised objective; the headline is sim_reached_share)", "calls",
+                                        _PLAN_AMB),
     "coverage_share": FieldInfo("每车人口标准内占比", "Share within reach and within the per-ambulance ratio "
                                 "(secondary; the headline is sim_reached_share)", "share", _GRID),
     "physicians": FieldInfo("医师", "Physicians (ambulance crews)", "persons", "crew norm × vehicles × shifts"),
