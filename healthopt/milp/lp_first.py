@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,7 +58,7 @@ def solve_lp_first(
     problem: MilpProblem,
     *,
     start: np.ndarray | Callable[[], np.ndarray | None] | None,
-    fix: str,
+    fix: str | Sequence[str],
     time_limit: float | None,
     gap: float | None,
     threads: int | None,
@@ -73,8 +73,9 @@ def solve_lp_first(
     start : numpy.ndarray, callable or None
         A feasible plan, or a function returning one (``None``: no start), called while the
         LP relaxation is being solved.
-    fix : str
-        The integer block RINS fixes where start and LP agree (e.g. the stations' ``open``).
+    fix : str or sequence of str
+        The integer block(s) RINS fixes where start and LP agree (e.g. the stations' ``open``;
+        one per year of a phased plan).
     time_limit, gap, threads, log_path
         As :func:`~healthopt.milp.solve.solve_problem`; the time limit covers all steps.
 
@@ -121,6 +122,12 @@ def solve_lp_first(
             best = out.x
         if _within(problem, best, bound, gap):
             return _proven(problem, best, bound, gap, t0)
+    if best is not None and deadline is not None and deadline - time.monotonic() < 1.0:
+        # the limit is spent: a full MIP could not even presolve; the LP bound is the proof
+        g = _relative_gap(problem, best, bound)
+        out = SolverOutput("time_limit_feasible", "", best.copy(), _objective(problem, best), bound, g, 0.0,
+                           "highs", "LP relaxation bound")
+        return _named(out, time_limit, t0)
     full = problem.copy()
     full.solver_options = {**problem.solver_options, "mip_lp_solver": "ipm"}
     out = solve_problem(full, "highs", _left(deadline), gap, threads, log_path, start=best)
@@ -172,14 +179,15 @@ def _target(problem: MilpProblem, bound: float, gap: float | None) -> float:
     return bound / (1.0 + g) if problem.sense == "max" else bound / (1.0 - g) if g < 1 else math.inf
 
 
-def _rins_problem(problem: MilpProblem, x: np.ndarray, lp_x: np.ndarray, fix: str) -> MilpProblem:
-    """``problem`` with block ``fix`` held at ``x`` wherever ``x`` and the LP relaxation ``lp_x`` agree."""
+def _rins_problem(problem: MilpProblem, x: np.ndarray, lp_x: np.ndarray, fix: str | Sequence[str]) -> MilpProblem:
+    """``problem`` with the blocks ``fix`` held at ``x`` wherever ``x`` and the LP relaxation ``lp_x`` agree."""
     sub = problem.copy()
-    lo, hi = problem.block_arrays(fix)[:2]
-    xi, li = problem.value(x, fix), problem.value(lp_x, fix)
-    agree = np.abs(xi - li) < RINS_AGREE
-    lo[agree] = hi[agree] = np.round(xi[agree])
-    sub.set_bounds(fix, lb=lo, ub=hi)
+    for name in [fix] if isinstance(fix, str) else fix:
+        lo, hi = problem.block_arrays(name)[:2]
+        xi, li = problem.value(x, name), problem.value(lp_x, name)
+        agree = np.abs(xi - li) < RINS_AGREE
+        lo[agree] = hi[agree] = np.round(xi[agree])
+        sub.set_bounds(name, lb=lo, ub=hi)
     return sub
 
 

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from healthopt.errors import InfeasiblePlanError
+from healthopt.milp.lp_first import solve_lp_first
 from healthopt.milp.periods import StackedProblem, sequential_start, stack_periods
 from healthopt.milp.problem import MilpProblem
-from healthopt.milp.solve import solve_problem
+from healthopt.milp.solve import resolve_solver, solve_problem
 from healthopt.plans.ambulance_results import AmbulancePlanResult
 
 __all__ = ["PhaseYear", "PhasedPlan", "period_problems", "phase_plan"]
@@ -214,7 +215,13 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
     myopic = None if myopic_x is None else float(value @ myopic_x + stacked.problem.offset)
     if myopic_x is not None and (start is None or value @ myopic_x > value @ start):
         start = myopic_x
-    out = solve_problem(stacked.problem, solver, time_limit, gap, threads, start=start)
+    if isinstance(solver, str | None) and resolve_solver(solver) == "highs":
+        # LP bound first, then RINS around the start (measured: 0.59 % proven in 60 s, against 2.54 %
+        # by the plain MIP, whose root LP had not finished; healthopt.milp.lp_first)
+        out = solve_lp_first(stacked.problem, start=start, fix=[f"open@{t}" for t in range(len(phases))],
+                             time_limit=time_limit, gap=gap, threads=threads, log_path=None)
+    else:
+        out = solve_problem(stacked.problem, solver, time_limit, gap, threads, start=start)
     if out.x is None:
         raise InfeasiblePlanError([f"no phased plan meets the yearly budgets and the {last} norms "
                                    f"({out.status})"])  # fmt: skip
