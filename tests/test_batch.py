@@ -24,7 +24,7 @@ BASELINE = ROOT / "scenarios" / "taiyuan_2025_baseline.yaml"
 # every solve finish well inside its limit, so local and Dask runs can be compared byte for byte
 # on a loaded machine (solver.gap is passed unchanged; 0 would ask for a proof the limit may cut).
 FAST_SET = {
-    "area.districts": ["140106"], "area.urban": ["140106"], "plans.ambulances.model": "mclp",
+    "area.districts": ["140106"], "area.urban": ["140106"],
     "plans.primary_care.enabled": False, "plans.beds.enabled": False, "outputs.report": False,
     "solver.time_limit_s": 30, "solver.gap": 1e-4, "solver.threads": 1, "solver.relax_norms_if_infeasible": True,
 }
