@@ -21,8 +21,8 @@ So :func:`solve_lp_first`:
 Every gap reported is proven: against the LP bound in steps 2–3, against HiGHS's own
 bound (or the LP bound, whichever is tighter) in step 4. The answer is never worse than
 the start. Measured on the baseline (``benchmarks/bench_ambulances.py``, 2 cores, start
-included): 0.05 % proven in 7.8 s against 24.7 s by the full MIP, same plan. A tighter gap
-than the LP bound gives pays twice: 0.01 % took 46.1 s against 37.2 s.
+included): 0.05 % proven in 7.5 s against 23.9 s by the full MIP, same plan. A tighter gap
+than the LP bound gives pays twice: 0.01 % took 41.6 s against 35.8 s.
 """
 
 from __future__ import annotations
