@@ -42,6 +42,7 @@ from healthopt.milp.solve import (
     cancel_highs,
     highs_model,
     highs_output,
+    named_limit,
     solve_problem,
     start_highs,
     tighten_bound,
@@ -142,12 +143,7 @@ def solve_lp_first(
 
 def _named(out: SolverOutput, time_limit: float | None, t0: float) -> SolverOutput:
     """``out`` with the whole solve's seconds, and its status naming the caller's limit, not a step's share."""
-    words = out.status
-    if out.status_code.startswith("time_limit"):
-        words = STATUS_WORDS[out.status_code]
-        if time_limit is not None:
-            words = words.replace("time limit reached", f"time limit reached ({time_limit:g} s)", 1)
-    return replace(out, status=words, seconds=time.perf_counter() - t0)
+    return replace(named_limit(out, time_limit), seconds=time.perf_counter() - t0)
 
 
 def _left(deadline: float | None) -> float | None:

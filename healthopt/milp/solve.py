@@ -88,7 +88,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,6 +241,16 @@ def solve_problem(
     if out.status_code.startswith("time_limit") and time_limit is not None:
         out.status = out.status.replace("time limit reached", f"time limit reached ({time_limit:g} s)", 1)
     return out
+
+
+def named_limit(out: SolverOutput, time_limit: float | None) -> SolverOutput:
+    """``out`` with a time-limited status naming ``time_limit`` (the caller's limit, not a step's share of it)."""
+    if not out.status_code.startswith("time_limit"):
+        return out
+    words = STATUS_WORDS[out.status_code]
+    if time_limit is not None:
+        words = words.replace("time limit reached", f"time limit reached ({time_limit:g} s)", 1)
+    return replace(out, status=words)
 
 
 def keep_better_start(
