@@ -40,9 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from healthopt.milp.lp_first import solve_lp_first
 from healthopt.milp.solve import solve_problem
-from healthopt.pipeline.run import prepare_inputs, travel_cutoff
+from healthopt.pipeline.run import plan_context, prepare_inputs
 from healthopt.plans.ambulances import Ambulances
-from healthopt.plans.base import PlanContext
 from healthopt.scenario import load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
@@ -72,12 +71,7 @@ def trajectory(log: Path) -> list[tuple[float, float]]:
 def baseline_plan(threads: int):
     sc = load_scenario(BASELINE)
     inputs = prepare_inputs(sc)
-    points = inputs.points.copy()
-    urban = set(sc.area.urban)
-    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
-                                          sc.response_minutes.county)
-    context = PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))
-    return Ambulances.from_scenario(sc, inputs, context).plan
+    return Ambulances.from_scenario(sc, inputs, plan_context(sc, inputs)).plan
 
 
 def measure(plan, *, name: str, strengthen: bool, cap: float, threads: int, folder: Path,

@@ -425,19 +425,16 @@ def taiyuan_baseline_lscp(time_limit: float) -> None:
     within 12 min urban / 20 min county: the instance issue 16 timed at 35 s (spopt + CBC 163 s).
     Points no site reaches are dropped (they make any cover impossible).
     """
-    from healthopt.pipeline.run import prepare_inputs, travel_cutoff
+    from healthopt.pipeline.run import plan_context, prepare_inputs
     from healthopt.plans.ambulances import Ambulances
-    from healthopt.plans.base import PlanContext
     from healthopt.scenario import load_scenario
 
     t0 = time.perf_counter()
     sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml")
     inputs = prepare_inputs(sc)
-    points = inputs.points.copy()
-    urban = set(sc.area.urban)
-    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
-                                          sc.response_minutes.county)  # fmt: skip
-    plan = Ambulances.from_scenario(sc, inputs, PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))).plan
+    context = plan_context(sc, inputs)
+    plan = Ambulances.from_scenario(sc, inputs, context).plan
+    points = context.points
     site, dem = plan.pairs
     n_all = len(points)
     keep = np.unique(dem)

@@ -23,16 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from healthopt.milp.periods import sequential_start, stack_periods
 from healthopt.milp.solve import solve_problem
-from healthopt.pipeline.run import prepare_inputs, travel_cutoff
+from healthopt.pipeline.run import plan_context, prepare_inputs
 from healthopt.plans import ambulance_phasing as ap
 from healthopt.plans.ambulances import Ambulances
-from healthopt.plans.base import PlanContext
 from healthopt.scenario import load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "taiyuan_2025_baseline.yaml"
@@ -43,12 +40,7 @@ PHASES = [ap.PhaseYear(2023, 30, 20), ap.PhaseYear(2024, 30, 20), ap.PhaseYear(2
 def baseline_plan():
     sc = load_scenario(BASELINE)
     inputs = prepare_inputs(sc)
-    points = inputs.points.copy()
-    urban = set(sc.area.urban)
-    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
-                                          sc.response_minutes.county)  # fmt: skip
-    context = PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))
-    return sc, Ambulances.from_scenario(sc, inputs, context).plan
+    return sc, Ambulances.from_scenario(sc, inputs, plan_context(sc, inputs)).plan
 
 
 def main() -> None:

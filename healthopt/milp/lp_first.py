@@ -37,7 +37,6 @@ import numpy as np
 
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import (
-    STATUS_WORDS,
     SolverOutput,
     cancel_highs,
     highs_model,
@@ -45,6 +44,7 @@ from healthopt.milp.solve import (
     named_limit,
     solve_problem,
     start_highs,
+    status_words,
     tighten_bound,
     wait_highs,
 )
@@ -133,7 +133,7 @@ def solve_lp_first(
     full.solver_options = {**problem.solver_options, "mip_lp_solver": "ipm"}
     out = solve_problem(full, "highs", _left(deadline), gap, threads, log_path, start=best)
     if best is not None and (out.x is None or _better(problem, best, out.x)):
-        out = replace(out, x=best, objective=float(problem.obj @ best + problem.offset))
+        out = replace(out, x=best, objective=_objective(problem, best))
         if out.status_code in ("time_limit_no_solution", "error"):
             out = replace(out, status_code="time_limit_feasible")
     if out.x is not None and out.objective is not None:
@@ -190,6 +190,5 @@ def _rins_problem(problem: MilpProblem, x: np.ndarray, lp_x: np.ndarray, fix: st
 def _proven(problem: MilpProblem, x: np.ndarray, bound: float, gap: float | None, t0: float) -> SolverOutput:
     g = _relative_gap(problem, x, bound)
     code = "optimal" if g <= 1e-9 else "optimal_within_gap"
-    words = STATUS_WORDS[code] if code == "optimal" else f"{STATUS_WORDS[code]} ({100 * g:.3g}% from the proven bound)"
-    return SolverOutput(code, words, np.asarray(x, dtype=float).copy(), _objective(problem, x), bound, g,
-                        time.perf_counter() - t0, "highs", "LP relaxation bound")
+    return SolverOutput(code, status_words(code, g), np.asarray(x, dtype=float).copy(), _objective(problem, x),
+                        bound, g, time.perf_counter() - t0, "highs", "LP relaxation bound")

@@ -234,13 +234,29 @@ def solve_problem(
         out = _solve_pulp_object(problem, solver)
         time_limit = solver.timeLimit  # the object's own limit names the status
     elif (name := resolve_solver(solver)) == "highs":
-        out = _solve_highs(problem, time_limit, gap, threads, log_path, start)
+        model = highs_model(problem, time_limit, gap, threads, log_path, start)
+        if isinstance(model, SolverOutput):  # HiGHS rejected the model
+            out = model
+        else:
+            _run_interruptible(model)
+            out = highs_output(problem, model, gap)
     else:
         out = _solve_pulp(problem, name, time_limit, gap, threads, log_path)
     out.seconds = time.perf_counter() - t0
-    if out.status_code.startswith("time_limit") and time_limit is not None:
-        out.status = out.status.replace("time limit reached", f"time limit reached ({time_limit:g} s)", 1)
-    return out
+    return named_limit(out, time_limit)
+
+
+def status_words(code: str, gap: float | None) -> str:
+    """Return the planner's words for status ``code``; a solve stopped within its gap says how far from the bound."""
+    words = STATUS_WORDS[code]
+    if code == "optimal_within_gap" and gap is not None:
+        words = f"{words} ({100 * gap:.3g}% from the proven bound)"
+    return words
+
+
+def is_native_highs(solver: Any) -> bool:
+    """Whether ``solver`` (a name, ``None``/``"auto"`` or a PuLP solver object) means HiGHS through highspy."""
+    return isinstance(solver, str | None) and resolve_solver(solver) == "highs"
 
 
 def named_limit(out: SolverOutput, time_limit: float | None) -> SolverOutput:
@@ -368,26 +384,11 @@ def highs_threads_alive() -> bool:
 def _note_highs_threads(threads: int | None, *, reset: bool) -> None:
     """Record the thread pool an in-process HiGHS solve leaves (see :func:`highs_threads_alive`).
 
-    ``reset``: the pool was just resized to ``threads`` (:func:`_solve_highs`), so one thread
+    ``reset``: the pool was just resized to ``threads`` (:func:`highs_model`), so one thread
     leaves none besides the caller's; otherwise (PuLP's HiGHS) an earlier pool may remain.
     """
     pid = os.getpid()
     _THREAD_POOL[pid] = threads != 1 or (not reset and _THREAD_POOL.get(pid, False))
-
-
-def _solve_highs(
-    problem: MilpProblem,
-    time_limit: float | None,
-    gap: float | None,
-    threads: int | None,
-    log_path: str | Path | None,
-    start: np.ndarray | None = None,
-) -> SolverOutput:
-    h = highs_model(problem, time_limit, gap, threads, log_path, start)
-    if isinstance(h, SolverOutput):
-        return h
-    _run_interruptible(h)
-    return highs_output(problem, h, gap)
 
 
 def highs_model(
@@ -501,9 +502,7 @@ def highs_output(problem: MilpProblem, h: Any, gap: float | None) -> SolverOutpu
         g, x, objective = None, None, None
     else:
         code, g = ("time_limit_feasible" if has_sol else "error"), _gap(objective, bound)
-    words = STATUS_WORDS[code]
-    if code == "optimal_within_gap" and g is not None:
-        words = f"{words} ({100 * g:.3g}% from the proven bound)"
+    words = status_words(code, g)
     return SolverOutput(
         code,
         words,
@@ -745,7 +744,5 @@ def _pulp_output(
         code, g = "time_limit_no_solution", None
     else:
         code, g = "error", None
-    words = STATUS_WORDS[code]
-    if code == "optimal_within_gap" and g is not None:
-        words = f"{words} ({100 * g:.3g}% from the proven bound)"
+    words = status_words(code, g)
     return SolverOutput(code, words, x, objective, bound, g, 0.0, name, message)

@@ -43,8 +43,8 @@ from healthopt.plans.primary_care import patient_minutes_by_district
 from healthopt.plans.registry import PLANS
 from healthopt.scenario import Scenario, load_scenario
 
-__all__ = ["INPUT_SECTIONS", "Inputs", "RunOutput", "inputs_key", "prepare_inputs", "run_loaded", "run_prepared",
-           "run_scenario", "scenario_data", "study_area", "travel_cutoff"]
+__all__ = ["INPUT_SECTIONS", "Inputs", "RunOutput", "inputs_key", "plan_context", "prepare_inputs", "run_loaded",
+           "run_prepared", "run_scenario", "scenario_data", "study_area", "travel_cutoff"]
 
 Progress = Callable[[str], None]
 
@@ -206,6 +206,15 @@ def travel_cutoff(sc: Scenario) -> float:
     urban = set(sc.area.urban)
     kinds = {code in urban for code in sc.area.districts}
     return float(max(sc.response_minutes.urban if is_urban else sc.response_minutes.county for is_urban in kinds))
+
+
+def plan_context(sc: Scenario, inputs: Inputs) -> PlanContext:
+    """Return what ``sc`` adds to its group's inputs: each point's response standard, travel times cut at the widest."""
+    points = inputs.points.copy()
+    urban = set(sc.area.urban)
+    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
+                                          sc.response_minutes.county)
+    return PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))
 
 
 def prepare_inputs(sc: Scenario, *, cutoff: float | None = None, say: Progress | None = None) -> Inputs:
@@ -385,11 +394,7 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
     say = say or (lambda _msg: None)
     timings = dict(inputs.timings)
     step = _stepper(timings, say)
-    points = inputs.points.copy()
-    urban = set(sc.area.urban)
-    points["standard_minutes"] = np.where(points["district_code"].isin(urban), sc.response_minutes.urban,
-                                          sc.response_minutes.county)
-    context = PlanContext(points, inputs.travel_times.within(travel_cutoff(sc)))
+    context = plan_context(sc, inputs)
     with tables.atomic_folder(folder) as tmp:
         solver = SolverSettings.from_scenario(sc.solver, log_dir=tmp)
         solved = []
@@ -399,7 +404,7 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
                 _check_reportable(cls, plan, result, solver)
                 context.results[cls.name] = result
                 solved.append((cls.name, plan, result))
-        layers = assemble_layers(inputs.area, points, [plan.layers(result) for _, plan, result in solved])
+        layers = assemble_layers(inputs.area, context.points, [plan.layers(result) for _, plan, result in solved])
         summary = _summary(sc, inputs, solver, [(name, plan.summary(result)) for name, plan, result in solved],
                            scenario_file)
         step("outputs", _write, sc, tmp, layers, summary)

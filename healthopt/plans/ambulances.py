@@ -46,7 +46,7 @@ from healthopt.errors import InfeasiblePlanError, InputError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
 from healthopt.milp.lp_first import solve_lp_first
 from healthopt.milp.problem import MilpProblem, group_identical_rows
-from healthopt.milp.solve import SolverOutput, resolve_solver, solve_problem
+from healthopt.milp.solve import SolverOutput, is_native_highs, solve_problem
 from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage, levels_needed
 from healthopt.models.rules import add_capacity
@@ -498,8 +498,7 @@ class AmbulancePlan(AmbulanceRules):
 
     def _lp_first(self, p: MilpProblem, solver: str | None) -> bool:
         """Whether to solve LP first (:mod:`healthopt.milp.lp_first`): HiGHS, a greedy start, one objective."""
-        return (self.model == "mexclp" and self.budget is None and "worst" not in p.blocks
-                and isinstance(solver, str | None) and resolve_solver(solver) == "highs")
+        return self.model == "mexclp" and self.budget is None and "worst" not in p.blocks and is_native_highs(solver)
 
     def _fixed_point(self, p: MilpProblem, out: SolverOutput, solver: str | None, deadline: float | None,
                      gap: float | None, threads: int | None,
