@@ -318,3 +318,36 @@ def test_scenario_fields_reach_the_plan():
     assert amb.busy_fraction == "workload"
     constant = Scenario.from_dict({"name": "x", "plans": {"ambulances": {"busy_fraction": 0.3}}}).plans.ambulances
     assert constant.busy_fraction == 0.3
+
+
+def test_fixed_point_rounds_restart_their_lp_from_the_last_basis_and_reach_the_cold_optimum(monkeypatch, tmp_path):
+    # Room for 8 vehicles a station and few levels (10 calls per 1,000 residents a year, 60-minute
+    # services): the rounds' station busy probabilities add coverage levels, which raises
+    # effective-vehicle bounds too, so the restart goes through the old bounds (LpWarm.via).
+    import healthopt.plans.ambulances as amb
+    from healthopt.milp.lp_first import solve_lp_first
+
+    rng = np.random.default_rng(0)
+    minutes = np.where(rng.random((6, 40)) < 0.45, rng.uniform(1.0, 11.0, (6, 40)), 0.0)
+    pop = rng.integers(5_000, 40_000, 40)
+    plan = _plan(minutes, ["A"] * 6, ["A"] * 40, pop, _norms(["A"], ["urban"], [int(pop.sum())], [9]), cap=8,
+                 busy_fraction=None, max_levels=None, call_rates={"urban": 10.0, "county": 10.0},
+                 service_minutes=60.0, hypercube_rounds=3, spare_to_calls=False)
+    seen = []
+
+    def spy(p, **kw):
+        out = solve_lp_first(p, **kw)
+        seen.append((p, kw.get("warm"), out))
+        return out
+
+    monkeypatch.setattr(amb, "solve_lp_first", spy)
+    plan.solve(solver="highs", gap=0.0)
+    warm = [(p, w) for p, w, _ in seen if w is not None]
+    assert warm, "no round restarted from a basis"
+    assert any(w.via is not None for _, w in warm), "no round needed the old bounds"
+    for k, (p, w) in enumerate(warm):
+        log = tmp_path / f"lp{k}.log"
+        again = solve_lp_first(p, start=None, fix="open", time_limit=None, gap=0.0, threads=1, log_path=log, warm=w)
+        cold = solve_problem(p, "highs", gap=0.0)
+        assert again.objective == pytest.approx(cold.objective, rel=1e-9)
+        assert "useful basis" in log.read_text()  # HiGHS took the basis (no interior point)

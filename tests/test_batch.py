@@ -249,26 +249,28 @@ def test_batch_goes_into_postgis_for_qgis(tmp_path, postgis_url):
 
 @pytest.mark.slow
 def test_killed_batch_loses_nothing_finished_and_resumes(tmp_path):
-    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": [14, 16, 18]}, **{"outputs.map": False})
+    sizes = [14, 16, 18, 20, 22, 24]
+    path = write_sweep(tmp_path, {"plans.ambulances.max_vehicles": sizes}, **{"outputs.map": False})
     folder = tmp_path / "runs" / "t"
     cmd = [sys.executable, "-c", "from healthopt.cli import run; run()", "batch", str(path), "-o",
            str(tmp_path / "runs")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((folder / ".status").glob("*.json")):
-        time.sleep(0.2)
-    time.sleep(1.0)  # the next member is now mid-run
-    os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the other members are queued or mid-run
     proc.wait()
     finished = sorted(p.stem for p in (folder / ".status").glob("*.json"))
     assert finished, "no member finished before the kill"
-    # every visible scenario folder is complete; half-written ones are hidden temporaries
-    for sub in folder.iterdir():
-        if sub.is_dir() and not sub.name.startswith("."):
-            assert (sub / "summary.json").exists() and (sub / "results.gpkg").exists()
+    assert len(finished) < len(sizes), "the batch finished before the kill: nothing was interrupted"
+    # every visible member folder is complete; half-written ones are hidden temporaries
+    members = [sub for sub in folder.iterdir() if sub.is_dir() and sub.name.startswith("t-")]
+    assert sorted(sub.name for sub in members) == finished
+    for sub in members:
+        assert (sub / "summary.json").exists() and (sub / "results.gpkg").exists()
     resumed = run_batch(path, tmp_path / "runs")
     assert set(resumed.skipped) == set(finished) and set(resumed.ran).isdisjoint(finished)
-    assert [r["status"] for r in resumed.records] == ["ok"] * 3
+    assert [r["status"] for r in resumed.records] == ["ok"] * len(sizes)
     assert not list(folder.glob(".*.partial"))
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from healthopt.milp.lp_first import solve_lp_first
+from healthopt.milp.lp_first import LpWarm, solve_lp_first
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import solve_problem
 
@@ -78,3 +78,27 @@ def test_an_infeasible_start_is_ignored_and_the_optimum_still_found() -> None:
     bad = plan_vector(prob, cover, (0, 1, 2, 3))  # four sites: breaks the count row
     out = solve_lp_first(prob, start=bad, fix="open", time_limit=None, gap=None, threads=1, log_path=None)
     assert out.objective == pytest.approx(brute_force(cover, weight, 3))
+
+
+def test_a_warm_basis_restarts_the_lp_by_primal_simplex_and_keeps_the_optimum(tmp_path) -> None:
+    prob, cover, _ = mclp(4, n_demand=60, n_sites=12)
+    first = solve_lp_first(prob, start=None, fix="open", time_limit=None, gap=None, threads=1, log_path=None)
+    assert first.lp_basis is not None
+    # the next round: same rows and columns, new weights (the basis stays primal feasible)
+    new_weight = np.random.default_rng(1).integers(1, 50, cover.shape[0]).astype(float)
+    prob2 = prob.copy()
+    prob2.set_objective({"y": new_weight})
+    log = tmp_path / "warm.log"
+    out = solve_lp_first(prob2, start=None, fix="open", time_limit=None, gap=None, threads=1, log_path=log,
+                         warm=LpWarm(first.lp_basis))
+    assert out.objective == pytest.approx(brute_force(cover, new_weight, 3))
+    text = log.read_text()
+    assert "useful basis" in text and "primal simplex" in text.lower() and "Ph1" not in text
+    # a basis of another shape is ignored: the interior point method solves the LP
+    other, _, _ = mclp(4, n_demand=50, n_sites=12)
+    log2 = tmp_path / "cold.log"
+    again = solve_lp_first(prob2, start=None, fix="open", time_limit=None, gap=None, threads=1, log_path=log2,
+                           warm=LpWarm(solve_lp_first(other, start=None, fix="open", time_limit=None, gap=None,
+                                                      threads=1, log_path=None).lp_basis))
+    assert again.objective == pytest.approx(out.objective)
+    assert "useful basis" not in log2.read_text() and "IPX" in log2.read_text()

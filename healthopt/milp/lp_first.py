@@ -30,18 +30,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import (
+    LpBasis,
     SolverOutput,
     cancel_highs,
+    get_basis,
     highs_model,
     highs_output,
     named_limit,
+    set_basis,
     solve_problem,
     start_highs,
     status_words,
@@ -64,6 +67,7 @@ def solve_lp_first(
     gap: float | None,
     threads: int | None,
     log_path: str | Path | None,
+    warm: LpWarm | None = None,
 ) -> SolverOutput:
     """Solve ``problem`` with HiGHS: LP bound, then RINS around ``start``, then the full MIP (module docstring).
 
@@ -79,23 +83,36 @@ def solve_lp_first(
         one per year of a phased plan).
     time_limit, gap, threads, log_path
         As :func:`~healthopt.milp.solve.solve_problem`; the time limit covers all steps.
+    warm : LpWarm or None
+        The optimal basis of a previous LP relaxation with the same rows, in this problem's
+        columns (e.g. the last round of a fixed point, whose objective changed), and the
+        problem it is primal feasible for (:class:`LpWarm`): the LP is then re-solved by
+        simplex from it instead of by interior point. A basis of another shape, or one HiGHS
+        rejects, is ignored.
 
     Returns
     -------
     SolverOutput
-        Its ``seconds`` cover all steps; its ``bound`` and ``gap`` are proven.
+        Its ``seconds`` cover all steps; its ``bound`` and ``gap`` are proven; its
+        ``lp_basis`` is the LP relaxation's optimal basis (for the next ``warm``).
     """
     t0 = time.perf_counter()
     # The limit is the solver's, as for solve_problem (the start's own seconds are not counted); the
     # LP may take half of it, so that a short limit still leaves the full MIP time for a bound.
     lp_limit = None if time_limit is None else time_limit / 2
     lp = problem.relaxation()
-    lp.solver_options = {"solver": "ipm"}
-    h = highs_model(lp, lp_limit, None, 1, log_path)  # IPX is serial: the start takes the other core
+    basis, strategy = _warm_basis(problem, warm, lp_limit)
+    h = highs_model(lp, lp_limit, None, 1, log_path)  # one thread: the start takes the other core
     x0 = None
+    lp_basis = None
     if isinstance(h, SolverOutput):  # rejected: let the full solve report it
         relaxed = h
     else:
+        if basis is not None and set_basis(h, basis):
+            h.setOptionValue("solver", "simplex")
+            h.setOptionValue("simplex_strategy", strategy)
+        else:
+            h.setOptionValue("solver", "ipm")
         start_highs(h)
         try:
             x0 = start() if callable(start) else start
@@ -104,17 +121,18 @@ def solve_lp_first(
             raise
         wait_highs(h)
         relaxed = highs_output(lp, h, None)
+        lp_basis = get_basis(h)
     lp_seconds = h.getRunTime() if not isinstance(h, SolverOutput) else 0.0
     deadline = None if time_limit is None else time.monotonic() + time_limit - lp_seconds
     x0 = None if x0 is None or not problem.is_feasible(x0) else np.asarray(x0, dtype=float)
     if relaxed.status_code != "optimal" or relaxed.objective is None or relaxed.x is None:
         # no bound (time limit, infeasible LP, ...): the full solve decides and words it
         out = solve_problem(problem, "highs", _left(deadline), gap, threads, log_path, start=x0)
-        return _named(out, time_limit, t0)
+        return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
     bound = float(relaxed.objective)
     best = x0
     if best is not None and _within(problem, best, bound, gap):
-        return _proven(problem, best, bound, gap, t0)
+        return replace(_proven(problem, best, bound, gap, t0), lp_basis=lp_basis)
     if best is not None:
         sub = _rins_problem(problem, best, relaxed.x, fix)
         sub.solver_options = {**problem.solver_options, "objective_target": _target(problem, bound, gap)}
@@ -122,13 +140,13 @@ def solve_lp_first(
         if out.x is not None and problem.is_feasible(out.x) and _better(problem, out.x, best):
             best = out.x
         if _within(problem, best, bound, gap):
-            return _proven(problem, best, bound, gap, t0)
+            return replace(_proven(problem, best, bound, gap, t0), lp_basis=lp_basis)
     if best is not None and deadline is not None and deadline - time.monotonic() < 1.0:
         # the limit is spent: a full MIP could not even presolve; the LP bound is the proof
         g = _relative_gap(problem, best, bound)
         out = SolverOutput("time_limit_feasible", "", best.copy(), _objective(problem, best), bound, g, 0.0,
                            "highs", "LP relaxation bound")
-        return _named(out, time_limit, t0)
+        return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
     full = problem.copy()
     full.solver_options = {**problem.solver_options, "mip_lp_solver": "ipm"}
     out = solve_problem(full, "highs", _left(deadline), gap, threads, log_path, start=best)
@@ -138,7 +156,43 @@ def solve_lp_first(
             out = replace(out, status_code="time_limit_feasible")
     if out.x is not None and out.objective is not None:
         out = tighten_bound(problem, out, bound)
-    return _named(out, time_limit, t0)
+    return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
+
+
+@dataclass(frozen=True)
+class LpWarm:
+    """Where an LP relaxation restarts from: a basis, and the problem it is primal feasible for.
+
+    ``via`` is ``None`` when the basis is primal feasible for the new problem itself (only
+    the objective changed, new columns nonbasic at zero): primal simplex from it. Otherwise
+    ``via`` is the new problem with the old bounds and coefficients where they changed: its
+    LP is solved by primal simplex from ``basis``, and the new LP by dual simplex from that
+    optimum (a basis optimal for an LP stays dual feasible when only bounds move).
+    """
+
+    basis: LpBasis
+    via: MilpProblem | None = None
+
+
+def _shaped(problem: MilpProblem, basis: LpBasis) -> bool:
+    return basis.col.size == problem.n_vars and basis.row.size == problem.n_rows
+
+
+def _warm_basis(problem: MilpProblem, warm: LpWarm | None, time_limit: float | None) -> tuple[LpBasis | None, int]:
+    """Return the basis to start ``problem``'s LP from and the simplex strategy (4 primal, 1 dual), or ``None``."""
+    if warm is None or not _shaped(problem, warm.basis):
+        return None, 4
+    if warm.via is None:
+        return warm.basis, 4
+    if not _shaped(warm.via, warm.basis):
+        return None, 4
+    lp = warm.via.relaxation()
+    lp.solver_options = {"solver": "simplex", "simplex_strategy": 4}
+    h = highs_model(lp, time_limit, None, 1, None)
+    if isinstance(h, SolverOutput) or not set_basis(h, warm.basis):
+        return None, 4
+    h.run()
+    return get_basis(h), 1
 
 
 def _named(out: SolverOutput, time_limit: float | None, t0: float) -> SolverOutput:

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.problem import MilpProblem
+from healthopt.milp.solve import LpBasis
 from healthopt.plans.ambulance_workload import Workload
 from healthopt.scenario.defaults import norm_float_default, norm_int, norm_int_default
 
@@ -104,6 +105,11 @@ class AmbulanceRules:
         self._workload: Workload | None = None
         #: (busy probability per site, vehicles per site) of the plan the availability is taken from.
         self.station_busy: tuple[np.ndarray, np.ndarray] | None = None
+        #: Levels per MEXCLP group the next build keeps at least (a fixed point's levels only grow, so
+        #: that a round's LP has the last round's rows and columns and restarts from its basis).
+        self.level_floor: np.ndarray | None = None
+        #: (levels, LP basis, effective-vehicle bounds) of the last round's LP, which the next round restarts from.
+        self._lp_warm: tuple[np.ndarray, LpBasis | None, np.ndarray | None] | None = None
         #: Rounds of the location <-> queueing fixed point of the last solve, and whether the plan repeated.
         self.rounds: list[dict[str, int]] = []
         self.converged = False

@@ -28,6 +28,8 @@ the root bound is 0.11 % above and HiGHS proves 0.05 % in 39 s.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -83,6 +85,26 @@ def add_effective_vehicles(p: MilpProblem, cap: np.ndarray, *, link: str = "expe
     p.add_constraints("effective_le_levels", {block: eye, opened: -sp.diags(bound)}, ub=0.0, relaxable=False,
                       description="coverage counts at most as many vehicles of a station as a group has levels")
     return bound
+
+
+def with_effective_bound(p: MilpProblem, bound: np.ndarray, *, block: str = "e", opened: str = "open",
+                         group: str = "effective_le_levels") -> MilpProblem:
+    """Return a copy of ``p`` whose effective vehicles are bounded by ``bound`` (bounds and rows, as built).
+
+    A fixed-point round's LP restarts from the last round's basis through this copy with the
+    last round's bounds (:class:`healthopt.milp.lp_first.LpWarm`).
+    """
+    q = p.copy()
+    q.set_bounds(block, ub=bound)
+    ob = p.blocks[opened]
+    rows = []
+    for b in q.groups[group].blocks:
+        on_open = (b.cols >= ob.start) & (b.cols < ob.start + ob.size)
+        vals = b.vals.copy()
+        vals[on_open] = -np.asarray(bound, dtype=float)[b.cols[on_open] - ob.start]
+        rows.append(replace(b, vals=vals))
+    q.groups[group].blocks = rows
+    return q
 
 
 def add_first_level_cut(p: MilpProblem, cover: sp.csr_matrix, levels: np.ndarray, *, level_block: str = "y",

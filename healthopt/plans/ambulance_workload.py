@@ -89,6 +89,8 @@ class Workload:
         self.demand_region = demand["district_code"].map(self.region_of).fillna("").to_numpy(object)
         self.site_region = pd.Series(site_district).map(self.region_of).fillna("").to_numpy(object)
         self.minutes = sp.csr_matrix(minutes)
+        # the last plan's load: a fixed point asks for it again (spare vehicles, result columns)
+        self._last_load: tuple[bytes, StationLoad] | None = None
 
     def region_calls(self) -> dict[str, float]:
         """Return the expected calls per year of each dispatch region."""
@@ -125,6 +127,15 @@ class Workload:
     def station_load(self, v: np.ndarray) -> StationLoad:
         """Hypercube busy probabilities of the plan ``v`` (vehicles per site), region by region."""
         v = np.asarray(v, dtype=np.int64)
+        key = v.tobytes()
+        if self._last_load is not None and self._last_load[0] == key:
+            return self._last_load[1]
+        load = self._station_load(v)
+        load.busy.flags.writeable = load.calls.flags.writeable = False  # shared with later callers
+        self._last_load = (key, load)
+        return load
+
+    def _station_load(self, v: np.ndarray) -> StationLoad:
         busy = np.zeros(v.size)
         served = np.zeros(v.size)
         fleet = {}

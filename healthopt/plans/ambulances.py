@@ -44,9 +44,9 @@ import scipy.sparse as sp
 from healthopt import norms, traveltime
 from healthopt.errors import InfeasiblePlanError, InputError, SolverLimitError
 from healthopt.milp.diagnose import relaxation_culprits
-from healthopt.milp.lp_first import solve_lp_first
+from healthopt.milp.lp_first import LpWarm, solve_lp_first
 from healthopt.milp.problem import MilpProblem, group_identical_rows
-from healthopt.milp.solve import SolverOutput, is_native_highs, solve_problem
+from healthopt.milp.solve import LpBasis, SolverOutput, is_native_highs, solve_problem
 from healthopt.models.double_standard import add_double_standard
 from healthopt.models.expected import add_expected_coverage, levels_needed
 from healthopt.models.rules import add_capacity
@@ -74,7 +74,7 @@ from healthopt.plans.ambulance_results import (
 from healthopt.plans.ambulance_rules import AmbulanceRules
 from healthopt.plans.ambulance_search import VehicleSearch, greedy_negative_pressure, greedy_vehicles
 from healthopt.plans.ambulance_simulation import simulated_layers
-from healthopt.plans.ambulance_strength import add_effective_vehicles, add_first_level_cut
+from healthopt.plans.ambulance_strength import add_effective_vehicles, add_first_level_cut, with_effective_bound
 from healthopt.plans.base import Inputs, PlanContext, PlanLayers, PlanOutcome, PlanSummary
 
 if TYPE_CHECKING:
@@ -309,6 +309,8 @@ class AmbulancePlan(AmbulanceRules):
             q = np.where(n > 0, b / np.maximum(n, 1e-12), q)
         q = np.clip(q, 0.0, 0.999)
         levels = np.minimum(levels_needed(q, tail=LEVEL_TAIL), np.maximum(hold, 1)).astype(np.int64)
+        if self.level_floor is not None and self.level_floor.shape == levels.shape:
+            levels = np.maximum(levels, self.level_floor)
         if self.max_levels is not None and self.busy_fraction is not None:
             levels = np.minimum(levels, int(self.max_levels))
         correction = wl.correction(rho, fleet, regions, int(levels.max(initial=1)))
@@ -395,6 +397,7 @@ class AmbulancePlan(AmbulanceRules):
         shortfalls in ``infeasible_reasons`` and ``relaxed``.
         """
         self.station_busy, self.rounds, self.converged, self.spare_moves = None, [], False, []
+        self.level_floor, self._lp_warm = None, None
         if self.mode == "evaluate":  # the layer's layout as it is: nothing to check or optimise
             if self.model == "mexclp":
                 self.build()  # the expected-coverage groups the result reports (no solve)
@@ -465,20 +468,20 @@ class AmbulancePlan(AmbulanceRules):
 
     def _solve_round(self, solver: str | None, time_limit: float | None, gap: float | None, threads: int | None,
                      log_path: str | Path | None, previous: np.ndarray | None) -> tuple[MilpProblem, SolverOutput]:
-        """Build and solve once (max-min first when asked), from the better of the greedy and ``previous`` plans."""
+        """Build and solve once (max-min first when asked), from ``previous`` (if feasible) or the greedy plan."""
         p = self.build()
 
         def best_start() -> np.ndarray | None:
-            start = self.greedy_start(p)
-            if previous is not None:
-                again = self._start_vector(p, previous)
-                if again is not None and (start is None or p.obj @ again > p.obj @ start):
-                    start = again
-            return start
+            # a fixed-point round starts from the last plan: on the baseline it beats a fresh greedy +
+            # local search (2.3 s) by 100-145 expected calls under the round's new busy probabilities
+            again = None if previous is None else self._start_vector(p, previous)
+            return again if again is not None else self.greedy_start(p)
 
         if self._lp_first(p, solver):  # the start is built while HiGHS solves the LP relaxation
             out = solve_lp_first(p, start=best_start, fix="open", time_limit=time_limit, gap=gap,
-                                 threads=threads, log_path=log_path)
+                                 threads=threads, log_path=log_path, warm=self._warm_lp(p))
+            bound = getattr(self, "_effective_levels", None)
+            self._lp_warm = (self._mexclp_levels.copy(), out.lp_basis, None if bound is None else bound.copy())
             _require_solution(out, time_limit)
             return p, out
         start = best_start()
@@ -495,6 +498,34 @@ class AmbulancePlan(AmbulanceRules):
         out = solve_problem(p, solver, time_limit, gap, threads, log_path, start=start)
         _require_solution(out, time_limit)
         return p, out
+
+    def _warm_lp(self, p: MilpProblem) -> LpWarm | None:
+        """Return the last round's LP basis in ``p``'s columns: its levels kept, the levels ``p`` adds nonbasic at zero.
+
+        Where the added levels raised a station's effective-vehicle bound, the basis is
+        primal feasible only with the old bound: that problem is the restart's ``via``.
+        """
+        if self._lp_warm is None:
+            return None
+        old_levels, basis, old_bound = self._lp_warm
+        if basis is None:
+            return None
+        new_levels = self._mexclp_levels
+        if old_levels.shape != new_levels.shape or np.any(new_levels < old_levels):
+            return None
+        y = p.blocks["y"].slice
+        n_old = int(old_levels.sum())
+        if basis.col.size - n_old != p.n_vars - int(new_levels.sum()) or basis.row.size != p.n_rows:
+            return None
+        new_y = np.zeros(int(new_levels.sum()), dtype=basis.col.dtype)  # 0: nonbasic at the lower bound
+        k_of = np.arange(n_old) - np.repeat(np.r_[0, np.cumsum(old_levels)[:-1]], old_levels)
+        new_y[np.repeat(np.r_[0, np.cumsum(new_levels)[:-1]], old_levels) + k_of] = basis.col[y.start:y.start + n_old]
+        col = np.concatenate([basis.col[:y.start], new_y, basis.col[y.start + n_old:]])
+        bound = getattr(self, "_effective_levels", None)
+        via = None
+        if bound is not None and old_bound is not None and not np.array_equal(bound, old_bound):
+            via = with_effective_bound(p, old_bound)
+        return LpWarm(LpBasis(col, basis.row), via)
 
     def _lp_first(self, p: MilpProblem, solver: str | None) -> bool:
         """Whether to solve LP first (:mod:`healthopt.milp.lp_first`): HiGHS, a greedy start, one objective."""
@@ -515,16 +546,17 @@ class AmbulancePlan(AmbulanceRules):
         v = np.round(p.value(out.x, "v")).astype(np.int64)
         seen = [v]
         for k in range(int(self.hypercube_rounds)):
-            kept_busy = self.station_busy  # the availability ``p`` was built with
+            kept_busy, kept_floor = self.station_busy, self.level_floor  # what ``p`` was built with
             load = self.workload.station_load(v)
             self.station_busy = (load.busy, v.astype(float))
+            self.level_floor = self._mexclp_levels.copy()
             left = None if deadline is None else max((deadline - time.monotonic()) / (self.hypercube_rounds - k), 1.0)
             p2, out2 = self._solve_round(solver, left, gap, threads, log_path, previous=v)
             if out2.x is None or (out2.gap is None and out.gap is not None):
                 # a round the time limit stopped before any bound proves nothing: keep the last plan,
                 # and rebuild its problem so that the groups and levels the result reads are its own
                 self.rounds.append({"round": k + 1, "vehicles_moved": 0, "kept_previous": 1})
-                self.station_busy = kept_busy
+                self.station_busy, self.level_floor = kept_busy, kept_floor
                 p = self.build()
                 break
             p, out = p2, out2

@@ -297,8 +297,7 @@ def hypercube_approx(
         r = busy[groups]  # (G, N) busy probability of each ranked unit
         prefix = np.cumprod(np.hstack([np.ones((groups.shape[0], 1)), r[:, :-1]]), axis=1)
         w = load[:, None] * qk[None, :] * prefix  # before the (1 - rho_i) factor
-        a = np.zeros(n)
-        np.add.at(a, groups, w)
+        a = np.bincount(groups.ravel(), weights=w.ravel(), minlength=n)  # 10x np.add.at
         new = (a + queued_share) / (1.0 + a)
         if np.max(np.abs(new - busy)) < tol:
             busy = new
