@@ -7,6 +7,7 @@ print it on one line and exit with code 2 (see ``healthopt.cli``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class HealthoptError(Exception):
@@ -43,6 +44,11 @@ class InputError(HealthoptError):
         self.line = line
         super().__init__(self.one_line())
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles with its own arguments (a plan solved alongside)
+        # a subclass with another signature comes back as the InputError it printed as
+        cls = type(self) if type(self).__init__ is InputError.__init__ else InputError
+        return (cls, (self.source, self.field, self.message, self.line))
+
     def one_line(self) -> str:
         """Return ``file:line: field: message`` with the parts that are known."""
         where = self.source or "<input>"
@@ -61,6 +67,9 @@ class InfeasiblePlanError(HealthoptError):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = list(reasons)
         super().__init__("; ".join(self.reasons))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reasons,))
 
 
 class SolverLimitError(HealthoptError):
@@ -84,6 +93,9 @@ class SolverLimitError(HealthoptError):
         self.time_limit = time_limit
         super().__init__(f"solver.time_limit_s: the solver found no feasible {plan} within the {time_limit:g} s "
                          "time limit; raise solver.time_limit_s")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.plan, self.time_limit))
 
 
 class UnprovenPlanError(HealthoptError):
@@ -112,3 +124,6 @@ class UnprovenPlanError(HealthoptError):
             f"of the best possible plan (more than the {100 * threshold:.3g} % a briefing allows), so nothing was "
             "written; raise solver.time_limit_s, plan a smaller area, choose another model, or set "
             "solver.accept_gap: true to write it with its gap stated")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.plan, self.gap, self.threshold))

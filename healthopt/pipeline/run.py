@@ -12,6 +12,7 @@ folder renamed at the end), so an interrupted run leaves nothing half-written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -36,11 +37,12 @@ from healthopt.outputs import tables
 from healthopt.outputs.layout import write_layout_csv
 from healthopt.pipeline import cache as input_cache
 from healthopt.pipeline import provenance, quality
+from healthopt.pipeline._alongside import Alongside, can_fork_alongside
 from healthopt.pipeline.results import RunOutput, RunSummary, assemble_layers, assemble_summary
 from healthopt.plans.ambulance_simulation import citywide_columns
 from healthopt.plans.base import FileRecord, Inputs, Plan, PlanContext
 from healthopt.plans.primary_care import patient_minutes_by_district
-from healthopt.plans.registry import PLANS
+from healthopt.plans.registry import INDEPENDENT, PLANS
 from healthopt.scenario import Scenario, load_scenario
 
 __all__ = ["INPUT_SECTIONS", "Inputs", "RunOutput", "inputs_key", "plan_context", "prepare_inputs", "run_loaded",
@@ -358,11 +360,12 @@ def run_loaded(sc: Scenario, folder: Path, say: Progress) -> RunOutput:
     _check_basemap(sc)
     check_replaceable(folder, kind="run")  # refuse a foreign folder before the slow steps, not after them
     scenario_file = provenance.scenario_record(sc)  # before the slow steps: the bytes this run plans
-    return run_prepared(sc, prepare_inputs(sc, say=say), folder, say, scenario_file=scenario_file)
+    return run_prepared(sc, prepare_inputs(sc, say=say), folder, say, scenario_file=scenario_file, alongside=True)
 
 
 def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | None = None, *,
-                 plans: Sequence[type[Plan]] = PLANS, scenario_file: FileRecord | None = None) -> RunOutput:
+                 plans: Sequence[type[Plan]] = PLANS, scenario_file: FileRecord | None = None,
+                 alongside: bool = False) -> RunOutput:
     """Plan ``sc`` on shared ``inputs`` and write its outputs into ``folder`` (atomically).
 
     Parameters
@@ -380,6 +383,11 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
         plan whose ``enabled(sc)`` is false is skipped.
     scenario_file : FileRecord, optional
         The scenario file's hash, taken when the run started (default: now).
+    alongside : bool
+        Solve an independent plan (:data:`healthopt.plans.registry.INDEPENDENT`) in a forked
+        child while this process solves the others, where this process can fork
+        (:mod:`healthopt.pipeline._alongside`). Same results; a batch, whose workers already
+        fill the cores, leaves it off.
 
     Returns
     -------
@@ -398,12 +406,22 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
     with tables.atomic_folder(folder) as tmp:
         solver = SolverSettings.from_scenario(sc.solver, log_dir=tmp)
         solved = []
-        for cls in plans:
-            if cls.enabled(sc):
-                plan, result = step(cls.step, _solve, cls, sc, inputs, context, solver)
+        enabled = [cls for cls in plans if cls.enabled(sc)]
+        pending = _start_alongside(enabled, sc, inputs, context, solver) if alongside else {}
+        try:
+            for cls in enabled:
+                if cls.name in pending:
+                    plan, result = step(cls.step, _collect, cls, sc, inputs, context, pending.pop(cls.name))
+                    timings[cls.step] = round(result[1], 3)  # the child's own seconds, not the wait
+                    result = result[0]
+                else:
+                    plan, result = step(cls.step, _solve, cls, sc, inputs, context, solver)
                 _check_reportable(cls, plan, result, solver)
                 context.results[cls.name] = result
                 solved.append((cls.name, plan, result))
+        finally:
+            for handle in pending.values():
+                handle.cancel()
         layers = assemble_layers(inputs.area, context.points, [plan.layers(result) for _, plan, result in solved])
         summary = _summary(sc, inputs, solver, [(name, plan.summary(result)) for name, plan, result in solved],
                            scenario_file)
@@ -416,6 +434,28 @@ def _solve(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
            solver: SolverSettings) -> tuple[Plan, Any]:
     plan = cls.from_scenario(sc, inputs, context)
     return plan, plan.solve(solver)
+
+
+def _start_alongside(enabled: Sequence[type[Plan]], sc: Scenario, inputs: Inputs, context: PlanContext,
+                     solver: SolverSettings) -> dict[str, Alongside]:
+    """Fork the solve of the first independent plan, if another plan runs meanwhile (:mod:`._alongside`)."""
+    if len(enabled) < 2 or not can_fork_alongside():
+        return {}
+    for cls in enabled:
+        if cls.name in INDEPENDENT:
+            return {cls.name: Alongside(functools.partial(_solve_result, cls, sc, inputs, context, solver))}
+    return {}
+
+
+def _solve_result(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
+                  solver: SolverSettings) -> Any:
+    return _solve(cls, sc, inputs, context, solver)[1]
+
+
+def _collect(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
+             handle: Alongside) -> tuple[Plan, tuple[Any, float]]:
+    """Return the plan (built here: its layers and summary are written here) and its child's (result, seconds)."""
+    return cls.from_scenario(sc, inputs, context), handle.result()
 
 
 def _check_reportable(cls: type[Plan], plan: Plan, result: Any, solver: SolverSettings) -> None:

@@ -25,3 +25,8 @@ PLANS: tuple[type[Plan], ...] = (
     Beds,
     Workforce,
 )
+
+#: Plans that read no other plan's result and whose result no other plan reads: a single run
+#: solves the first of them in a forked child while it solves the others
+#: (:mod:`healthopt.pipeline._alongside`).
+INDEPENDENT: frozenset[str] = frozenset({PrimaryCare.name})
