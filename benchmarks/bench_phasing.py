@@ -8,7 +8,8 @@ service from 2023 and the 83 ambulances the 2025 norm adds bought 30 / 30 / 23 a
 at most 20 new stations a year:
 
 * ``phased`` — :func:`healthopt.plans.ambulance_phasing.phase_plan`: one stacked MILP over
-  the three years (stations and vehicles never taken away), forward-greedy MIP start;
+  the three years (stations and vehicles never taken away), from the better of the forward
+  and backward heuristic plans;
 * ``myopic`` — each year solved alone on top of the previous year's plan (the baseline).
 
 Printed: wall time, objective (expected coverage summed over the years), proven gap, and the

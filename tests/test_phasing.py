@@ -13,7 +13,15 @@ from healthopt.errors import InfeasiblePlanError
 from healthopt.milp.periods import sequential_start, stack_periods
 from healthopt.milp.problem import MilpProblem
 from healthopt.milp.solve import solve_problem
-from healthopt.plans.ambulance_phasing import STOCKS, PhaseYear, _caps, forward_start, period_problems, phase_plan
+from healthopt.plans.ambulance_phasing import (
+    STOCKS,
+    PhaseYear,
+    _caps,
+    backward_start,
+    forward_start,
+    period_problems,
+    phase_plan,
+)
 from healthopt.plans.ambulances import AmbulancePlan
 
 
@@ -116,3 +124,22 @@ def test_yearly_budgets_that_cannot_reach_the_norm_are_explained():
     with pytest.raises(InfeasiblePlanError, match=r"add 0 \+ 1 = 1 ambulances to the 2 of the base year: 3 by 2025; "
                                                   r"the norm needs 4"):
         phase_plan(_plan(), phases, base_vehicles=2, solver="highs")
+
+
+def test_the_backward_start_plans_the_final_year_alone_and_each_earlier_year_inside_the_next():
+    plan = _plan()
+    phases = [PhaseYear(2024, vehicles_added=1, new_stations=1), PhaseYear(2025, vehicles_added=1, new_stations=2)]
+    periods = period_problems(plan, phases, base_vehicles=2, base_negative_pressure=0, base_stations=0)
+    stacked = stack_periods(periods, stocks=STOCKS)
+    start = backward_start(plan, stacked, base_vehicles=2, base_negative_pressure=0, solve_final=_solve,
+                           solve=_solve)
+    assert start is not None and stacked.problem.is_feasible(start)
+    final = stacked.period_x(start, 1)
+    alone = solve_problem(periods[1], "highs", gap=0.0)
+    assert periods[1].obj @ final == pytest.approx(alone.objective)  # the final year is the single-year optimum
+    first = stacked.period_x(start, 0)
+    for block in STOCKS:  # nothing is taken away
+        assert np.all(periods[0].value(first, block) <= periods[1].value(final, block) + 1e-9)
+    assert periods[0].value(first, "v").sum() >= 2  # the base fleet is in service
+    got = phase_plan(plan, phases, base_vehicles=2, solver="highs", gap=0.0)
+    assert got.objective >= stacked.problem.obj @ start - 1e-6

@@ -2,16 +2,18 @@
 
 The single-year model of :class:`healthopt.plans.ambulances.AmbulancePlan` is repeated once
 per plan year and linked by :func:`healthopt.milp.periods.stack_periods`: a station opened in
-2024 stays open, vehicles are only added. Each year has its own budget on what it adds
-(vehicles, new stations); the fleet in year *t* is the 2022 fleet plus every vehicle added up
-to *t*. The norms (fleet per district, negative-pressure share, county centres) must hold in
-the final year; earlier years meet an optional milestone, a share of the final fleet norm
-per district. The objective adds each year's objective, weighted by that year's residents
-relative to the plan year (``population.growth_per_year``): a vehicle placed earlier serves
-more years.
+2024 stays open, vehicles are only added. Each year has a budget on what it adds (vehicles,
+new stations), and what a year leaves unspent carries over: the fleet in year *t* is at most
+the 2022 fleet plus the budgets up to *t*. The norms (fleet per district, negative-pressure
+share, county centres) must hold in the final year; earlier years meet an optional milestone,
+a share of the final fleet norm per district. The objective adds each year's objective,
+weighted by that year's residents relative to the plan year (``population.growth_per_year``):
+a vehicle placed earlier serves more years.
 
-The myopic plan (the years solved one after the other, each on top of the last) is feasible
-for the phased problem and is its MIP start, so the phased plan is never worse.
+The MIP starts from the better of two heuristic plans, so the phased plan is never worse
+than either: a forward greedy (each year on top of the last) and a backward one (the final
+year alone, then each earlier year inside the next). With ``compare_myopic`` the myopic plan
+(the years solved one after the other) is a third candidate.
 """
 
 from __future__ import annotations
@@ -189,8 +191,9 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
         Compound population growth; year *t*'s objective is weighted by ``(1 + g)^(t - T)``.
     solver, time_limit, gap, threads
         As :func:`healthopt.milp.solve.solve_problem`; ``time_limit`` covers the whole phased
-        solve, its forward start included (each year of the start, and of the myopic comparison,
-        gets at most a third of it over the number of years).
+        solve, its starts included (each year of the forward start, and of the myopic comparison,
+        gets at most a third of it over the number of years; the backward start's final year a
+        quarter of it).
     compare_myopic : bool
         Also solve the years one by one (the myopic plan), report its objective and start
         from it when it is the better start.
@@ -216,6 +219,13 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
         return solve_problem(q, solver, each, gap, threads, start=start).x
 
     start = forward_start(plan, stacked, caps=[_caps(p) for p in periods], solve=one)
+    # the final year first, then each earlier year within the next (measured on the baseline:
+    # 294,235 against the forward start's 291,512 and the 60-s phased MIP's 292,931 from it)
+    final_limit = None if time_limit is None else time_limit / 4
+    back = backward_start(plan, stacked, base_vehicles=base_vehicles, base_negative_pressure=base_negative_pressure,
+                          solve_final=lambda q: _solve_year(plan, q, solver, final_limit, gap, threads), solve=one)
+    if back is not None and (start is None or stacked.problem.obj @ back > stacked.problem.obj @ start):
+        start = back
     myopic_x = sequential_start(stacked, stocks=STOCKS, solve=one) if compare_myopic else None
     value = stacked.problem.obj
     myopic = None if myopic_x is None else float(value @ myopic_x + stacked.problem.offset)
@@ -243,6 +253,48 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
              f"{myopic:,.0f}, the phased plan {out.objective:,.0f}." if myopic is not None and out.objective is not None
              else f"Phased over {', '.join(str(p.year) for p in phases)}."]  # fmt: skip
     return PhasedPlan(final, schedule, years, float(out.objective or math.nan), myopic, out.status, out.gap, notes)
+
+
+def backward_start(plan: Any, stacked: StackedProblem, *, base_vehicles: int, base_negative_pressure: int,
+                   solve_final: Any, solve: Any) -> np.ndarray | None:
+    """Return a phased start built backwards: the final year alone, then each earlier year inside the next.
+
+    The final year is the single-year plan (its norms and budgets, ``solve_final``); year ``t``
+    is then solved with every station, vehicle and negative-pressure vehicle bounded by year
+    ``t + 1``'s (so they never decrease) and the base fleet in service. ``None`` when a year
+    finds no plan within those bounds (the forward start is used).
+    """
+    periods = stacked.periods
+    parts: list[np.ndarray | None] = [None] * len(periods)
+    parts[-1] = solve_final(periods[-1])
+    ones = np.ones((1, len(plan.sites)))
+    for t in range(len(periods) - 2, -1, -1):
+        later = parts[t + 1]
+        if later is None:
+            return None
+        q = periods[t].copy()
+        for block in STOCKS:
+            q.set_bounds(block, ub=np.minimum(q.block_arrays(block)[1], np.round(periods[t + 1].value(later, block))))
+        if t > 0:  # the first year's problem has these rows already
+            q.add_constraints("fleet_in_service", {"v": ones}, lb=float(base_vehicles), relaxable=False,
+                              description=f"the {base_vehicles} ambulances already in service")
+            q.add_constraints("np_in_service", {"n": ones}, lb=float(base_negative_pressure), relaxable=False,
+                              description=f"the {base_negative_pressure} negative-pressure ambulances in service")
+        x = solve(q)
+        parts[t] = None if x is None else np.asarray(x)[: periods[t].n_vars]
+    if any(p is None for p in parts):
+        return None
+    x = stacked.stacked_x([p for p in parts if p is not None])
+    return x if stacked.problem.is_feasible(x) else None
+
+
+def _solve_year(plan: Any, q: MilpProblem, solver: str | None, time_limit: float | None, gap: float | None,
+                threads: int | None) -> np.ndarray | None:
+    """Solve one year's problem as a single-year plan is solved: LP first from the greedy start (HiGHS)."""
+    if is_native_highs(solver):
+        return solve_lp_first(q, start=lambda: plan.greedy_start(q), fix="open", time_limit=time_limit, gap=gap,
+                              threads=threads, log_path=None).x
+    return solve_problem(q, solver, time_limit, gap, threads, start=plan.greedy_start(q)).x
 
 
 def _caps(p: MilpProblem) -> tuple[float, float]:
