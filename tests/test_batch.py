@@ -142,7 +142,10 @@ def test_inputs_are_built_once_per_group(tmp_path, monkeypatch):
     # two groups (congestion changes the graph); each matrix is built at the group's widest standard
     assert calls == [(1.0, 12.0), (1.5, 12.0)]
     by = {r["name"]: r["summary"]["kpis"] for r in run.records}
-    assert by["t-congestion1_urban8"]["pop_covered"] <= by["t-congestion1_urban12"]["pop_covered"]
+    # the 12-min optimum is at least what the 8-min plan reaches in 8 min (the model's objective;
+    # residents within reach of a station need not be: a 12-min plan may cluster for backup cover)
+    narrow, wide = (by[f"t-congestion1_urban{m}"]["calls_covered_expected"] for m in (8, 12))
+    assert narrow <= wide * (1 + 1e-3)
 
 
 @pytest.mark.slow

@@ -110,3 +110,13 @@ def test_district_changes_by_hand():
     b = a.assign(amb_planned=[12, 5], pop_covered=[90, 70])
     out = district_changes(a, b).set_index("code")
     assert out.loc["1", "amb_planned_change"] == 2 and out.loc["2", "pop_covered_change"] == 20
+
+
+def test_station_kinds_say_where_a_station_stands(run):
+    # off-network grid cells are candidates the tool made, not a user's sites
+    stations = pyogrio.read_dataframe(run.folder / "results.gpkg", layer="stations")
+    kinds = set(stations["kind"])
+    assert kinds <= {"network_node", "district_seat", "hospital", "grid_cell"} and "grid_cell" in kinds
+    cells = stations["site_id"].str.startswith("user-cell-")
+    assert (stations.loc[cells, "kind"] == "grid_cell").all() and (stations.loc[cells, "location_quality"]
+                                                                   == "grid_cell").all()

@@ -37,4 +37,4 @@ def test_points_take_their_districts_factor(data):
     assert point_circuity(pts, districts=data.districts, network=off).tolist() == [1.4] * 4
     by_terrain = Network(terrain_circuity=TerrainCircuity())
     assert class_circuity("mountain", network=by_terrain) == 1.54 and class_circuity(None, network=by_terrain) == 1.35
-    assert class_circuity("mountain", network=Network()) == 1.35  # default: one circuity everywhere
+    assert class_circuity("mountain", network=Network()) == 1.54  # default: by terrain

@@ -181,6 +181,7 @@ def _sites(sc: Scenario, data: TaiyuanData, area: gpd.GeoDataFrame, G: Any, poin
                                  f"(first: {outside[0].removeprefix('user-' + kind + '-')})")
     cand = cand[cand["district_code"].notna()].reset_index(drop=True)
     cand.loc[cand["site_id"].str.startswith("user-hospital-"), "kind"] = "hospital"  # preferred sites (open_penalty)
+    cand.loc[cand["site_id"].str.startswith("user-cell-"), "kind"] = "grid_cell"  # off-network cells, not a user's
     cand["existing"] = cand["site_id"].str.startswith("user-stations-")
     cand["existing_centre"] = cand["site_id"].str.startswith("user-health_centres-")
     per_station = sc.plans.ambulances.max_vehicles_per_station

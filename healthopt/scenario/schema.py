@@ -189,9 +189,9 @@ class Network(Section):
     )
     speeds_kph: RoadSpeeds = Field(default_factory=RoadSpeeds)  # type: ignore[valid-type]
     circuity: Annotated[float, Strict(), Field(ge=1.0, le=3.0)] = settings.DEFAULT_CIRCUITY
-    # ``null`` (default): ``circuity`` everywhere; ``{plain, hilly, mountain}`` (or ``{}`` for the
-    # settings' values): by the district's terrain, ``circuity`` only where the terrain is unknown.
-    terrain_circuity: TerrainCircuity | None = None
+    # ``{plain, hilly, mountain}`` (default: the settings' values): by the district's terrain,
+    # ``circuity`` only where the terrain is unknown; ``null``: ``circuity`` everywhere.
+    terrain_circuity: TerrainCircuity | None = Field(default_factory=TerrainCircuity)
     fallback_speed_kph: Kph = settings.DEFAULT_FALLBACK_SPEED_KPH
     snap_tolerance_m: Annotated[float, Strict(), Field(gt=0.0, le=10_000.0)] = (
         settings.DEFAULT_SNAP_TOLERANCE_M
