@@ -171,7 +171,8 @@ class LpWarm:
     the objective changed, new columns nonbasic at zero): primal simplex from it. Otherwise
     ``via`` is the new problem with the old bounds and coefficients where they changed: its
     LP is solved by primal simplex from ``basis``, and the new LP by dual simplex from that
-    optimum (a basis optimal for an LP stays dual feasible when only bounds move).
+    optimum (it stays dual feasible where only bounds moved; the few columns whose
+    coefficients changed are what the dual simplex repairs).
     """
 
     basis: LpBasis
