@@ -129,3 +129,22 @@ def test_the_errors_a_plan_raises_come_back_whole():
                 SolverLimitError("ambulance plan", 30.0), UnprovenPlanError("ambulance plan", 0.08, 0.05)):
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc) and vars(back) == vars(exc)
+
+
+def test_ctrl_c_while_waiting_stops_the_child_too():
+    import signal
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    handle = Alongside(lambda: time.sleep(60))
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            handle.result()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.perf_counter() - t0 < 5.0 and not handle._proc.is_alive()

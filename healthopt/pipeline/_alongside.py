@@ -66,6 +66,9 @@ class Alongside:
             code = self._proc.exitcode
             raise RuntimeError(f"the process solving a plan alongside stopped without a result (exit {code})") \
                 from None
+        except BaseException:  # Ctrl-C while waiting: do not wait for the child as well
+            self.cancel()
+            raise
         finally:
             self._recv.close()
             self._proc.join()
