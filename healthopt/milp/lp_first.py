@@ -105,7 +105,7 @@ def solve_lp_first(
     # LP may take half of it, so that a short limit still leaves the full MIP time for a bound.
     lp_limit = None if time_limit is None else time_limit / 2
     lp = problem.relaxation()
-    basis, strategy = _warm_basis(problem, warm, lp_limit)
+    basis, strategy, via_seconds = _warm_basis(problem, warm, lp_limit)
     h = highs_model(lp, lp_limit, None, 1, log_path)  # one thread: the start takes the other core
     x0 = None
     lp_basis = None
@@ -126,17 +126,17 @@ def solve_lp_first(
         wait_highs(h)
         relaxed = highs_output(lp, h, None)
         lp_basis = get_basis(h)
-    lp_seconds = h.getRunTime() if not isinstance(h, SolverOutput) else 0.0
+    lp_seconds = via_seconds + (h.getRunTime() if not isinstance(h, SolverOutput) else 0.0)
     deadline = None if time_limit is None else time.monotonic() + time_limit - lp_seconds
     x0 = None if x0 is None or not problem.is_feasible(x0) else np.asarray(x0, dtype=float)
     if relaxed.status_code != "optimal" or relaxed.objective is None or relaxed.x is None:
         # no bound (time limit, infeasible LP, ...): the full solve decides and words it
         out = solve_problem(problem, "highs", _left(deadline), gap, threads, log_path, start=x0)
-        return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
+        return _named(out, time_limit, t0, lp_basis)
     bound = float(relaxed.objective)
     best = x0
     if best is not None and _within(problem, best, bound, gap):
-        return replace(_proven(problem, best, bound, gap, t0), lp_basis=lp_basis)
+        return _proven(problem, best, bound, gap, t0, lp_basis)
     if best is not None:
         sub = _rins_problem(problem, best, relaxed.x, fix)
         sub.solver_options = {**problem.solver_options, "objective_target": _target(problem, bound, gap)}
@@ -144,13 +144,13 @@ def solve_lp_first(
         if out.x is not None and problem.is_feasible(out.x) and _better(problem, out.x, best):
             best = out.x
         if _within(problem, best, bound, gap):
-            return replace(_proven(problem, best, bound, gap, t0), lp_basis=lp_basis)
+            return _proven(problem, best, bound, gap, t0, lp_basis)
     if best is not None and deadline is not None and deadline - time.monotonic() < 1.0:
         # the limit is spent: a full MIP could not even presolve; the LP bound is the proof
         g = _relative_gap(problem, best, bound)
         out = SolverOutput("time_limit_feasible", "", best.copy(), _objective(problem, best), bound, g, 0.0,
                            "highs", "LP relaxation bound")
-        return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
+        return _named(out, time_limit, t0, lp_basis)
     full = problem.copy()
     full.solver_options = {**problem.solver_options, "mip_lp_solver": "ipm"}
     out = solve_problem(full, "highs", _left(deadline), gap, threads, log_path, start=best)
@@ -160,7 +160,7 @@ def solve_lp_first(
             out = replace(out, status_code="time_limit_feasible")
     if out.x is not None and out.objective is not None:
         out = tighten_bound(problem, out, bound)
-    return replace(_named(out, time_limit, t0), lp_basis=lp_basis)
+    return _named(out, time_limit, t0, lp_basis)
 
 
 @dataclass(frozen=True)
@@ -183,26 +183,31 @@ def _shaped(problem: MilpProblem, basis: LpBasis) -> bool:
     return basis.col.size == problem.n_vars and basis.row.size == problem.n_rows
 
 
-def _warm_basis(problem: MilpProblem, warm: LpWarm | None, time_limit: float | None) -> tuple[LpBasis | None, int]:
-    """Return the basis to start ``problem``'s LP from and the simplex strategy (4 primal, 1 dual), or ``None``."""
+def _warm_basis(problem: MilpProblem, warm: LpWarm | None,
+                time_limit: float | None) -> tuple[LpBasis | None, int, float]:
+    """Return the basis to restart ``problem``'s LP from, its simplex strategy and the ``via`` solve's seconds.
+
+    The basis is ``None`` where ``warm`` does not fit; the strategy is 4 (primal) or 1 (dual).
+    """
     if warm is None or not _shaped(problem, warm.basis):
-        return None, 4
+        return None, 4, 0.0
     if warm.via is None:
-        return warm.basis, 4
+        return warm.basis, 4, 0.0
     if not _shaped(warm.via, warm.basis):
-        return None, 4
+        return None, 4, 0.0
     lp = warm.via.relaxation()
     lp.solver_options = {"solver": "simplex", "simplex_strategy": 4}
     h = highs_model(lp, time_limit, None, 1, None)
     if isinstance(h, SolverOutput) or not set_basis(h, warm.basis):
-        return None, 4
-    h.run()
-    return get_basis(h), 1
+        return None, 4, 0.0
+    start_highs(h)
+    wait_highs(h)  # Ctrl-C here cancels it like any other solve
+    return get_basis(h), 1, float(h.getRunTime())
 
 
-def _named(out: SolverOutput, time_limit: float | None, t0: float) -> SolverOutput:
-    """``out`` with the whole solve's seconds, and its status naming the caller's limit, not a step's share."""
-    return replace(named_limit(out, time_limit), seconds=time.perf_counter() - t0)
+def _named(out: SolverOutput, time_limit: float | None, t0: float, lp_basis: LpBasis | None) -> SolverOutput:
+    """``out`` with the whole solve's seconds, the LP basis, its status naming the caller's limit (not a step's)."""
+    return replace(named_limit(out, time_limit), seconds=time.perf_counter() - t0, lp_basis=lp_basis)
 
 
 def _left(deadline: float | None) -> float | None:
@@ -246,8 +251,9 @@ def _rins_problem(problem: MilpProblem, x: np.ndarray, lp_x: np.ndarray, fix: st
     return sub
 
 
-def _proven(problem: MilpProblem, x: np.ndarray, bound: float, gap: float | None, t0: float) -> SolverOutput:
+def _proven(problem: MilpProblem, x: np.ndarray, bound: float, gap: float | None, t0: float,
+            lp_basis: LpBasis | None) -> SolverOutput:
     g = _relative_gap(problem, x, bound)
     code = "optimal" if g <= 1e-9 else "optimal_within_gap"
     return SolverOutput(code, status_words(code, g), np.asarray(x, dtype=float).copy(), _objective(problem, x),
-                        bound, g, time.perf_counter() - t0, "highs", "LP relaxation bound")
+                        bound, g, time.perf_counter() - t0, "highs", "LP relaxation bound", lp_basis)

@@ -46,6 +46,22 @@ def expected_coverage_gain(busy_fraction: float, levels: int) -> np.ndarray:
     return np.array([(1 - q) * q**k for k in range(int(levels))])
 
 
+def level_layout(levels: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Return where each group's levels start in a level block, and each position's 0-based level.
+
+    The level block holds the groups one after the other, ``levels[g]`` positions each.
+
+    Examples
+    --------
+    >>> starts, k = level_layout([2, 0, 3])
+    >>> starts.tolist(), k.tolist()
+    ([0, 2, 2], [0, 1, 0, 1, 2])
+    """
+    levels = np.asarray(levels, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(levels)[:-1]]).astype(np.int64) if levels.size else np.zeros(0, np.int64)
+    return starts, np.arange(int(levels.sum())) - np.repeat(starts, levels)
+
+
 def levels_needed(busy_fraction: float | np.ndarray, *, tail: float = 1e-6) -> np.ndarray:
     r"""Return the fewest levels :math:`L` whose uncounted tail :math:`q^L` is at most ``tail``.
 
@@ -105,8 +121,7 @@ def add_expected_coverage(
     G = cover.shape[0]
     total = int(levels.sum())
     g_of = np.repeat(np.arange(G), levels)
-    starts = np.concatenate([[0], np.cumsum(levels)[:-1]]) if G else np.zeros(0, np.int64)
-    k_of = np.arange(total) - np.repeat(starts, levels)  # 0-based level
+    _, k_of = level_layout(levels)  # 0-based level
     kmax = int(levels.max()) if G else 0
     q = np.asarray(busy_fraction, dtype=float)
     if q.ndim == 0:
@@ -291,8 +306,7 @@ class MEXCLP(LocationModel):
         u = add_expected_coverage(prob, inc, grp["weight"], levels, self.busy_fraction)
         prob.set_objective({"u": prob.obj[u.slice]}, sense="max")
         g_of = np.repeat(np.arange(G), levels)
-        starts = np.concatenate([[0], np.cumsum(levels)[:-1]])
-        first = starts[levels > 0]
+        first = level_layout(levels)[0][levels > 0]
         C = sp.csr_matrix((np.ones(first.size), (g_of[first], u.start + first)), shape=(G, prob.n_vars))
         self._inc, self._weight, self._levels = inc, grp["weight"], levels
         return coverage_spec(self, grp, C, np.zeros(G), inc)
@@ -321,8 +335,7 @@ class MEXCLP(LocationModel):
         n = np.asarray(self._inc @ prob.value(x, "y"), dtype=float)
         levels = self._levels
         g_of = np.repeat(np.arange(levels.size), levels)
-        starts = np.concatenate([[0], np.cumsum(levels)[:-1]]) if levels.size else np.zeros(0, np.int64)
-        k_of = np.arange(int(levels.sum())) - np.repeat(starts, levels)
+        _, k_of = level_layout(levels)
         x[prob.blocks["u"].slice] = (k_of < n[g_of]).astype(float)
         return x
 
@@ -334,4 +347,4 @@ class MEXCLP(LocationModel):
         return float((self.weights * (1.0 - self.busy_fraction**n)).sum())
 
 
-__all__ = ["MEXCLP", "add_expected_coverage", "expected_coverage_gain", "levels_needed"]
+__all__ = ["MEXCLP", "add_expected_coverage", "expected_coverage_gain", "level_layout", "levels_needed"]

@@ -412,17 +412,17 @@ def run_prepared(sc: Scenario, inputs: Inputs, folder: Path, say: Progress | Non
         try:
             for cls in enabled:
                 if cls.name in pending:
-                    plan, result = step(cls.step, _collect, cls, sc, inputs, context, pending.pop(cls.name))
-                    timings[cls.step] = round(result[1], 3)  # the child's own seconds, not the wait
-                    result = result[0]
+                    plan, handle = pending.pop(cls.name)
+                    result, seconds = step(cls.step, handle.result)
+                    timings[cls.step] = round(seconds, 3)  # the child's own seconds, not the wait
                 else:
                     plan, result = step(cls.step, _solve, cls, sc, inputs, context, solver)
                 _check_reportable(cls, plan, result, solver)
                 context.results[cls.name] = result
                 solved.append((cls.name, plan, result))
         finally:
-            for handle in pending.values():
-                handle.cancel()
+            for _, left in pending.values():
+                left.cancel()
         layers = assemble_layers(inputs.area, context.points, [plan.layers(result) for _, plan, result in solved])
         summary = _summary(sc, inputs, solver, [(name, plan.summary(result)) for name, plan, result in solved],
                            scenario_file)
@@ -438,25 +438,19 @@ def _solve(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
 
 
 def _start_alongside(enabled: Sequence[type[Plan]], sc: Scenario, inputs: Inputs, context: PlanContext,
-                     solver: SolverSettings) -> dict[str, Alongside]:
-    """Fork the solve of the first independent plan, if another plan runs meanwhile (:mod:`._alongside`)."""
+                     solver: SolverSettings) -> dict[str, tuple[Plan, Alongside]]:
+    """Build the first independent plan here and fork its solve, if another plan runs meanwhile (:mod:`._alongside`).
+
+    The plan stays in this process (its layers and summary are written here); the child
+    solves its copy and hands back only the result.
+    """
     if len(enabled) < 2 or not can_fork_alongside():
         return {}
     for cls in enabled:
         if cls.name in INDEPENDENT:
-            return {cls.name: Alongside(functools.partial(_solve_result, cls, sc, inputs, context, solver))}
+            plan = cls.from_scenario(sc, inputs, context)
+            return {cls.name: (plan, Alongside(functools.partial(plan.solve, solver)))}
     return {}
-
-
-def _solve_result(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
-                  solver: SolverSettings) -> Any:
-    return _solve(cls, sc, inputs, context, solver)[1]
-
-
-def _collect(cls: type[Plan], sc: Scenario, inputs: Inputs, context: PlanContext,
-             handle: Alongside) -> tuple[Plan, tuple[Any, float]]:
-    """Return the plan (built here: its layers and summary are written here) and its child's (result, seconds)."""
-    return cls.from_scenario(sc, inputs, context), handle.result()
 
 
 def _check_reportable(cls: type[Plan], plan: Plan, result: Any, solver: SolverSettings) -> None:

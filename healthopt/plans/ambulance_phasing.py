@@ -115,11 +115,7 @@ def _period_problem(plan: Any, phase: PhaseYear, *, first: bool, final: bool, ba
                                           "district's fleet norm")  # fmt: skip
     if first:
         # The base year's fleet is in service from the first year on (vehicles are never taken away).
-        ones = np.ones((1, len(plan.sites)))
-        p.add_constraints("fleet_in_service", {"v": ones}, lb=float(base_vehicles), relaxable=False,
-                          description=f"the {base_vehicles} ambulances already in service")
-        p.add_constraints("np_in_service", {"n": ones}, lb=float(base_np), relaxable=False,
-                          description=f"the {base_np} negative-pressure ambulances already in service")
+        _add_in_service(p, base_vehicles, base_np)
     if added_so_far is not None:
         cap = base_vehicles + added_so_far
         group = p.groups["fleet_budget"].blocks[0]
@@ -220,7 +216,7 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
 
     start = forward_start(plan, stacked, caps=[_caps(p) for p in periods], solve=one)
     # the final year first, then each earlier year within the next (measured on the baseline:
-    # 294,235 against the forward start's 291,512 and the 60-s phased MIP's 292,931 from it)
+    # 292,768 against the forward start's 290,137; benchmarks/bench_phasing.py)
     final_limit = None if time_limit is None else time_limit / 4
     back = backward_start(plan, stacked, base_vehicles=base_vehicles, base_negative_pressure=base_negative_pressure,
                           solve_final=lambda q: _solve_year(plan, q, solver, final_limit, gap, threads), solve=one)
@@ -234,8 +230,8 @@ def phase_plan(plan: Any, phases: Sequence[PhaseYear], *, base_vehicles: int, ba
     # what the start left, less the final year's result and the schedule tables (0.5-0.7 s on the baseline)
     left = None if deadline is None else max(deadline - time.monotonic() - RESULT_RESERVE_S, 1.0)
     if is_native_highs(solver):
-        # LP bound first, then RINS around the start (measured: 0.59 % proven in 60 s, against 2.54 %
-        # by the plain MIP, whose root LP had not finished; healthopt.milp.lp_first)
+        # LP bound first, then RINS around the start (measured: 0.018 % proven in 29.7 s; the plain MIP
+        # from the forward start, with one circuity everywhere, stopped 2.54 % short; healthopt.milp.lp_first)
         out = solve_lp_first(stacked.problem, start=start, fix=[f"open@{t}" for t in range(len(phases))],
                              time_limit=left, gap=gap, threads=threads, log_path=None)
     else:
@@ -267,7 +263,6 @@ def backward_start(plan: Any, stacked: StackedProblem, *, base_vehicles: int, ba
     periods = stacked.periods
     parts: list[np.ndarray | None] = [None] * len(periods)
     parts[-1] = solve_final(periods[-1])
-    ones = np.ones((1, len(plan.sites)))
     for t in range(len(periods) - 2, -1, -1):
         later = parts[t + 1]
         if later is None:
@@ -276,16 +271,21 @@ def backward_start(plan: Any, stacked: StackedProblem, *, base_vehicles: int, ba
         for block in STOCKS:
             q.set_bounds(block, ub=np.minimum(q.block_arrays(block)[1], np.round(periods[t + 1].value(later, block))))
         if t > 0:  # the first year's problem has these rows already
-            q.add_constraints("fleet_in_service", {"v": ones}, lb=float(base_vehicles), relaxable=False,
-                              description=f"the {base_vehicles} ambulances already in service")
-            q.add_constraints("np_in_service", {"n": ones}, lb=float(base_negative_pressure), relaxable=False,
-                              description=f"the {base_negative_pressure} negative-pressure ambulances in service")
-        x = solve(q)
-        parts[t] = None if x is None else np.asarray(x)[: periods[t].n_vars]
+            _add_in_service(q, base_vehicles, base_negative_pressure)
+        parts[t] = solve(q)  # the same columns as the year's problem (rows only were added)
     if any(p is None for p in parts):
         return None
     x = stacked.stacked_x([p for p in parts if p is not None])
     return x if stacked.problem.is_feasible(x) else None
+
+
+def _add_in_service(p: MilpProblem, base_vehicles: int, base_np: int) -> None:
+    """Add the rows keeping the base year's ambulances (and negative-pressure ones) in service in ``p``."""
+    ones = np.ones((1, p.blocks["v"].size))
+    p.add_constraints("fleet_in_service", {"v": ones}, lb=float(base_vehicles), relaxable=False,
+                      description=f"the {base_vehicles} ambulances already in service")
+    p.add_constraints("np_in_service", {"n": ones}, lb=float(base_np), relaxable=False,
+                      description=f"the {base_np} negative-pressure ambulances already in service")
 
 
 def _solve_year(plan: Any, q: MilpProblem, solver: str | None, time_limit: float | None, gap: float | None,

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from healthopt.milp.problem import MilpProblem
+from healthopt.models.expected import level_layout
 
 __all__ = ["add_effective_vehicles", "add_first_level_cut"]
 
@@ -123,7 +124,7 @@ def add_first_level_cut(p: MilpProblem, cover: sp.csr_matrix, levels: np.ndarray
         Names of the level and station blocks.
     """
     G = cover.shape[0]
-    first = np.r_[0, np.cumsum(levels)[:-1]].astype(np.int64)
+    first = level_layout(levels)[0]
     Y = sp.csr_matrix((np.ones(G), (np.arange(G), first)), shape=(G, p.blocks[level_block].size))
     p.add_constraints("first_level_open", {level_block: Y, opened: -sp.csr_matrix(cover, dtype=float)}, ub=0.0,
                       relaxable=False, description="a group's first coverage level needs an open station within reach")

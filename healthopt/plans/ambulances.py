@@ -48,7 +48,7 @@ from healthopt.milp.lp_first import LpWarm, solve_lp_first
 from healthopt.milp.problem import MilpProblem, group_identical_rows
 from healthopt.milp.solve import LpBasis, SolverOutput, is_native_highs, solve_problem
 from healthopt.models.double_standard import add_double_standard
-from healthopt.models.expected import add_expected_coverage, levels_needed
+from healthopt.models.expected import add_expected_coverage, level_layout, levels_needed
 from healthopt.models.rules import add_capacity
 from healthopt.models.spec import CoverageSpec
 from healthopt.plans.ambulance_existing import (
@@ -277,7 +277,7 @@ class AmbulancePlan(AmbulanceRules):
         coef = p.obj[y.slice] / np.where(np.repeat(weight, levels) > 0, np.repeat(weight, levels), 1.0)
         phi = np.zeros((reps.size, int(levels.max(initial=0)) + 1))
         g_of = np.repeat(np.arange(reps.size), levels)
-        k_of = np.arange(g_of.size) - np.repeat(np.r_[0, np.cumsum(levels)[:-1]], levels)
+        _, k_of = level_layout(levels)
         phi[g_of, k_of + 1] = coef
         phi = np.cumsum(phi, axis=1)  # coverage share of a group at 0, 1, ... vehicles within reach
         self.mexclp_phi = phi
@@ -518,8 +518,9 @@ class AmbulancePlan(AmbulanceRules):
         if basis.col.size - n_old != p.n_vars - int(new_levels.sum()) or basis.row.size != p.n_rows:
             return None
         new_y = np.zeros(int(new_levels.sum()), dtype=basis.col.dtype)  # 0: nonbasic at the lower bound
-        k_of = np.arange(n_old) - np.repeat(np.r_[0, np.cumsum(old_levels)[:-1]], old_levels)
-        new_y[np.repeat(np.r_[0, np.cumsum(new_levels)[:-1]], old_levels) + k_of] = basis.col[y.start:y.start + n_old]
+        _, k_of = level_layout(old_levels)
+        at = np.repeat(level_layout(new_levels)[0], old_levels) + k_of  # old (group, level) positions in p
+        new_y[at] = basis.col[y.start:y.start + n_old]
         col = np.concatenate([basis.col[:y.start], new_y, basis.col[y.start + n_old:]])
         bound = getattr(self, "_effective_levels", None)
         via = None
@@ -712,7 +713,7 @@ class AmbulancePlan(AmbulanceRules):
         x[p.blocks["n"].slice] = np.minimum(np.maximum(greedy_negative_pressure(self, v), start_floors(self)[1]), v)
         levels = self._mexclp_levels
         level = np.asarray(cover @ v).ravel()
-        k_of = np.arange(int(levels.sum())) - np.repeat(np.r_[0, np.cumsum(levels)[:-1]], levels)
+        _, k_of = level_layout(levels)
         x[p.blocks["y"].slice] = k_of < np.repeat(level, levels)
         self._fill_effective(p, x)
         if "worst" in p.blocks:
